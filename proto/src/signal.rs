@@ -1,0 +1,189 @@
+//! Signaling messages: JSON text frames over the WebSocket at `/ws`.
+//!
+//! Each frame is one object with the protocol version `v` and a `type`, e.g.
+//! `{"v":1,"type":"join","room":"standup","token":"eyJ…"}`. The full exchange is described in
+//! `docs/protocol.md`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ParticipantId, RoomName};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The lowest protocol version this build accepts from a peer.
+pub const MIN_PROTOCOL_VERSION: u32 = 1;
+
+/// A message and its protocol version, as it travels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    /// Protocol version of the sender.
+    pub v: u32,
+    #[serde(flatten)]
+    pub msg: T,
+}
+
+impl<T> Envelope<T> {
+    /// Wraps `msg` with this build's version.
+    pub fn new(msg: T) -> Self {
+        Self { v: PROTOCOL_VERSION, msg }
+    }
+}
+
+/// Browser (or bot) to server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// First message on a connection: who and where. `min_version` is the lowest protocol
+    /// version the client accepts; the server refuses to speak below it.
+    Join {
+        room: RoomName,
+        token: String,
+        #[serde(default)]
+        min_version: Option<u32>,
+        /// Display name chosen on the pre-join screen; the token's name is used when absent.
+        #[serde(default)]
+        name: Option<String>,
+    },
+    /// SDP offer for the client's own (sending) tracks.
+    Offer { sdp: String },
+    /// SDP answer to a server [`ServerMessage::Offer`].
+    Answer { sdp: String },
+    /// Microphone and camera switched on or off (shown to the others as mute state).
+    PublishState { microphone: bool, camera: bool },
+    /// Application keepalive; answered by [`ServerMessage::Pong`].
+    Ping,
+    /// The participant leaves the meeting.
+    Leave,
+}
+
+/// Server to browser (or bot).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The join succeeded. `participants` lists everybody else already in the room.
+    Joined {
+        participant_id: ParticipantId,
+        room: RoomName,
+        identity: String,
+        name: String,
+        participants: Vec<ParticipantInfo>,
+    },
+    /// Somebody joined after us.
+    ParticipantJoined { participant: ParticipantInfo },
+    /// Somebody changed their microphone or camera state.
+    ParticipantUpdated { participant: ParticipantInfo },
+    /// Somebody left, was dropped, or vanished.
+    ParticipantLeft { participant_id: ParticipantId },
+    /// Answer to the client's offer.
+    Answer { sdp: String },
+    /// The SFU renegotiates; the client replies with [`ClientMessage::Answer`].
+    Offer { sdp: String },
+    /// Reply to [`ClientMessage::Ping`].
+    Pong,
+    /// Something went wrong. `code` is stable and machine-readable; `message` is for people.
+    /// The connection stays open unless the error says otherwise (`fatal`).
+    Error { code: ErrorCode, message: String, fatal: bool },
+}
+
+/// One participant as the others see them. Media tracks carry `id` as their `msid` stream id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParticipantInfo {
+    pub id: ParticipantId,
+    pub identity: String,
+    pub name: String,
+    pub microphone: bool,
+    pub camera: bool,
+}
+
+/// Stable error codes sent to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not valid JSON, or not a message of this protocol.
+    BadMessage,
+    /// The message is larger than the server accepts.
+    MessageTooLarge,
+    /// The protocol version is outside what the server speaks.
+    UnsupportedVersion,
+    /// The token is malformed or its signature does not verify.
+    InvalidToken,
+    /// The token has expired (or is not valid yet).
+    TokenExpired,
+    /// The token is for another room.
+    WrongRoom,
+    /// The room does not exist or its name is not acceptable.
+    UnknownRoom,
+    /// A message that needs a joined participant came before `join`.
+    NotJoined,
+    /// `join` was sent twice on one connection.
+    AlreadyJoined,
+    /// The same identity joined from elsewhere; this connection is closed.
+    Replaced,
+    /// The SFU refused the SDP or could not set up media.
+    MediaError,
+    /// The media connection was lost (no ICE consent); the client should rejoin.
+    MediaTimeout,
+    /// The server is shutting down or failed internally.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadMessage => "bad_message",
+            Self::MessageTooLarge => "message_too_large",
+            Self::UnsupportedVersion => "unsupported_version",
+            Self::InvalidToken => "invalid_token",
+            Self::TokenExpired => "token_expired",
+            Self::WrongRoom => "wrong_room",
+            Self::UnknownRoom => "unknown_room",
+            Self::NotJoined => "not_joined",
+            Self::AlreadyJoined => "already_joined",
+            Self::Replaced => "replaced",
+            Self::MediaError => "media_error",
+            Self::MediaTimeout => "media_timeout",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_round_trips_with_version() {
+        let text = r#"{"v":1,"type":"join","room":"standup","token":"abc"}"#;
+        let env: Envelope<ClientMessage> = serde_json::from_str(text).unwrap();
+        assert_eq!(env.v, 1);
+        assert_eq!(
+            env.msg,
+            ClientMessage::Join {
+                room: RoomName::new("standup").unwrap(),
+                token: "abc".into(),
+                min_version: None,
+                name: None,
+            }
+        );
+    }
+
+    #[test]
+    fn server_messages_carry_version_and_type() {
+        let text = serde_json::to_string(&Envelope::new(ServerMessage::Pong)).unwrap();
+        assert_eq!(text, r#"{"v":1,"type":"pong"}"#);
+        let err =
+            ServerMessage::Error { code: ErrorCode::WrongRoom, message: "x".into(), fatal: true };
+        let text = serde_json::to_string(&Envelope::new(err)).unwrap();
+        assert!(text.contains(r#""code":"wrong_room""#), "{text}");
+    }
+
+    #[test]
+    fn bad_room_names_and_unknown_types_are_refused() {
+        let bad_room = r#"{"v":1,"type":"join","room":"../etc","token":"abc"}"#;
+        assert!(serde_json::from_str::<Envelope<ClientMessage>>(bad_room).is_err());
+        let unknown = r#"{"v":1,"type":"explode"}"#;
+        assert!(serde_json::from_str::<Envelope<ClientMessage>>(unknown).is_err());
+    }
+}

@@ -1,0 +1,488 @@
+//! The sans-IO media engine.
+//!
+//! One [`Engine`] serves many peers on one UDP address. Inputs are commands from signaling
+//! (open, offer, answer, close), datagrams and timeouts, each with the current time; outputs are
+//! datagrams to send, events for signaling, and the next time the engine wants a
+//! [`Input::Timeout`]. After every input, drain [`Engine::poll_output`] until it returns
+//! [`Output::Timeout`].
+//!
+//! Datagrams are demultiplexed by source address; an address the engine has not seen is
+//! claimed by the peer whose ICE credentials its STUN request carries (`Rtc::accepts`). Anything
+//! else is dropped and counted in [`Stats`], so garbage on the port never reaches a peer.
+//!
+//! A peer's connection is drained right after each input it handles (str0m keeps only one
+//! received RTP packet until polled). Peers that had forwarded packets written to them are
+//! marked "dirty" and drained once before the engine next reports a timeout, so the work per
+//! datagram grows with the fan-out of the packet, not with the number of peers.
+
+mod peer;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use str0m::format::Codec;
+use str0m::media::MediaKind;
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::RtpPacket;
+use str0m::{Candidate, Event, IceConnectionState, Rtc};
+use tracing::{debug, info, warn};
+use veil_proto::media::{MediaEvent, SessionId};
+use veil_proto::{ParticipantId, RoomName};
+
+use crate::forward::is_keyframe_start;
+use peer::{Forwarded, Peer, TrackId};
+
+/// How the engine presents itself to peers.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The address peers send media to: the ICE host candidate in every SDP answer.
+    pub candidate: SocketAddr,
+}
+
+/// Something for the engine to handle.
+#[derive(Debug)]
+pub enum Input<'a> {
+    /// A participant joined `room`: create its connection.
+    Open { session: SessionId, room: RoomName, participant: ParticipantId },
+    /// The participant's SDP offer.
+    Offer { session: SessionId, sdp: String },
+    /// The participant's answer to our offer.
+    Answer { session: SessionId, sdp: String },
+    /// The participant left; drop its connection without reporting back.
+    Close { session: SessionId },
+    /// A datagram arrived on `destination` (our socket) from `source`.
+    Receive { source: SocketAddr, destination: SocketAddr, contents: &'a [u8] },
+    /// Time passed.
+    Timeout,
+}
+
+/// A datagram to send from the engine's socket.
+#[derive(Debug)]
+pub struct Transmit {
+    pub destination: SocketAddr,
+    pub contents: Vec<u8>,
+}
+
+/// What the engine wants done.
+#[derive(Debug)]
+pub enum Output {
+    Transmit(Transmit),
+    Event(SessionId, MediaEvent),
+    /// Nothing more to do until this time (or the next input).
+    Timeout(Instant),
+}
+
+/// Counters an operator (and a test) can read.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams that were not STUN, DTLS, RTP or RTCP.
+    pub dropped_unparseable: u64,
+    /// Datagrams from an address no peer has claimed, that no peer's ICE accepted.
+    pub dropped_unknown_source: u64,
+    /// Datagrams a peer's connection refused (bad SRTP, replay, malformed RTCP, …).
+    pub dropped_by_peer: u64,
+    /// RTP packets received from publishers.
+    pub rtp_in: u64,
+    /// RTP packets handed to subscribers' connections.
+    pub rtp_forwarded: u64,
+}
+
+/// How long an idle engine sleeps when nothing is scheduled; also the period of the silence check.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A connected peer that sends nothing at all for this long has vanished. Browsers send RTCP
+/// at least every few seconds and STUN consent checks every 5 s even when muted, so silence
+/// this long means the peer is gone; ICE consent expiry alone takes about 15 s in str0m.
+const SILENCE_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// The media engine. See the module docs.
+pub struct Engine {
+    config: EngineConfig,
+    now: Instant,
+    peers: HashMap<SessionId, Peer>,
+    rooms: HashMap<RoomName, Vec<SessionId>>,
+    by_addr: HashMap<SocketAddr, SessionId>,
+    dirty: Vec<SessionId>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<(SessionId, MediaEvent)>,
+    stats: Stats,
+}
+
+impl Engine {
+    /// An engine with no peers.
+    pub fn new(config: EngineConfig, now: Instant) -> Self {
+        Self {
+            config,
+            now,
+            peers: HashMap::new(),
+            rooms: HashMap::new(),
+            by_addr: HashMap::new(),
+            dirty: Vec::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Number of connected-or-connecting peers.
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Number of rooms with at least one peer.
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// Handles one input at time `now`.
+    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
+        self.now = self.now.max(now);
+        match input {
+            Input::Open { session, room, participant } => self.open(session, room, participant),
+            Input::Offer { session, sdp } => self.offer(session, &sdp),
+            Input::Answer { session, sdp } => self.answer(session, &sdp),
+            Input::Close { session } => self.close(session, None),
+            Input::Receive { source, destination, contents } => {
+                self.receive(source, destination, contents)
+            }
+            Input::Timeout => self.timeout(),
+        }
+    }
+
+    /// The next thing to do. Call until it returns [`Output::Timeout`].
+    pub fn poll_output(&mut self) -> Output {
+        loop {
+            if let Some(t) = self.transmits.pop_front() {
+                return Output::Transmit(t);
+            }
+            if let Some((session, event)) = self.events.pop_front() {
+                return Output::Event(session, event);
+            }
+            if let Some(session) = self.dirty.pop() {
+                self.drain_peer(session);
+                continue;
+            }
+            return Output::Timeout(self.next_timeout());
+        }
+    }
+
+    fn next_timeout(&self) -> Instant {
+        let idle = self.now + IDLE_TIMEOUT;
+        self.peers.values().map(|p| p.next_timeout).min().map_or(idle, |t| t.min(idle))
+    }
+
+    fn mark_dirty(dirty: &mut Vec<SessionId>, session: SessionId, peer: &mut Peer) {
+        if !peer.dirty {
+            peer.dirty = true;
+            dirty.push(session);
+        }
+    }
+
+    fn touch(&mut self, session: SessionId) {
+        if let Some(peer) = self.peers.get_mut(&session) {
+            Self::mark_dirty(&mut self.dirty, session, peer);
+        }
+    }
+
+    fn open(&mut self, session: SessionId, room: RoomName, participant: ParticipantId) {
+        if self.peers.contains_key(&session) {
+            self.events.push_back((session, error("this media session is already open")));
+            return;
+        }
+        let mut rtc = Rtc::builder()
+            .set_ice_lite(true)
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(true)
+            .build(self.now);
+        match Candidate::host(self.config.candidate, "udp") {
+            Ok(candidate) => {
+                rtc.add_local_candidate(candidate);
+            }
+            Err(e) => {
+                warn!(%session, "cannot use {} as ICE candidate: {e}", self.config.candidate);
+                let reason = "the SFU's media address is not usable".to_string();
+                self.events.push_back((session, MediaEvent::Closed { reason }));
+                return;
+            }
+        }
+        let mut peer = Peer::new(participant, room.clone(), rtc, self.now);
+        // Everything already published in the room is offered once the first exchange is done.
+        let members = self.rooms.entry(room).or_default();
+        for other in members.iter() {
+            if let Some(publisher) = self.peers.get(other) {
+                for (mid, track) in &publisher.tracks_in {
+                    let id = TrackId { session: *other, mid: *mid };
+                    peer.subscribe(id, track.kind, &publisher.participant);
+                }
+            }
+        }
+        members.push(session);
+        debug!(%session, "media session opened");
+        self.peers.insert(session, peer);
+        self.touch(session);
+    }
+
+    fn offer(&mut self, session: SessionId, sdp: &str) {
+        let Some(peer) = self.peers.get_mut(&session) else {
+            self.events.push_back((session, error("no media session is open")));
+            return;
+        };
+        let event = match peer.accept_offer(sdp) {
+            Ok(sdp) => MediaEvent::Answer { sdp },
+            Err(message) => {
+                info!(%session, "offer refused: {message}");
+                MediaEvent::Error { message }
+            }
+        };
+        self.events.push_back((session, event));
+        self.touch(session);
+    }
+
+    fn answer(&mut self, session: SessionId, sdp: &str) {
+        let Some(peer) = self.peers.get_mut(&session) else {
+            self.events.push_back((session, error("no media session is open")));
+            return;
+        };
+        match peer.accept_answer(sdp) {
+            Ok(opened) => {
+                for track in opened {
+                    self.request_keyframe(track);
+                }
+            }
+            Err(message) => {
+                info!(%session, "answer refused: {message}");
+                self.events.push_back((session, MediaEvent::Error { message }));
+            }
+        }
+        self.touch(session);
+    }
+
+    /// Removes a peer. `reason` is reported to signaling when the engine, not signaling, ended it.
+    fn close(&mut self, session: SessionId, reason: Option<String>) {
+        let Some(mut peer) = self.peers.remove(&session) else {
+            return;
+        };
+        peer.rtc.disconnect();
+        for addr in &peer.addrs {
+            self.by_addr.remove(addr);
+        }
+        if let Some(members) = self.rooms.get_mut(&peer.room) {
+            members.retain(|s| *s != session);
+            for other in members.iter() {
+                if let Some(subscriber) = self.peers.get_mut(other) {
+                    subscriber.unsubscribe_all_from(session);
+                    Self::mark_dirty(&mut self.dirty, *other, subscriber);
+                }
+            }
+            if members.is_empty() {
+                self.rooms.remove(&peer.room);
+            }
+        }
+        debug!(%session, "media session closed");
+        if let Some(reason) = reason {
+            self.events.push_back((session, MediaEvent::Closed { reason }));
+        }
+    }
+
+    fn receive(&mut self, source: SocketAddr, destination: SocketAddr, contents: &[u8]) {
+        let Ok(receive) = Receive::new(Protocol::Udp, source, destination, contents) else {
+            self.stats.dropped_unparseable += 1;
+            return;
+        };
+        let input = str0m::Input::Receive(self.now, receive);
+        let session = match self.by_addr.get(&source) {
+            Some(session) => *session,
+            None => {
+                let claimed = self.peers.iter().find(|(_, p)| p.rtc.accepts(&input));
+                let Some((session, _)) = claimed else {
+                    self.stats.dropped_unknown_source += 1;
+                    return;
+                };
+                let session = *session;
+                self.by_addr.insert(source, session);
+                if let Some(peer) = self.peers.get_mut(&session) {
+                    peer.addrs.push(source);
+                }
+                session
+            }
+        };
+        let Some(peer) = self.peers.get_mut(&session) else {
+            return;
+        };
+        peer.last_heard = self.now;
+        if let Err(e) = peer.rtc.handle_input(input) {
+            self.stats.dropped_by_peer += 1;
+            debug!(%session, "datagram refused: {e}");
+        }
+        // str0m holds at most one received RTP packet until polled: drain before the next input.
+        self.drain_peer(session);
+    }
+
+    fn timeout(&mut self) {
+        let now = self.now;
+        let due: Vec<SessionId> =
+            self.peers.iter().filter(|(_, p)| p.next_timeout <= now).map(|(s, _)| *s).collect();
+        for session in due {
+            if let Some(peer) = self.peers.get_mut(&session) {
+                if let Err(e) = peer.rtc.handle_input(str0m::Input::Timeout(now)) {
+                    debug!(%session, "timeout handling failed: {e}");
+                }
+                self.drain_peer(session);
+            }
+        }
+        let silent: Vec<SessionId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.connected && now >= p.last_heard + SILENCE_TIMEOUT)
+            .map(|(s, _)| *s)
+            .collect();
+        for session in silent {
+            info!(%session, "peer silent for {SILENCE_TIMEOUT:?}; closing");
+            let reason =
+                format!("no packets from the participant for {} s", SILENCE_TIMEOUT.as_secs());
+            self.close(session, Some(reason));
+        }
+    }
+
+    /// Polls one peer's connection until it has nothing more to say.
+    fn drain_peer(&mut self, session: SessionId) {
+        let Some(peer) = self.peers.get_mut(&session) else {
+            return;
+        };
+        peer.dirty = false;
+        if let Some(sdp) = peer.negotiate() {
+            self.events.push_back((session, MediaEvent::Offer { sdp }));
+        }
+        loop {
+            let Some(peer) = self.peers.get_mut(&session) else {
+                return;
+            };
+            if !peer.rtc.is_alive() {
+                self.close(session, Some("the media connection closed".into()));
+                return;
+            }
+            match peer.rtc.poll_output() {
+                Ok(str0m::Output::Transmit(t)) => self.transmits.push_back(Transmit {
+                    destination: t.destination,
+                    contents: t.contents.into(),
+                }),
+                Ok(str0m::Output::Timeout(t)) => {
+                    peer.next_timeout = t;
+                    return;
+                }
+                Ok(str0m::Output::Event(event)) => self.handle_event(session, event),
+                Err(e) => {
+                    warn!(%session, "media connection failed: {e}");
+                    self.close(session, Some(format!("the media connection failed: {e}")));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn handle_event(&mut self, session: SessionId, event: Event) {
+        match event {
+            Event::Connected => {
+                let Some(peer) = self.peers.get_mut(&session) else {
+                    return;
+                };
+                peer.connected = true;
+                for track in peer.restart_video() {
+                    self.request_keyframe(track);
+                }
+                self.events.push_back((session, MediaEvent::Connected));
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                self.close(session, Some("the media connection was lost (no ICE consent)".into()));
+            }
+            Event::MediaAdded(added) if added.direction.is_receiving() => {
+                self.publish(session, added.mid, added.kind);
+            }
+            Event::RtpPacket(packet) => self.forward(session, packet),
+            Event::KeyframeRequest(request) => {
+                let source = self.peers.get(&session).and_then(|p| p.source_of(request.mid));
+                if let Some(track) = source {
+                    self.request_keyframe(track);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `session` publishes a new track: every other member of its room subscribes.
+    fn publish(&mut self, session: SessionId, mid: str0m::media::Mid, kind: MediaKind) {
+        let Some(peer) = self.peers.get_mut(&session) else {
+            return;
+        };
+        peer.publish(mid, kind);
+        let participant = peer.participant.clone();
+        let Some(members) = self.rooms.get(&peer.room) else {
+            return;
+        };
+        let track = TrackId { session, mid };
+        for other in members.iter().filter(|s| **s != session) {
+            if let Some(subscriber) = self.peers.get_mut(other) {
+                subscriber.subscribe(track, kind, &participant);
+                Self::mark_dirty(&mut self.dirty, *other, subscriber);
+            }
+        }
+    }
+
+    fn forward(&mut self, session: SessionId, packet: RtpPacket) {
+        self.stats.rtp_in += 1;
+        let Some(publisher) = self.peers.get_mut(&session) else {
+            return;
+        };
+        let Some(mid) = publisher.mid_of(&packet) else {
+            return;
+        };
+        let pt = packet.header.payload_type;
+        let Some(params) = publisher.rtc.codec_config().find(|p| p.pt() == pt).copied() else {
+            return;
+        };
+        let keyframe_start =
+            params.spec().codec == Codec::Vp8 && is_keyframe_start(&packet.payload);
+        let Some(members) = self.rooms.get(&publisher.room) else {
+            return;
+        };
+        let track = TrackId { session, mid };
+        let mut wants_keyframe = false;
+        for other in members.iter().filter(|s| **s != session) {
+            let Some(subscriber) = self.peers.get_mut(other) else {
+                continue;
+            };
+            match subscriber.forward(track, &packet, &params, keyframe_start) {
+                Forwarded::Written => {
+                    self.stats.rtp_forwarded += 1;
+                    Self::mark_dirty(&mut self.dirty, *other, subscriber);
+                }
+                Forwarded::NeedsKeyframe => wants_keyframe = true,
+                Forwarded::Skipped => {}
+            }
+        }
+        if wants_keyframe {
+            self.request_keyframe(track);
+        }
+    }
+
+    fn request_keyframe(&mut self, track: TrackId) {
+        let now = self.now;
+        if let Some(publisher) = self.peers.get_mut(&track.session)
+            && publisher.request_keyframe(now, track.mid)
+        {
+            Self::mark_dirty(&mut self.dirty, track.session, publisher);
+        }
+    }
+}
+
+fn error(message: &str) -> MediaEvent {
+    MediaEvent::Error { message: message.to_string() }
+}

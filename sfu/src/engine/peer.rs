@@ -1,0 +1,322 @@
+//! One participant's connection: its `Rtc`, what it publishes and what it receives.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use str0m::Rtc;
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::PayloadParams;
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
+use str0m::rtp::{RtpPacket, RtpWrite, Ssrc};
+use veil_proto::media::SessionId;
+use veil_proto::{ParticipantId, RoomName};
+
+use crate::forward::SeqRewriter;
+
+/// A published track: the publisher's session and the mid of its m-line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct TrackId {
+    pub session: SessionId,
+    pub mid: Mid,
+}
+
+/// Shortest spacing of keyframe requests sent to one publisher's track.
+const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
+
+/// A track this peer publishes.
+#[derive(Debug)]
+pub(crate) struct TrackIn {
+    pub kind: MediaKind,
+    last_keyframe_request: Option<Instant>,
+}
+
+/// Where a subscription stands in SDP negotiation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OutState {
+    /// Wanted; goes into the next offer.
+    ToOpen,
+    /// In an offer awaiting the answer.
+    Negotiating(Mid),
+    /// Negotiated; packets flow.
+    Open(Mid),
+    /// Being stopped in an offer awaiting the answer.
+    Stopping(Mid),
+}
+
+/// Another participant's track as this peer receives it.
+#[derive(Debug)]
+struct TrackOut {
+    kind: MediaKind,
+    /// The publisher's participant id: the `msid` stream id the browser groups tracks by.
+    stream_id: String,
+    state: OutState,
+    /// The publisher went away; stop the m-line at the next negotiation.
+    source_gone: bool,
+    /// Video waits for a keyframe before forwarding so the decoder can start.
+    waiting_keyframe: bool,
+    seq: SeqRewriter,
+    /// Last (publisher pt, our pt) pair, to skip codec matching per packet.
+    pt_map: Option<(Pt, Pt)>,
+}
+
+/// Result of offering a forwarded packet to a subscriber.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Forwarded {
+    Written,
+    /// Nothing sent: the subscription waits for a keyframe.
+    NeedsKeyframe,
+    Skipped,
+}
+
+/// One participant's connection.
+pub(crate) struct Peer {
+    pub participant: ParticipantId,
+    pub room: RoomName,
+    pub rtc: Rtc,
+    /// Remote addresses this peer was seen at (for the demultiplexer's map).
+    pub addrs: Vec<SocketAddr>,
+    /// Set once DTLS is up: media can be sent.
+    pub connected: bool,
+    /// When `rtc` next wants `Input::Timeout`.
+    pub next_timeout: Instant,
+    /// When the last datagram from this peer arrived.
+    pub last_heard: Instant,
+    /// Queued for polling in the engine.
+    pub dirty: bool,
+    /// The participant's first offer was answered; from then on the SFU may offer.
+    negotiated: bool,
+    pending: Option<SdpPendingOffer>,
+    pub tracks_in: HashMap<Mid, TrackIn>,
+    tracks_out: HashMap<TrackId, TrackOut>,
+    ssrc_mid: HashMap<Ssrc, Mid>,
+}
+
+impl Peer {
+    pub fn new(participant: ParticipantId, room: RoomName, rtc: Rtc, now: Instant) -> Self {
+        Self {
+            participant,
+            room,
+            rtc,
+            addrs: Vec::new(),
+            connected: false,
+            next_timeout: now,
+            last_heard: now,
+            dirty: false,
+            negotiated: false,
+            pending: None,
+            tracks_in: HashMap::new(),
+            tracks_out: HashMap::new(),
+            ssrc_mid: HashMap::new(),
+        }
+    }
+
+    /// Accepts the participant's offer. Any offer of ours in flight is rolled back by str0m; its
+    /// changes go into the next one.
+    pub fn accept_offer(&mut self, sdp: &str) -> Result<String, String> {
+        let offer =
+            SdpOffer::from_sdp_string(sdp).map_err(|e| format!("unreadable SDP offer: {e}"))?;
+        let answer = self.rtc.sdp_api().accept_offer(offer);
+        if self.pending.take().is_some() {
+            for out in self.tracks_out.values_mut() {
+                out.state = match out.state {
+                    OutState::Negotiating(_) => OutState::ToOpen,
+                    OutState::Stopping(mid) => OutState::Open(mid),
+                    s => s,
+                };
+            }
+        }
+        let answer = answer.map_err(|e| format!("SDP offer refused: {e}"))?;
+        self.negotiated = true;
+        Ok(answer.to_sdp_string())
+    }
+
+    /// Accepts the answer to our offer. Returns the publisher tracks that just opened here, for
+    /// which a keyframe should be requested.
+    pub fn accept_answer(&mut self, sdp: &str) -> Result<Vec<TrackId>, String> {
+        let pending = self.pending.take().ok_or("an answer came, but no offer is outstanding")?;
+        let answer =
+            SdpAnswer::from_sdp_string(sdp).map_err(|e| format!("unreadable SDP answer: {e}"))?;
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(|e| format!("SDP answer refused: {e}"))?;
+        let mut opened = Vec::new();
+        self.tracks_out.retain(|track, out| match out.state {
+            OutState::Negotiating(mid) => {
+                out.state = OutState::Open(mid);
+                if out.kind == MediaKind::Video {
+                    opened.push(*track);
+                }
+                true
+            }
+            OutState::Stopping(_) => false,
+            _ => true,
+        });
+        Ok(opened)
+    }
+
+    /// Builds an offer for subscriptions that changed, unless one is already in flight.
+    pub fn negotiate(&mut self) -> Option<String> {
+        if !self.negotiated || self.pending.is_some() {
+            return None;
+        }
+        self.tracks_out.retain(|_, out| !(out.source_gone && out.state == OutState::ToOpen));
+        let mut api = self.rtc.sdp_api();
+        for (track, out) in self.tracks_out.iter_mut() {
+            match out.state {
+                OutState::ToOpen => {
+                    let track_id = format!("{}-{}", out.stream_id, track.mid);
+                    let mid = api.add_media(
+                        out.kind,
+                        Direction::SendOnly,
+                        Some(out.stream_id.clone()),
+                        Some(track_id),
+                        None,
+                    );
+                    out.state = OutState::Negotiating(mid);
+                }
+                OutState::Open(mid) if out.source_gone => {
+                    api.stop_media(mid);
+                    out.state = OutState::Stopping(mid);
+                }
+                _ => {}
+            }
+        }
+        let (offer, pending) = api.apply()?;
+        self.pending = Some(pending);
+        Some(offer.to_sdp_string())
+    }
+
+    /// Starts receiving `track` of participant `stream_id`.
+    pub fn subscribe(&mut self, track: TrackId, kind: MediaKind, stream_id: &ParticipantId) {
+        self.tracks_out.entry(track).or_insert_with(|| TrackOut {
+            kind,
+            stream_id: stream_id.0.clone(),
+            state: OutState::ToOpen,
+            source_gone: false,
+            waiting_keyframe: kind == MediaKind::Video,
+            seq: SeqRewriter::new(),
+            pt_map: None,
+        });
+    }
+
+    /// The publisher of everything from `session` left: stop those m-lines.
+    pub fn unsubscribe_all_from(&mut self, session: SessionId) {
+        for (track, out) in self.tracks_out.iter_mut() {
+            if track.session == session {
+                out.source_gone = true;
+            }
+        }
+    }
+
+    /// Records a new track this peer sends.
+    pub fn publish(&mut self, mid: Mid, kind: MediaKind) {
+        self.tracks_in.insert(mid, TrackIn { kind, last_keyframe_request: None });
+    }
+
+    /// The mid an incoming packet belongs to.
+    pub fn mid_of(&mut self, packet: &RtpPacket) -> Option<Mid> {
+        let ssrc = packet.header.ssrc;
+        if let Some(mid) = self.ssrc_mid.get(&ssrc) {
+            return Some(*mid);
+        }
+        let mid = self.rtc.direct_api().stream_rx(&ssrc).map(|s| s.mid())?;
+        self.ssrc_mid.insert(ssrc, mid);
+        Some(mid)
+    }
+
+    /// The publisher track forwarded on our m-line `mid`.
+    pub fn source_of(&self, mid: Mid) -> Option<TrackId> {
+        self.tracks_out
+            .iter()
+            .find(|(_, out)| out.state == OutState::Open(mid))
+            .map(|(track, _)| *track)
+    }
+
+    /// Asks this peer (a publisher) for a keyframe on `mid`, at most every 500 ms.
+    pub fn request_keyframe(&mut self, now: Instant, mid: Mid) -> bool {
+        let Some(track) = self.tracks_in.get_mut(&mid) else {
+            return false;
+        };
+        if track.last_keyframe_request.is_some_and(|t| now < t + KEYFRAME_REQUEST_INTERVAL) {
+            return false;
+        }
+        let mut api = self.rtc.direct_api();
+        let Some(stream) = api.stream_rx_by_mid(mid, None) else {
+            return false;
+        };
+        stream.request_keyframe(KeyframeRequestKind::Pli);
+        track.last_keyframe_request = Some(now);
+        true
+    }
+
+    /// Video subscriptions that need a keyframe now that media can flow.
+    pub fn restart_video(&mut self) -> Vec<TrackId> {
+        let mut wanted = Vec::new();
+        for (track, out) in self.tracks_out.iter_mut() {
+            if out.kind == MediaKind::Video && matches!(out.state, OutState::Open(_)) {
+                out.waiting_keyframe = true;
+                out.seq.restart();
+                wanted.push(*track);
+            }
+        }
+        wanted
+    }
+
+    /// Sends a copy of `packet` (from `track`, codec `params`) on the matching m-line.
+    pub fn forward(
+        &mut self,
+        track: TrackId,
+        packet: &RtpPacket,
+        params: &PayloadParams,
+        keyframe_start: bool,
+    ) -> Forwarded {
+        if !self.connected {
+            return Forwarded::Skipped;
+        }
+        let Some(out) = self.tracks_out.get_mut(&track) else {
+            return Forwarded::Skipped;
+        };
+        let OutState::Open(mid) = out.state else {
+            return Forwarded::Skipped;
+        };
+        if out.waiting_keyframe {
+            if !keyframe_start {
+                return Forwarded::NeedsKeyframe;
+            }
+            out.waiting_keyframe = false;
+        }
+        let pt = match out.pt_map {
+            Some((from, to)) if from == params.pt() => to,
+            _ => {
+                let Some(local) = self.rtc.codec_config().match_params(*params) else {
+                    return Forwarded::Skipped;
+                };
+                out.pt_map = Some((params.pt(), local.pt()));
+                local.pt()
+            }
+        };
+        let Some(seq_no) = out.seq.rewrite(packet.seq_no) else {
+            return Forwarded::Skipped;
+        };
+        let nackable = out.kind == MediaKind::Video;
+        let mut api = self.rtc.direct_api();
+        let Some(stream) = api.stream_tx_by_mid(mid, None) else {
+            return Forwarded::Skipped;
+        };
+        stream.write_rtp(
+            RtpWrite::new(
+                pt,
+                seq_no,
+                packet.header.timestamp,
+                packet.timestamp,
+                packet.payload.clone(),
+            )
+            .marker(packet.header.marker)
+            .ext_vals(packet.header.ext_vals.clone())
+            .nackable(nackable),
+        );
+        Forwarded::Written
+    }
+}

@@ -1,0 +1,258 @@
+//! The tokio shell around the [`Engine`]: one UDP socket, one timer, one command channel.
+//!
+//! The engine runs on its own thread with a single-threaded runtime, so media never queues
+//! behind HTTP work and the packet path takes no lock. Signaling reaches it through
+//! [`SfuHandle`], which implements [`MediaPlane`].
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::thread;
+use std::time::Instant;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error, info};
+use veil_proto::media::{MediaCommand, MediaEvent, MediaPlane, SessionId};
+
+use crate::engine::{Engine, EngineConfig, Input, Output};
+
+/// Where the SFU listens and what address it tells peers.
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// UDP address to bind. Port 0 picks a free port.
+    pub udp: SocketAddr,
+    /// The address peers reach this machine at, when it differs from the bound one (e.g. bound
+    /// to 0.0.0.0, or behind NAT). The port is always the bound port.
+    pub public_ip: Option<IpAddr>,
+}
+
+/// Socket buffer size asked of the kernel; bursts of keyframes to many peers need room.
+const SOCKET_BUFFER_BYTES: usize = 4 << 20;
+
+/// Datagrams read per wake-up before the engine's output is drained.
+const RECEIVE_BATCH: usize = 64;
+
+/// Why the SFU could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot bind the media socket on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+    #[error(
+        "the media socket is bound to {0}, which peers cannot send to; \
+         set the address peers should use with --public-ip (or VEIL_PUBLIC_IP)"
+    )]
+    NoCandidate(SocketAddr),
+    #[error("cannot start the media thread: {0}")]
+    Thread(io::Error),
+}
+
+/// Sends commands to the running SFU.
+#[derive(Clone, Debug)]
+pub struct SfuHandle {
+    commands: mpsc::UnboundedSender<MediaCommand>,
+}
+
+impl MediaPlane for SfuHandle {
+    fn send(&self, command: MediaCommand) {
+        // If the media thread is gone (shutdown), tell the session so it does not wait forever.
+        if let Err(mpsc::error::SendError(MediaCommand::Open { events, .. })) =
+            self.commands.send(command)
+        {
+            let reason = "the SFU is shutting down".to_string();
+            let _ = events.send(MediaEvent::Closed { reason });
+        }
+    }
+}
+
+/// A running SFU. Dropping it stops the media thread.
+pub struct Sfu {
+    handle: SfuHandle,
+    local_addr: SocketAddr,
+    candidate: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Sfu {
+    /// Binds the media socket and starts the media thread.
+    pub fn start(config: SfuConfig) -> Result<Sfu, StartError> {
+        let socket =
+            bind(config.udp).map_err(|source| StartError::Bind { addr: config.udp, source })?;
+        let local_addr =
+            socket.local_addr().map_err(|source| StartError::Bind { addr: config.udp, source })?;
+        let candidate = match config.public_ip {
+            Some(ip) => SocketAddr::new(ip, local_addr.port()),
+            None if local_addr.ip().is_unspecified() => {
+                return Err(StartError::NoCandidate(local_addr));
+            }
+            None => local_addr,
+        };
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let (stop, stopped) = oneshot::channel();
+        let engine = Engine::new(EngineConfig { candidate }, Instant::now());
+        let thread = thread::Builder::new()
+            .name("veil-sfu".into())
+            .spawn(move || {
+                let runtime =
+                    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                        Ok(rt) => rt,
+                        Err(e) => return error!("cannot start the media runtime: {e}"),
+                    };
+                runtime.block_on(async move {
+                    match UdpSocket::from_std(socket) {
+                        Ok(socket) => {
+                            Driver::new(engine, socket, local_addr).run(receiver, stopped).await
+                        }
+                        Err(e) => error!("cannot register the media socket: {e}"),
+                    }
+                });
+            })
+            .map_err(StartError::Thread)?;
+        info!(%local_addr, %candidate, "SFU listening");
+        Ok(Sfu {
+            handle: SfuHandle { commands },
+            local_addr,
+            candidate,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// A handle for signaling.
+    pub fn handle(&self) -> SfuHandle {
+        self.handle.clone()
+    }
+
+    /// The bound UDP address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The address advertised to peers as the ICE candidate.
+    pub fn candidate(&self) -> SocketAddr {
+        self.candidate
+    }
+}
+
+impl Drop for Sfu {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn bind(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: the kernel caps these at net.core.{r,w}mem_max.
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+/// Owns the engine, the socket and the per-session event channels.
+struct Driver {
+    engine: Engine,
+    socket: UdpSocket,
+    local_addr: SocketAddr,
+    sessions: HashMap<SessionId, mpsc::UnboundedSender<MediaEvent>>,
+}
+
+impl Driver {
+    fn new(engine: Engine, socket: UdpSocket, local_addr: SocketAddr) -> Self {
+        Self { engine, socket, local_addr, sessions: HashMap::new() }
+    }
+
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<MediaCommand>,
+        mut stop: oneshot::Receiver<()>,
+    ) {
+        let mut buf = vec![0u8; 2048];
+        loop {
+            let deadline = self.drain().await;
+            tokio::select! {
+                _ = &mut stop => break,
+                command = commands.recv() => match command {
+                    Some(command) => self.command(command),
+                    None => break,
+                },
+                received = self.socket.recv_from(&mut buf) => {
+                    match received {
+                        Ok((n, source)) => self.receive(source, &buf[..n]),
+                        Err(e) => debug!("media socket receive failed: {e}"),
+                    }
+                    // Take what else is queued before polling the engine again.
+                    for _ in 1..RECEIVE_BATCH {
+                        match self.socket.try_recv_from(&mut buf) {
+                            Ok((n, source)) => self.receive(source, &buf[..n]),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    self.engine.handle_input(Instant::now(), Input::Timeout);
+                }
+            }
+        }
+        debug!("media thread stopped");
+    }
+
+    fn receive(&mut self, source: SocketAddr, contents: &[u8]) {
+        let input = Input::Receive { source, destination: self.local_addr, contents };
+        self.engine.handle_input(Instant::now(), input);
+    }
+
+    fn command(&mut self, command: MediaCommand) {
+        let now = Instant::now();
+        let input = match command {
+            MediaCommand::Open { session, room, participant, events } => {
+                self.sessions.insert(session, events);
+                Input::Open { session, room, participant }
+            }
+            MediaCommand::Offer { session, sdp } => Input::Offer { session, sdp },
+            MediaCommand::Answer { session, sdp } => Input::Answer { session, sdp },
+            MediaCommand::Close { session } => {
+                self.sessions.remove(&session);
+                Input::Close { session }
+            }
+        };
+        self.engine.handle_input(now, input);
+    }
+
+    /// Sends and reports everything the engine has; returns when it next wants time.
+    async fn drain(&mut self) -> Instant {
+        loop {
+            match self.engine.poll_output() {
+                Output::Transmit(t) => {
+                    let sent = match self.socket.try_send_to(&t.contents, t.destination) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            self.socket.send_to(&t.contents, t.destination).await.map(|_| ())
+                        }
+                        other => other.map(|_| ()),
+                    };
+                    if let Err(e) = sent {
+                        debug!("media send failed: {e}");
+                    }
+                }
+                Output::Event(session, event) => {
+                    let closed = matches!(event, MediaEvent::Closed { .. });
+                    if let Some(events) = self.sessions.get(&session) {
+                        let _ = events.send(event);
+                    }
+                    if closed {
+                        self.sessions.remove(&session);
+                    }
+                }
+                Output::Timeout(at) => return at,
+            }
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! A virtual network for engine scenarios: str0m client peers and one [`Engine`], all driven by
+//! one virtual clock. Datagrams are delivered in memory; nothing opens a socket or reads the
+//! system clock, so every run is the same.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::RtpWrite;
+use str0m::{Candidate, Event, Rtc};
+use veil_proto::media::{MediaEvent, SessionId};
+use veil_proto::{ParticipantId, RoomName};
+use veil_sfu::{Engine, EngineConfig, Input, Output};
+
+pub const SFU: &str = "10.0.0.1:5000";
+pub const TICK: Duration = Duration::from_millis(5);
+
+/// One received RTP packet, as a client saw it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub mid: Mid,
+    pub payload: Vec<u8>,
+    pub seq: u64,
+}
+
+pub struct Client {
+    pub session: SessionId,
+    pub participant: ParticipantId,
+    pub rtc: Rtc,
+    pub addr: SocketAddr,
+    /// False: the network drops everything to and from this client.
+    pub online: bool,
+    pub pending: Option<SdpPendingOffer>,
+    pub audio_mid: Option<Mid>,
+    pub video_mid: Option<Mid>,
+    pub received: Vec<Received>,
+    pub keyframe_requests: usize,
+    pub connected: bool,
+    sent_frames: u64,
+    keyframe_due: bool,
+}
+
+impl Client {
+    /// Stream ids (participant ids) of the media this client receives, by mid.
+    pub fn stream_of(&self, mid: Mid) -> Option<String> {
+        self.rtc.media(mid).map(|m| m.stream_id().to_string())
+    }
+
+    /// Packets received from the participant with `stream_id`, of `kind`.
+    pub fn received_from(&self, stream_id: &ParticipantId, kind: MediaKind) -> Vec<&Received> {
+        self.received
+            .iter()
+            .filter(|r| {
+                self.rtc
+                    .media(r.mid)
+                    .is_some_and(|m| m.stream_id() == stream_id.0 && m.kind() == kind)
+            })
+            .collect()
+    }
+
+    fn pt(&self, codec: Codec) -> str0m::media::Pt {
+        self.rtc.codec_config().find(|p| p.spec().codec == codec).expect("codec configured").pt()
+    }
+
+    /// Sends one audio packet and, every other call, one video frame (a keyframe when one was
+    /// asked for or none was sent yet). Payloads name the sender and a counter.
+    pub fn send_media(&mut self, now: Instant) {
+        let n = self.sent_frames;
+        self.sent_frames += 1;
+        let name = self.participant.0.clone();
+        if let Some(mid) = self.audio_mid {
+            let pt = self.pt(Codec::Opus);
+            let payload = format!("audio|{name}|{n}").into_bytes();
+            let mut api = self.rtc.direct_api();
+            if let Some(tx) = api.stream_tx_by_mid(mid, None) {
+                tx.write_rtp(RtpWrite::new(pt, (n + 1).into(), (n * 960) as u32, now, payload));
+            }
+        }
+        if let Some(mid) = self.video_mid {
+            let pt = self.pt(Codec::Vp8);
+            let key = self.keyframe_due || n == 0;
+            self.keyframe_due = false;
+            // VP8 payload descriptor with S=1, PID=0, then the frame tag (P=0 for keyframes).
+            let mut payload = vec![0x10, if key { 0x00 } else { 0x01 }];
+            payload.extend_from_slice(
+                format!("video|{name}|{n}|{}", if key { "key" } else { "delta" }).as_bytes(),
+            );
+            let mut api = self.rtc.direct_api();
+            if let Some(tx) = api.stream_tx_by_mid(mid, None) {
+                tx.write_rtp(
+                    RtpWrite::new(pt, (n + 1).into(), (n * 3000) as u32, now, payload)
+                        .marker(true)
+                        .nackable(true),
+                );
+            }
+        }
+    }
+}
+
+pub struct Net {
+    pub now: Instant,
+    pub start: Instant,
+    pub engine: Engine,
+    pub clients: Vec<Client>,
+    /// Events the engine reported, in order.
+    pub events: Vec<(SessionId, MediaEvent)>,
+    pub sfu: SocketAddr,
+    next_session: u64,
+}
+
+impl Net {
+    pub fn new() -> Self {
+        let now = Instant::now();
+        let sfu: SocketAddr = SFU.parse().unwrap();
+        Self {
+            now,
+            start: now,
+            engine: Engine::new(EngineConfig { candidate: sfu }, now),
+            clients: Vec::new(),
+            events: Vec::new(),
+            sfu,
+            next_session: 1,
+        }
+    }
+
+    /// Elapsed virtual time.
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.start
+    }
+
+    /// A participant joins `room` publishing audio and video; returns its index.
+    pub fn join(&mut self, room: &str, name: &str) -> usize {
+        let session = SessionId(self.next_session);
+        self.next_session += 1;
+        let participant = ParticipantId(format!("p_{name}"));
+        let addr: SocketAddr = format!("10.0.1.{}:4000", session.0).parse().unwrap();
+        let mut rtc = Rtc::builder().set_rtp_mode(true).build(self.now);
+        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+        let mut api = rtc.sdp_api();
+        let audio_mid = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+        let video_mid = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+        let (offer, pending) = api.apply().unwrap();
+        self.engine.handle_input(
+            self.now,
+            Input::Open {
+                session,
+                room: RoomName::new(room).unwrap(),
+                participant: participant.clone(),
+            },
+        );
+        self.engine.handle_input(self.now, Input::Offer { session, sdp: offer.to_sdp_string() });
+        self.clients.push(Client {
+            session,
+            participant,
+            rtc,
+            addr,
+            online: true,
+            pending: Some(pending),
+            audio_mid: Some(audio_mid),
+            video_mid: Some(video_mid),
+            received: Vec::new(),
+            keyframe_requests: 0,
+            connected: false,
+            sent_frames: 0,
+            keyframe_due: false,
+        });
+        self.clients.len() - 1
+    }
+
+    fn client_by_session(&mut self, session: SessionId) -> Option<&mut Client> {
+        self.clients.iter_mut().find(|c| c.session == session)
+    }
+
+    /// Delivers everything in flight until nobody has anything more to say.
+    pub fn settle(&mut self) {
+        for _ in 0..10_000 {
+            let mut busy = false;
+            loop {
+                match self.engine.poll_output() {
+                    Output::Transmit(t) => {
+                        busy = true;
+                        let (now, sfu) = (self.now, self.sfu);
+                        let Some(c) = self.clients.iter_mut().find(|c| c.addr == t.destination)
+                        else {
+                            continue;
+                        };
+                        if !c.online {
+                            continue;
+                        }
+                        let recv = Receive::new(Protocol::Udp, sfu, c.addr, &t.contents).unwrap();
+                        let _ = c.rtc.handle_input(str0m::Input::Receive(now, recv));
+                        // Like the engine, a client is polled after every input.
+                        let i = self.clients.iter().position(|c| c.addr == t.destination).unwrap();
+                        self.drain_client(i);
+                    }
+                    Output::Event(session, event) => {
+                        busy = true;
+                        self.on_engine_event(session, event);
+                    }
+                    Output::Timeout(_) => break,
+                }
+            }
+            for i in 0..self.clients.len() {
+                busy |= self.drain_client(i);
+            }
+            if !busy {
+                return;
+            }
+        }
+        panic!("the virtual network never settled");
+    }
+
+    fn on_engine_event(&mut self, session: SessionId, event: MediaEvent) {
+        self.events.push((session, event.clone()));
+        let now = self.now;
+        match event {
+            MediaEvent::Answer { sdp } => {
+                let c = self.client_by_session(session).expect("client");
+                let pending = c.pending.take().expect("an offer in flight");
+                let answer = SdpAnswer::from_sdp_string(&sdp).unwrap();
+                c.rtc.sdp_api().accept_answer(pending, answer).unwrap();
+            }
+            MediaEvent::Offer { sdp } => {
+                let Some(c) = self.client_by_session(session) else { return };
+                let offer = SdpOffer::from_sdp_string(&sdp).unwrap();
+                let answer = c.rtc.sdp_api().accept_offer(offer).unwrap();
+                self.engine
+                    .handle_input(now, Input::Answer { session, sdp: answer.to_sdp_string() });
+            }
+            _ => {}
+        }
+    }
+
+    fn drain_client(&mut self, i: usize) -> bool {
+        let mut busy = false;
+        loop {
+            let c = &mut self.clients[i];
+            match c.rtc.poll_output() {
+                Ok(str0m::Output::Transmit(t)) => {
+                    busy = true;
+                    if c.online {
+                        let input = Input::Receive {
+                            source: c.addr,
+                            destination: t.destination,
+                            contents: &t.contents,
+                        };
+                        self.engine.handle_input(self.now, input);
+                    }
+                }
+                Ok(str0m::Output::Event(e)) => {
+                    busy = true;
+                    match e {
+                        Event::Connected => c.connected = true,
+                        Event::RtpPacket(p) => {
+                            let mid = c.rtc.direct_api().stream_rx(&p.header.ssrc).map(|s| s.mid());
+                            if let Some(mid) = mid {
+                                c.received.push(Received {
+                                    mid,
+                                    payload: p.payload.to_vec(),
+                                    seq: *p.seq_no,
+                                });
+                            }
+                        }
+                        Event::KeyframeRequest(_) => {
+                            c.keyframe_requests += 1;
+                            c.keyframe_due = true;
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(str0m::Output::Timeout(_)) => return busy,
+                Err(e) => panic!("client {i} failed: {e}"),
+            }
+        }
+    }
+
+    /// Advances the clock by one tick and lets everyone handle it.
+    pub fn tick(&mut self) {
+        self.now += TICK;
+        self.engine.handle_input(self.now, Input::Timeout);
+        for i in 0..self.clients.len() {
+            let _ = self.clients[i].rtc.handle_input(str0m::Input::Timeout(self.now));
+            self.drain_client(i);
+        }
+        self.settle();
+    }
+
+    /// Runs for `duration`, every online client sending media every 20 ms.
+    pub fn run_with_media(&mut self, duration: Duration) {
+        let end = self.now + duration;
+        let mut next_media = self.now;
+        while self.now < end {
+            if self.now >= next_media {
+                next_media = self.now + Duration::from_millis(20);
+                let now = self.now;
+                for c in self.clients.iter_mut().filter(|c| c.online && c.connected) {
+                    c.send_media(now);
+                }
+            }
+            self.tick();
+        }
+    }
+
+    /// Runs without new media.
+    pub fn run(&mut self, duration: Duration) {
+        let end = self.now + duration;
+        while self.now < end {
+            self.tick();
+        }
+    }
+
+    /// Engine events for `session`.
+    pub fn events_for(&self, session: SessionId) -> Vec<&MediaEvent> {
+        self.events.iter().filter(|(s, _)| *s == session).map(|(_, e)| e).collect()
+    }
+}
