@@ -1,0 +1,91 @@
+//! What an operator can tune in the signaling service, with defaults that run on one machine.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Largest WebSocket message the socket layer itself will buffer. Messages between
+/// [`SignalingConfig::max_message_bytes`] and this get a clear `message_too_large` error;
+/// anything beyond this is cut off by the socket layer without one.
+pub const SOCKET_MESSAGE_LIMIT: usize = 1024 * 1024;
+
+/// How long a new connection has to send `join`.
+pub const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connection from which nothing (not even a pong) arrived for this many heartbeat intervals
+/// is dropped.
+pub const SILENT_INTERVALS: u32 = 3;
+
+/// Settings of the signaling service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignalingConfig {
+    /// The built browser client: `index.html` and an `assets/` folder.
+    pub assets_dir: PathBuf,
+    /// Largest signaling message accepted from a client, in bytes (an SDP offer is 2–10 KiB).
+    pub max_message_bytes: usize,
+    /// Interval between WebSocket pings. A connection silent for
+    /// [`SILENT_INTERVALS`] intervals is dropped.
+    pub heartbeat: Duration,
+}
+
+impl Default for SignalingConfig {
+    fn default() -> Self {
+        Self {
+            assets_dir: PathBuf::from("client-js/dist"),
+            max_message_bytes: 64 * 1024,
+            heartbeat: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A setting that can't work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "max_message_bytes is {0}; it must be between 1024 and {SOCKET_MESSAGE_LIMIT} \
+         (SDP offers alone are several KiB; the default is 65536)"
+    )]
+    MessageLimit(usize),
+    #[error("heartbeat is {0:?}; it must be between 100 ms and 5 min (the default is 10 s)")]
+    Heartbeat(Duration),
+}
+
+impl SignalingConfig {
+    /// Checks that the settings can work together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1024..=SOCKET_MESSAGE_LIMIT).contains(&self.max_message_bytes) {
+            return Err(ConfigError::MessageLimit(self.max_message_bytes));
+        }
+        if !(Duration::from_millis(100)..=Duration::from_secs(300)).contains(&self.heartbeat) {
+            return Err(ConfigError::Heartbeat(self.heartbeat));
+        }
+        Ok(())
+    }
+
+    /// How long a connection may stay silent before it is dropped.
+    pub fn silence_limit(&self) -> Duration {
+        self.heartbeat * SILENT_INTERVALS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = SignalingConfig::default();
+        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.max_message_bytes, 65536);
+        assert_eq!(config.silence_limit(), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn unworkable_settings_are_refused() {
+        let tiny = SignalingConfig { max_message_bytes: 10, ..Default::default() };
+        assert_eq!(tiny.validate(), Err(ConfigError::MessageLimit(10)));
+        let huge = SignalingConfig { max_message_bytes: 2 << 20, ..Default::default() };
+        assert!(huge.validate().is_err());
+        let zero = SignalingConfig { heartbeat: Duration::ZERO, ..Default::default() };
+        assert_eq!(zero.validate(), Err(ConfigError::Heartbeat(Duration::ZERO)));
+    }
+}

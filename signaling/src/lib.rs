@@ -1,0 +1,154 @@
+//! Veil's signaling service: who may join which meeting, who is in it, and the SDP exchange
+//! between each browser and the SFU.
+//!
+//! # The model
+//!
+//! A participant holds a **join token** ([`token`]): an HS256 JWT minted with the deployment's
+//! [`token::ApiSecret`] that names a room, optionally an identity and a display name, and an
+//! expiry. The browser loads the client from `/r/{room}` ([`assets`]), reads the token from the
+//! URL fragment (never sent to the server) and opens one WebSocket at `/ws`.
+//!
+//! Each WebSocket is a small state machine (`ws`): it must `join` within 10 s; the join is
+//! checked (protocol version, token, room) and the participant gets a random
+//! [`veil_proto::ParticipantId`] and a [`veil_proto::media::SessionId`]. The connection then
+//! relays SDP between the client and the SFU through [`veil_proto::media::MediaPlane`], and
+//! presence (joins, mute state, leaves) between the members of its room.
+//!
+//! Rooms live in one registry (`rooms`) behind a mutex that is never held across an `await`.
+//! Every message to a client goes through that client's bounded outbound queue, drained by its
+//! own writer task (`outbound`): a slow or vanished client fills only its own queue, and is
+//! dropped when it is full, so it never holds up the room.
+//!
+//! What signaling never sees: media (that is the SFU's, and encrypted end to end anyway) and
+//! media keys. What it keeps out of logs at `info`: IP addresses, tokens, identities, display
+//! names and room names; session ids, participant ids and error codes are logged instead.
+//!
+//! # Routes
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /ws` | the signaling WebSocket (`docs/protocol.md`) |
+//! | `GET /r/{room}` | the client's `index.html` (404 for an invalid room name) |
+//! | `GET /` | the client's `index.html`, which asks for a join link |
+//! | `GET /assets/*` | the client's files |
+//! | `GET /healthz` | `ok` |
+
+pub mod assets;
+pub mod config;
+pub mod token;
+
+mod inbound;
+mod outbound;
+mod rooms;
+mod ws;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::routing::get;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+use veil_proto::media::{MediaPlane, SessionId};
+
+pub use config::SignalingConfig;
+
+use rooms::Registry;
+
+/// Everything the routes share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    config: SignalingConfig,
+    secret: token::ApiSecret,
+    media: Arc<dyn MediaPlane>,
+    rooms: Registry,
+    next_session: AtomicU64,
+}
+
+impl AppState {
+    /// State for [`app`]. Call [`SignalingConfig::validate`] first: a config that can't work is
+    /// used as given.
+    pub fn new(
+        config: SignalingConfig,
+        secret: token::ApiSecret,
+        media: Arc<dyn MediaPlane>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Shared {
+                config,
+                secret,
+                media,
+                rooms: Registry::default(),
+                next_session: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &SignalingConfig {
+        &self.inner.config
+    }
+
+    /// Rooms with at least one participant.
+    pub fn room_count(&self) -> usize {
+        self.inner.rooms.room_count()
+    }
+
+    /// Participants across all rooms.
+    pub fn participant_count(&self) -> usize {
+        self.inner.rooms.participant_count()
+    }
+
+    pub(crate) fn secret(&self) -> &token::ApiSecret {
+        &self.inner.secret
+    }
+
+    pub(crate) fn media(&self) -> &dyn MediaPlane {
+        &*self.inner.media
+    }
+
+    pub(crate) fn rooms(&self) -> &Registry {
+        &self.inner.rooms
+    }
+
+    pub(crate) fn next_session(&self) -> SessionId {
+        SessionId(self.inner.next_session.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.inner.config)
+            .field("rooms", &self.room_count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The signaling service's HTTP routes (see the module docs).
+pub fn app(state: AppState) -> Router {
+    let files = ServeDir::new(state.config().assets_dir.join("assets"));
+    Router::new()
+        .route("/", get(assets::index))
+        .route("/r/{room}", get(assets::room_page))
+        .route("/ws", get(ws::upgrade))
+        .route("/healthz", get(|| async { "ok" }))
+        .nest_service("/assets", files)
+        .fallback(assets::not_found)
+        .with_state(state)
+        // Join links carry the token in the fragment, which is never sent anywhere; the page's
+        // address still should not leak to other sites through the Referer header.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("x-content-type-options"),
+            HeaderValue::from_static("nosniff"),
+        ))
+}

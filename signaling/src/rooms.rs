@@ -1,0 +1,282 @@
+//! Who is in which room, and presence broadcasts.
+//!
+//! One [`Registry`] holds every room behind one `std::sync::Mutex`. Critical sections are short
+//! and never await: they change the map and `try_send` pre-serialized messages into the
+//! members' outbound queues (see [`crate::outbound`]). Because the change and the broadcast
+//! happen under the same lock, every member sees joins, updates and leaves in one order, and a
+//! newcomer's `joined` snapshot is consistent with the events that follow it.
+//!
+//! A room exists while somebody is in it: the first join creates it, the last leave drops it.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use rand::Rng;
+use veil_proto::media::SessionId;
+use veil_proto::signal::{ParticipantInfo, ServerMessage};
+use veil_proto::{ParticipantId, RoomName};
+
+use crate::outbound::{KickReason, Link, encode};
+
+/// Who is joining: a named identity from the token, or a guest who gets a fresh one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Identity {
+    Named(String),
+    Guest,
+}
+
+/// Everything the registry needs to admit a participant.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    pub room: RoomName,
+    pub identity: Identity,
+    /// Display name; the identity is shown when absent.
+    pub name: Option<String>,
+    pub participant: ParticipantId,
+    pub session: SessionId,
+    pub link: Link,
+}
+
+/// What a join did.
+#[derive(Debug)]
+pub(crate) struct Admitted {
+    /// The identity the participant got (a generated one for guests).
+    pub identity: String,
+    /// The connection that had the same identity and was replaced, if any.
+    pub replaced: Option<(SessionId, ParticipantId)>,
+}
+
+#[derive(Debug)]
+struct Member {
+    info: ParticipantInfo,
+    session: SessionId,
+    link: Link,
+}
+
+/// Members in join order. Rooms are small (tens, a few hundred at most), so a vector beats a
+/// map and keeps `joined` snapshots in a stable order.
+#[derive(Debug, Default)]
+struct Room {
+    members: Vec<Member>,
+}
+
+impl Room {
+    fn broadcast(&self, text: &axum::extract::ws::Utf8Bytes, except: &ParticipantId) {
+        for m in self.members.iter().filter(|m| &m.info.id != except) {
+            m.link.deliver(text.clone());
+        }
+    }
+
+    fn position(&self, id: &ParticipantId) -> Option<usize> {
+        self.members.iter().position(|m| &m.info.id == id)
+    }
+}
+
+/// All rooms of this node.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    rooms: Mutex<HashMap<RoomName, Room>>,
+}
+
+impl Registry {
+    fn lock(&self) -> MutexGuard<'_, HashMap<RoomName, Room>> {
+        // A panic while holding the lock leaves the map consistent (each change is one
+        // push/remove), so a poisoned lock is still usable.
+        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Number of rooms with somebody in them.
+    pub(crate) fn room_count(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Number of participants across all rooms.
+    pub(crate) fn participant_count(&self) -> usize {
+        self.lock().values().map(|r| r.members.len()).sum()
+    }
+
+    /// Adds a participant: replaces a connection with the same identity (it is kicked and the
+    /// others see it leave), queues `joined` for the newcomer and `participant_joined` for the
+    /// others.
+    pub(crate) fn join(&self, a: Admission) -> Admitted {
+        let mut rooms = self.lock();
+        let room = rooms.entry(a.room.clone()).or_default();
+
+        let identity = match a.identity {
+            Identity::Named(identity) => identity,
+            Identity::Guest => fresh_guest_identity(room),
+        };
+        let mut replaced = None;
+        if let Some(i) = room.members.iter().position(|m| m.info.identity == identity) {
+            let old = room.members.remove(i);
+            old.link.kick(KickReason::Replaced);
+            let left =
+                encode(ServerMessage::ParticipantLeft { participant_id: old.info.id.clone() });
+            room.broadcast(&left, &old.info.id);
+            replaced = Some((old.session, old.info.id));
+        }
+
+        let name = a.name.unwrap_or_else(|| identity.clone());
+        let info = ParticipantInfo {
+            id: a.participant.clone(),
+            identity: identity.clone(),
+            name: name.clone(),
+            // Nothing is published until the client says so with `publish_state`.
+            microphone: false,
+            camera: false,
+        };
+        a.link.deliver(encode(ServerMessage::Joined {
+            participant_id: a.participant.clone(),
+            room: a.room,
+            identity: identity.clone(),
+            name,
+            participants: room.members.iter().map(|m| m.info.clone()).collect(),
+        }));
+        room.broadcast(
+            &encode(ServerMessage::ParticipantJoined { participant: info.clone() }),
+            &a.participant,
+        );
+        room.members.push(Member { info, session: a.session, link: a.link });
+        Admitted { identity, replaced }
+    }
+
+    /// Removes a participant and tells the others. Returns false if it was not there (already
+    /// replaced, or never admitted). Drops the room when it empties.
+    pub(crate) fn leave(&self, room_name: &RoomName, participant: &ParticipantId) -> bool {
+        let mut rooms = self.lock();
+        let Some(room) = rooms.get_mut(room_name) else {
+            return false;
+        };
+        let Some(i) = room.position(participant) else {
+            return false;
+        };
+        room.members.remove(i);
+        if room.members.is_empty() {
+            rooms.remove(room_name);
+        } else {
+            let left =
+                encode(ServerMessage::ParticipantLeft { participant_id: participant.clone() });
+            room.broadcast(&left, participant);
+        }
+        true
+    }
+
+    /// Records a participant's microphone and camera state and tells the others.
+    pub(crate) fn publish_state(
+        &self,
+        room_name: &RoomName,
+        participant: &ParticipantId,
+        microphone: bool,
+        camera: bool,
+    ) -> bool {
+        let mut rooms = self.lock();
+        let Some(room) = rooms.get_mut(room_name) else {
+            return false;
+        };
+        let Some(i) = room.position(participant) else {
+            return false;
+        };
+        let info = &mut room.members[i].info;
+        if (info.microphone, info.camera) == (microphone, camera) {
+            return true;
+        }
+        info.microphone = microphone;
+        info.camera = camera;
+        let updated = encode(ServerMessage::ParticipantUpdated { participant: info.clone() });
+        room.broadcast(&updated, participant);
+        true
+    }
+}
+
+/// A guest identity not used in `room`: `guest-` and six hex digits.
+fn fresh_guest_identity(room: &Room) -> String {
+    let mut rng = rand::rng();
+    loop {
+        let candidate = format!("guest-{:06x}", rng.random_range(0..0x100_0000u32));
+        if !room.members.iter().any(|m| m.info.identity == candidate) {
+            return candidate;
+        }
+    }
+}
+
+/// A fresh random participant id: `p_` and 16 hex digits.
+pub(crate) fn fresh_participant_id() -> ParticipantId {
+    ParticipantId(format!("p_{:016x}", rand::rng().random::<u64>()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::outbound::{Kick, Outgoing};
+
+    struct Probe {
+        rx: mpsc::Receiver<Outgoing>,
+        kick: Arc<Kick>,
+    }
+
+    impl Probe {
+        fn types(&mut self) -> Vec<String> {
+            let mut out = Vec::new();
+            while let Ok(Outgoing::Text(t)) = self.rx.try_recv() {
+                let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+                out.push(v["type"].as_str().unwrap().to_owned());
+            }
+            out
+        }
+    }
+
+    fn admit(reg: &Registry, room: &str, identity: Identity, session: u64) -> (Admitted, Probe) {
+        let (tx, rx) = mpsc::channel(16);
+        let kick = Arc::new(Kick::default());
+        let admitted = reg.join(Admission {
+            room: RoomName::new(room).unwrap(),
+            identity,
+            name: None,
+            participant: ParticipantId(format!("p_{session}")),
+            session: SessionId(session),
+            link: Link::new(tx, kick.clone()),
+        });
+        (admitted, Probe { rx, kick })
+    }
+
+    #[tokio::test]
+    async fn same_identity_replaces_and_others_see_leave_then_join() {
+        let reg = Registry::default();
+        let (_, mut a) = admit(&reg, "r", Identity::Named("ada".into()), 1);
+        let (_, mut b) = admit(&reg, "r", Identity::Named("bob".into()), 2);
+        let (admitted, mut a2) = admit(&reg, "r", Identity::Named("ada".into()), 3);
+        assert_eq!(admitted.replaced, Some((SessionId(1), ParticipantId("p_1".into()))));
+        assert_eq!(a.kick.kicked().await, KickReason::Replaced);
+        assert_eq!(a.types(), ["joined", "participant_joined"]);
+        assert_eq!(b.types(), ["joined", "participant_left", "participant_joined"]);
+        assert_eq!(a2.types(), ["joined"]);
+        assert_eq!(reg.participant_count(), 2);
+        // The replaced connection's own leave is a no-op.
+        assert!(!reg.leave(&RoomName::new("r").unwrap(), &ParticipantId("p_1".into())));
+    }
+
+    #[test]
+    fn guests_get_distinct_identities_and_empty_rooms_are_dropped() {
+        let reg = Registry::default();
+        let (g1, _p1) = admit(&reg, "r", Identity::Guest, 1);
+        let (g2, _p2) = admit(&reg, "r", Identity::Guest, 2);
+        assert!(g1.identity.starts_with("guest-") && g1.identity.len() == 12);
+        assert_ne!(g1.identity, g2.identity);
+        let room = RoomName::new("r").unwrap();
+        assert!(reg.leave(&room, &ParticipantId("p_1".into())));
+        assert!(reg.leave(&room, &ParticipantId("p_2".into())));
+        assert_eq!(reg.room_count(), 0);
+    }
+
+    #[test]
+    fn participant_ids_look_right() {
+        let id = fresh_participant_id();
+        assert_eq!(id.0.len(), 18);
+        assert!(id.0.starts_with("p_"));
+        assert!(id.0[2..].bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+}

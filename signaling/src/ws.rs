@@ -1,0 +1,394 @@
+//! One WebSocket connection: from `join` to leaving, as a small state machine.
+//!
+//! A connection is *waiting* until a valid `join` (at most [`JOIN_TIMEOUT`]), then *joined*
+//! with a room membership and a media session, until it leaves, is dropped, or fails. One task
+//! runs the state machine: it selects over the socket, the media session's events, the kick
+//! signal and the heartbeat timer, and handles each input without awaiting anything else.
+//! A second task (see [`crate::outbound`]) writes to the socket, so a slow client only ever
+//! fills its own queue.
+//!
+//! Whatever ends the connection, [`Connection::finish`] runs once: it tells the client why (if
+//! it can), removes the participant from the room (the others see `participant_left`) and
+//! closes the media session.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::response::Response;
+use futures_util::StreamExt;
+use futures_util::stream::SplitStream;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::Instrument;
+use veil_proto::media::{MediaCommand, MediaEvent, SessionId};
+use veil_proto::signal::{ClientMessage, ErrorCode, ServerMessage};
+use veil_proto::{ParticipantId, RoomName};
+
+use crate::AppState;
+use crate::config::{JOIN_TIMEOUT, SOCKET_MESSAGE_LIMIT};
+use crate::inbound::{self, Refusal, clean_name};
+use crate::outbound::{self, Kick, KickReason, Link, Outgoing, QUEUE_CAPACITY, encode};
+use crate::rooms::{Admission, Identity, fresh_participant_id};
+use crate::token::{self, TokenError};
+
+/// How long the writer may take to deliver the last messages (a fatal error, the close frame)
+/// once the connection is over.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `GET /ws`: upgrades to a WebSocket and runs the connection.
+pub(crate) async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(SOCKET_MESSAGE_LIMIT)
+        .max_frame_size(SOCKET_MESSAGE_LIMIT)
+        .on_failed_upgrade(|e| tracing::debug!(error = %e, "websocket upgrade failed"))
+        .on_upgrade(move |socket| {
+            let session = state.next_session();
+            let span = tracing::info_span!("ws", %session);
+            run(state, socket, session).instrument(span)
+        })
+}
+
+async fn run(state: AppState, socket: WebSocket, session: SessionId) {
+    let (sink, mut stream) = socket.split();
+    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+    let kick = Arc::new(Kick::default());
+    let mut writer = tokio::spawn(outbound::write_loop(sink, rx, kick.clone()));
+
+    let mut conn =
+        Connection { link: Link::new(tx, kick.clone()), kick, state, session, joined: None };
+    let end = conn.drive(&mut stream).await;
+    let flush = conn.finish(end);
+    drop(conn); // Our sender goes; the writer stops once it has drained the queue.
+
+    if !flush || tokio::time::timeout(FLUSH_TIMEOUT, &mut writer).await.is_err() {
+        writer.abort();
+    }
+}
+
+/// A joined connection's place in the world.
+struct Joined {
+    room: RoomName,
+    participant: ParticipantId,
+    events: mpsc::UnboundedReceiver<MediaEvent>,
+}
+
+/// Why a connection ended.
+#[derive(Debug)]
+enum End {
+    /// The client sent `leave`.
+    Left,
+    /// The socket closed or failed.
+    Disconnected(&'static str),
+    /// Nothing heard for too long.
+    Silent,
+    /// Dropped from outside.
+    Kicked(KickReason),
+    /// We refuse to go on: the client is told `code`. `why` is a short label for the log.
+    Fatal { refusal: Refusal, why: &'static str },
+}
+
+impl End {
+    fn fatal(code: ErrorCode, message: impl Into<String>, why: &'static str) -> Self {
+        Self::Fatal { refusal: Refusal::fatal(code, message), why }
+    }
+}
+
+struct Connection {
+    state: AppState,
+    session: SessionId,
+    link: Link,
+    kick: Arc<Kick>,
+    joined: Option<Joined>,
+}
+
+impl Connection {
+    /// Runs the state machine until the connection ends.
+    async fn drive(&mut self, stream: &mut SplitStream<WebSocket>) -> End {
+        let config = self.state.config();
+        let silence_limit = config.silence_limit();
+        let mut heartbeat =
+            tokio::time::interval_at(Instant::now() + config.heartbeat, config.heartbeat);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let join_deadline = tokio::time::sleep(JOIN_TIMEOUT);
+        tokio::pin!(join_deadline);
+        let mut last_heard = Instant::now();
+
+        loop {
+            let outcome = tokio::select! {
+                frame = stream.next() => {
+                    last_heard = Instant::now();
+                    self.on_frame(frame)
+                }
+                event = next_event(&mut self.joined) => self.on_media(event),
+                reason = self.kick.kicked() => Err(End::Kicked(reason)),
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() >= silence_limit {
+                        Err(End::Silent)
+                    } else {
+                        self.link.push(Outgoing::Ping);
+                        Ok(())
+                    }
+                }
+                () = &mut join_deadline, if self.joined.is_none() => Err(End::fatal(
+                    ErrorCode::NotJoined,
+                    format!("no `join` within {} s of connecting", JOIN_TIMEOUT.as_secs()),
+                    "join timeout",
+                )),
+            };
+            if let Err(end) = outcome {
+                return end;
+            }
+        }
+    }
+
+    fn send(&self, msg: ServerMessage) {
+        self.link.deliver(encode(msg));
+    }
+
+    fn on_frame(&mut self, frame: Option<Result<Message, axum::Error>>) -> Result<(), End> {
+        let max = self.state.config().max_message_bytes;
+        let text = match frame {
+            None => return Err(End::Disconnected("socket closed")),
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "socket read failed");
+                return Err(End::Disconnected("read error"));
+            }
+            Some(Ok(Message::Close(_))) => return Err(End::Disconnected("client closed")),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Ok(()),
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Binary(data))) => {
+                if data.len() > max {
+                    return Err(too_large(data.len(), max));
+                }
+                return self.refuse(Refusal::soft(
+                    ErrorCode::BadMessage,
+                    "binary frames are not part of the protocol; send JSON in text frames",
+                ));
+            }
+        };
+        if text.len() > max {
+            return Err(too_large(text.len(), max));
+        }
+        match inbound::parse(text.as_str()) {
+            Ok(msg) => self.on_message(msg),
+            Err(refusal) => self.refuse(refusal),
+        }
+    }
+
+    /// Tells the client about a refusal; a fatal one ends the connection.
+    fn refuse(&self, refusal: Refusal) -> Result<(), End> {
+        if refusal.fatal {
+            let why = refusal.code.as_str();
+            return Err(End::Fatal { refusal, why });
+        }
+        tracing::debug!(code = refusal.code.as_str(), message = %refusal.message, "refused message");
+        self.send(ServerMessage::Error {
+            code: refusal.code,
+            message: refusal.message,
+            fatal: false,
+        });
+        Ok(())
+    }
+
+    fn on_message(&mut self, msg: ClientMessage) -> Result<(), End> {
+        let Some(joined) = &self.joined else {
+            return match msg {
+                ClientMessage::Join { room, token, name, .. } => self.join(room, &token, name),
+                _ => self.refuse(Refusal::soft(
+                    ErrorCode::NotJoined,
+                    "send `join` before anything else",
+                )),
+            };
+        };
+        let session = self.session;
+        match msg {
+            ClientMessage::Join { .. } => self.refuse(Refusal::soft(
+                ErrorCode::AlreadyJoined,
+                "this connection has already joined; open a new connection to join again",
+            )),
+            ClientMessage::Offer { sdp } => {
+                self.state.media().send(MediaCommand::Offer { session, sdp });
+                Ok(())
+            }
+            ClientMessage::Answer { sdp } => {
+                self.state.media().send(MediaCommand::Answer { session, sdp });
+                Ok(())
+            }
+            ClientMessage::PublishState { microphone, camera } => {
+                let rooms = self.state.rooms();
+                rooms.publish_state(&joined.room, &joined.participant, microphone, camera);
+                Ok(())
+            }
+            ClientMessage::Ping => {
+                self.send(ServerMessage::Pong);
+                Ok(())
+            }
+            ClientMessage::Leave => Err(End::Left),
+        }
+    }
+
+    fn join(&mut self, room: RoomName, token: &str, name: Option<String>) -> Result<(), End> {
+        let claims = match token::verify(self.state.secret(), token, token::now_unix()) {
+            Ok(claims) => claims,
+            Err(e) => {
+                let code = match e {
+                    TokenError::Expired { .. } | TokenError::NotYetValid { .. } => {
+                        ErrorCode::TokenExpired
+                    }
+                    _ => ErrorCode::InvalidToken,
+                };
+                return Err(End::fatal(code, e.to_string(), e.kind()));
+            }
+        };
+        if claims.room != room {
+            return Err(End::fatal(
+                ErrorCode::WrongRoom,
+                "the join token is for another room; ask for a join link to this room",
+                "token for another room",
+            ));
+        }
+
+        let participant = fresh_participant_id();
+        let name = name
+            .as_deref()
+            .and_then(clean_name)
+            .or_else(|| claims.name.as_deref().and_then(clean_name));
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let admitted = self.state.rooms().join(Admission {
+            room: room.clone(),
+            identity: claims.sub.map_or(Identity::Guest, Identity::Named),
+            name,
+            participant: participant.clone(),
+            session: self.session,
+            link: self.link.clone(),
+        });
+        if let Some((old_session, old_participant)) = admitted.replaced {
+            tracing::info!(%participant, replaced_session = %old_session,
+                replaced_participant = %old_participant, "joined, replacing the same identity");
+        } else {
+            tracing::info!(%participant, "joined");
+        }
+        tracing::debug!(%room, identity = %admitted.identity, "join details");
+
+        self.state.media().send(MediaCommand::Open {
+            session: self.session,
+            room: room.clone(),
+            participant: participant.clone(),
+            events: events_tx,
+        });
+        self.joined = Some(Joined { room, participant, events });
+        Ok(())
+    }
+
+    fn on_media(&mut self, event: Option<MediaEvent>) -> Result<(), End> {
+        let lost = "the media connection was lost; rejoin the meeting";
+        match event {
+            None => Err(End::fatal(ErrorCode::MediaTimeout, lost, "media session gone")),
+            Some(MediaEvent::Closed { reason }) => {
+                tracing::debug!(%reason, "media session closed by the SFU");
+                Err(End::fatal(ErrorCode::MediaTimeout, lost, "media closed"))
+            }
+            Some(MediaEvent::Answer { sdp }) => {
+                self.send(ServerMessage::Answer { sdp });
+                Ok(())
+            }
+            Some(MediaEvent::Offer { sdp }) => {
+                self.send(ServerMessage::Offer { sdp });
+                Ok(())
+            }
+            Some(MediaEvent::Connected) => {
+                tracing::debug!("media connected");
+                Ok(())
+            }
+            Some(MediaEvent::Error { message }) => {
+                tracing::debug!(%message, "media error");
+                self.send(ServerMessage::Error {
+                    code: ErrorCode::MediaError,
+                    message: format!("the media server could not use that: {message}"),
+                    fatal: false,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Says goodbye, leaves the room and closes the media session. Returns whether the writer
+    /// is worth waiting for.
+    fn finish(&mut self, end: End) -> bool {
+        let mut flush = true;
+        match end {
+            End::Left => {
+                tracing::info!("left");
+                self.link.push(close(close_code::NORMAL, "left"));
+            }
+            End::Disconnected(why) => tracing::info!(why, "disconnected"),
+            End::Silent => {
+                tracing::info!(
+                    silent_for = ?self.state.config().silence_limit(),
+                    "dropped: no heartbeat"
+                );
+                self.link.push(close(close_code::POLICY, "heartbeat timeout"));
+            }
+            End::Kicked(KickReason::Replaced) => {
+                tracing::info!("replaced by a newer connection of the same identity");
+                self.send(ServerMessage::Error {
+                    code: ErrorCode::Replaced,
+                    message: "you joined this meeting from somewhere else; this connection is \
+                              closed"
+                        .into(),
+                    fatal: true,
+                });
+                self.link.push(close(close_code::POLICY, ErrorCode::Replaced.as_str()));
+            }
+            End::Kicked(KickReason::Overflow) => {
+                tracing::info!(queued = QUEUE_CAPACITY, "dropped: client is not reading");
+                flush = false;
+            }
+            End::Kicked(KickReason::WriterGone) => {
+                tracing::info!(why = "write error", "disconnected");
+                flush = false;
+            }
+            End::Fatal { refusal, why } => {
+                tracing::info!(code = refusal.code.as_str(), why, "closing: fatal error");
+                let code = match refusal.code {
+                    ErrorCode::MessageTooLarge => close_code::SIZE,
+                    ErrorCode::Internal => close_code::ERROR,
+                    _ => close_code::POLICY,
+                };
+                let reason = refusal.code.as_str();
+                self.send(ServerMessage::Error {
+                    code: refusal.code,
+                    message: refusal.message,
+                    fatal: true,
+                });
+                self.link.push(close(code, reason));
+            }
+        }
+        if let Some(joined) = self.joined.take() {
+            self.state.rooms().leave(&joined.room, &joined.participant);
+            self.state.media().send(MediaCommand::Close { session: self.session });
+        }
+        flush
+    }
+}
+
+fn close(code: u16, reason: &'static str) -> Outgoing {
+    Outgoing::Close { code, reason }
+}
+
+fn too_large(len: usize, max: usize) -> End {
+    End::fatal(
+        ErrorCode::MessageTooLarge,
+        format!("the message is {len} bytes; this server accepts at most {max}"),
+        "message too large",
+    )
+}
+
+/// The next media event, or never while not joined.
+async fn next_event(joined: &mut Option<Joined>) -> Option<MediaEvent> {
+    match joined {
+        Some(joined) => joined.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
