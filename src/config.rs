@@ -1,0 +1,141 @@
+//! `veil serve` settings: embedded defaults, an optional TOML file, `VEIL_*` environment
+//! variables and command-line flags, in rising precedence.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// Settings as a TOML file spells them. Every field is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub http: Option<SocketAddr>,
+    pub udp: Option<SocketAddr>,
+    pub public_ip: Option<IpAddr>,
+    pub public_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub assets_dir: Option<PathBuf>,
+    pub max_message_bytes: Option<usize>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the config file {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("the config file {} is not valid", path.display()))
+    }
+}
+
+/// Settings after merging, checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub http: SocketAddr,
+    pub udp: SocketAddr,
+    pub public_ip: Option<IpAddr>,
+    /// Base of join links, e.g. `https://meet.example.org`; derived from `http` when unset.
+    pub public_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub assets_dir: PathBuf,
+    pub max_message_bytes: usize,
+}
+
+pub const DEFAULT_HTTP: &str = "127.0.0.1:7880";
+pub const DEFAULT_UDP: &str = "127.0.0.1:7882";
+
+impl Config {
+    /// Checks settings that only fail later, and less clearly, if left alone.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.udp.ip().is_unspecified() && self.public_ip.is_none() {
+            bail!(
+                "media is bound to {} but no public IP is set, so browsers would not know where to \
+                 send media; pass --public-ip (or set VEIL_PUBLIC_IP / public_ip)",
+                self.udp
+            );
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            bail!("public_url {url:?} must start with http:// or https://");
+        }
+        Ok(())
+    }
+
+    /// The base URL join links point at, given the bound HTTP address.
+    pub fn link_base(&self, bound_http: SocketAddr) -> String {
+        if let Some(url) = &self.public_url {
+            return url.trim_end_matches('/').to_string();
+        }
+        let ip = match (bound_http.ip(), self.public_ip) {
+            (ip, Some(public)) if ip.is_unspecified() => public,
+            (ip, _) if ip.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+            (ip, _) => ip,
+        };
+        format!("http://{}", SocketAddr::new(ip, bound_http.port()))
+    }
+}
+
+/// Where Veil keeps its state when not told: `$XDG_DATA_HOME/veil`, else
+/// `~/.local/share/veil`, else `./.veil-data`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(xdg).join("veil");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(home).join(".local/share/veil");
+    }
+    PathBuf::from(".veil-data")
+}
+
+/// The built browser client: `client-js/dist` under the working directory, else the one in the
+/// source tree this binary was built from.
+pub fn default_assets_dir() -> PathBuf {
+    let local = PathBuf::from("client-js/dist");
+    if local.join("index.html").exists() {
+        return local;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("client-js/dist")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config {
+            http: DEFAULT_HTTP.parse().unwrap(),
+            udp: DEFAULT_UDP.parse().unwrap(),
+            public_ip: None,
+            public_url: None,
+            data_dir: PathBuf::from("/tmp/x"),
+            assets_dir: PathBuf::from("/tmp/y"),
+            max_message_bytes: 65536,
+        }
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        let err = toml::from_str::<FileConfig>("htp = \"127.0.0.1:1\"").unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn media_on_all_interfaces_needs_a_public_ip() {
+        let mut c = config();
+        c.udp = "0.0.0.0:7882".parse().unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("--public-ip"));
+        c.public_ip = Some("192.0.2.1".parse().unwrap());
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn links_use_the_public_url_or_a_reachable_address() {
+        let mut c = config();
+        assert_eq!(c.link_base("127.0.0.1:7880".parse().unwrap()), "http://127.0.0.1:7880");
+        assert_eq!(c.link_base("0.0.0.0:7880".parse().unwrap()), "http://127.0.0.1:7880");
+        c.public_url = Some("https://meet.example.org/".into());
+        assert_eq!(c.link_base("0.0.0.0:7880".parse().unwrap()), "https://meet.example.org");
+    }
+}

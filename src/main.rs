@@ -1,0 +1,226 @@
+//! `veil`: signaling and SFU in one process (`veil serve`), and join links (`veil token`).
+
+mod config;
+mod secret;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+use veil_proto::RoomName;
+use veil_sfu::{Sfu, SfuConfig};
+use veil_signaling::token::{self, Claims};
+use veil_signaling::{AppState, SignalingConfig};
+
+use crate::config::{Config, DEFAULT_HTTP, DEFAULT_UDP, FileConfig};
+
+#[derive(Parser)]
+#[command(name = "veil", version, about = "Video meetings whose server never sees the media")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run signaling and the SFU in one process and print a join link for a fresh room.
+    Serve(ServeArgs),
+    /// Print a join link for a room (the link is the last line of output).
+    Token(TokenArgs),
+}
+
+/// Settings both commands read, so they agree on the secret and the link address.
+#[derive(Args)]
+struct Common {
+    /// TOML config file; every setting in it is optional.
+    #[arg(long, env = "VEIL_CONFIG")]
+    config: Option<PathBuf>,
+    /// HTTP and WebSocket address.
+    #[arg(long, env = "VEIL_HTTP")]
+    http: Option<SocketAddr>,
+    /// Directory for state such as the API secret.
+    #[arg(long, env = "VEIL_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Base URL of join links when the server is reached through another name or a proxy.
+    #[arg(long, env = "VEIL_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// IP address browsers on other machines reach this one at (the ICE candidate).
+    #[arg(long, env = "VEIL_PUBLIC_IP")]
+    public_ip: Option<IpAddr>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    common: Common,
+    /// UDP address for all media.
+    #[arg(long, env = "VEIL_UDP")]
+    udp: Option<SocketAddr>,
+    /// The built browser client (index.html and assets/).
+    #[arg(long, env = "VEIL_ASSETS")]
+    assets: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Room the token opens.
+    #[arg(long)]
+    room: String,
+    /// Identity of the participant; another join with the same identity replaces this one.
+    #[arg(long, required_unless_present = "guest")]
+    identity: Option<String>,
+    /// A shareable link: everyone who opens it joins under a fresh guest identity.
+    #[arg(long, conflicts_with = "identity")]
+    guest: bool,
+    /// Display name suggested on the pre-join screen.
+    #[arg(long)]
+    name: Option<String>,
+    /// How long the token is valid: e.g. 90s, 30m, 1h, 7d.
+    #[arg(long, default_value = "1h", value_parser = parse_ttl)]
+    ttl: Duration,
+    /// Base URL of the link (default: the configured public URL or HTTP address).
+    #[arg(long)]
+    url: Option<String>,
+}
+
+fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 =
+        number.parse().map_err(|_| format!("{text:?} is not a duration like 30m or 1h"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("unknown unit {unit:?} in {text:?}; use s, m, h or d")),
+    };
+    if seconds == 0 {
+        return Err("the TTL must be at least one second".into());
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+fn resolve(
+    common: &Common,
+    udp: Option<SocketAddr>,
+    assets: Option<PathBuf>,
+) -> anyhow::Result<Config> {
+    let file = match &common.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let config = Config {
+        http: common.http.or(file.http).unwrap_or_else(|| DEFAULT_HTTP.parse().unwrap()),
+        udp: udp.or(file.udp).unwrap_or_else(|| DEFAULT_UDP.parse().unwrap()),
+        public_ip: common.public_ip.or(file.public_ip),
+        public_url: common.public_url.clone().or(file.public_url),
+        data_dir: common
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(config::default_data_dir),
+        assets_dir: assets.or(file.assets_dir).unwrap_or_else(config::default_assets_dir),
+        max_message_bytes: file
+            .max_message_bytes
+            .unwrap_or(SignalingConfig::default().max_message_bytes),
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+fn join_link(base: &str, secret: &token::ApiSecret, claims: &Claims) -> String {
+    format!("{base}/r/{}#token={}", claims.room, token::mint(secret, claims))
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("VEIL_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve(args) => {
+            let config = resolve(&args.common, args.udp, args.assets)?;
+            tokio::runtime::Runtime::new()?.block_on(serve(config))
+        }
+        Command::Token(args) => token_command(args),
+    }
+}
+
+fn token_command(args: TokenArgs) -> anyhow::Result<()> {
+    let config = resolve(&args.common, None, None)?;
+    let room = RoomName::new(args.room.clone()).with_context(|| format!("room {:?}", args.room))?;
+    if let Some(identity) = &args.identity
+        && (identity.is_empty() || identity.len() > 128)
+    {
+        bail!("the identity must be 1 to 128 characters");
+    }
+    let secret = secret::load_or_create(&config.data_dir)?;
+    let mut claims = Claims::for_room(room, token::now_unix(), args.ttl);
+    claims.sub = args.identity;
+    claims.name = args.name;
+    let base = match args.url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => config.link_base(config.http),
+    };
+    println!("{}", join_link(&base, &secret, &claims));
+    Ok(())
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let secret = secret::load_or_create(&config.data_dir)?;
+    let sfu = Sfu::start(SfuConfig { udp: config.udp, public_ip: config.public_ip })?;
+    let signaling = SignalingConfig {
+        assets_dir: config.assets_dir.clone(),
+        max_message_bytes: config.max_message_bytes,
+        ..SignalingConfig::default()
+    };
+    signaling.validate()?;
+    if !config.assets_dir.join("index.html").exists() {
+        tracing::warn!(
+            "no browser client at {}; build it with `make client` (join links will show an error page)",
+            config.assets_dir.display()
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(config.http)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", config.http))?;
+    let bound = listener.local_addr()?;
+    let base = config.link_base(bound);
+
+    let room = RoomName::new(format!("room-{}", random_suffix()))?;
+    let claims = Claims::for_room(room, token::now_unix(), Duration::from_secs(12 * 3600));
+    println!("veil ready: {base} (media udp {})", sfu.candidate());
+    println!("join link: {}", join_link(&base, &secret, &claims));
+
+    let state = AppState::new(signaling, secret, Arc::new(sfu.handle()));
+    axum::serve(listener, veil_signaling::app(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+        })
+        .await
+        .context("the HTTP server failed")?;
+    drop(sfu);
+    Ok(())
+}
+
+fn random_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    format!("{:08x}", hasher.finish() as u32)
+}

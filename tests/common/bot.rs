@@ -1,0 +1,262 @@
+//! A native participant: joins over the WebSocket, publishes synthetic Opus-sized audio and
+//! VP8-framed video, answers the SFU's offers and counts what it receives per sender.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::RtpWrite;
+use str0m::{Candidate, Event, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use veil_proto::ParticipantId;
+use veil_proto::signal::{ClientMessage, Envelope, ErrorCode, ServerMessage};
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// What a bot has seen so far.
+#[derive(Debug, Default)]
+pub struct Seen {
+    pub connected: bool,
+    /// Payload prefixes received, by the sender's participant id and kind.
+    pub packets: HashMap<(String, MediaKind), Vec<Vec<u8>>>,
+    pub participants: HashSet<ParticipantId>,
+    pub errors: Vec<(ErrorCode, String)>,
+}
+
+impl Seen {
+    pub fn count(&self, from: &ParticipantId, kind: MediaKind) -> usize {
+        self.packets.get(&(from.0.clone(), kind)).map_or(0, Vec::len)
+    }
+}
+
+pub struct Bot {
+    pub id: ParticipantId,
+    pub seen: Arc<Mutex<Seen>>,
+    leave: Option<mpsc::UnboundedSender<bool>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Connects and sends `join`; returns the server's first reply.
+pub async fn connect(http: SocketAddr, room: &str, token: &str) -> (Ws, ServerMessage) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{http}/ws")).await.unwrap();
+    let join = Envelope::new(ClientMessage::Join {
+        room: veil_proto::RoomName::new(room).unwrap(),
+        token: token.to_string(),
+        min_version: Some(1),
+        name: None,
+    });
+    ws.send(Message::text(serde_json::to_string(&join).unwrap())).await.unwrap();
+    let reply = next_message(&mut ws).await.expect("a reply to join");
+    (ws, reply)
+}
+
+/// The next server message, skipping pings; `None` when the socket closed.
+pub async fn next_message(ws: &mut Ws) -> Option<ServerMessage> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.ok()?? {
+            Ok(Message::Text(text)) => {
+                let env: Envelope<ServerMessage> = serde_json::from_str(&text).unwrap();
+                return Some(env.msg);
+            }
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+async fn send(ws: &mut Ws, msg: ClientMessage) {
+    let _ = ws.send(Message::text(serde_json::to_string(&Envelope::new(msg)).unwrap())).await;
+}
+
+impl Bot {
+    /// Joins `room` and starts publishing audio and video.
+    pub async fn join(http: SocketAddr, room: &str, token: &str) -> Bot {
+        let (mut ws, reply) = connect(http, room, token).await;
+        let ServerMessage::Joined { participant_id, participants, .. } = reply else {
+            panic!("join refused: {reply:?}");
+        };
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let local = socket.local_addr().unwrap();
+        let mut rtc = Rtc::builder().set_rtp_mode(true).build(Instant::now());
+        rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
+        let mut api = rtc.sdp_api();
+        let audio = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+        let video = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+        let (offer, pending) = api.apply().unwrap();
+        send(&mut ws, ClientMessage::Offer { sdp: offer.to_sdp_string() }).await;
+
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        seen.lock().unwrap().participants.extend(participants.into_iter().map(|p| p.id));
+        let (leave, leave_rx) = mpsc::unbounded_channel();
+        let peer = Peer {
+            id: participant_id.clone(),
+            rtc,
+            socket,
+            local,
+            ws,
+            pending: Some(pending),
+            audio,
+            video,
+            seen: seen.clone(),
+            frames: 0,
+            keyframe_due: true,
+        };
+        let task = tokio::spawn(peer.run(leave_rx));
+        Bot { id: participant_id, seen, leave: Some(leave), task }
+    }
+
+    /// Sends `leave` and stops.
+    pub async fn leave(mut self) {
+        if let Some(leave) = self.leave.take() {
+            let _ = leave.send(true);
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Stops without a word: the socket and WebSocket just go quiet.
+    pub async fn vanish(mut self) {
+        if let Some(leave) = self.leave.take() {
+            let _ = leave.send(false);
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+struct Peer {
+    id: ParticipantId,
+    rtc: Rtc,
+    socket: UdpSocket,
+    local: SocketAddr,
+    ws: Ws,
+    pending: Option<SdpPendingOffer>,
+    audio: Mid,
+    video: Mid,
+    seen: Arc<Mutex<Seen>>,
+    frames: u64,
+    keyframe_due: bool,
+}
+
+impl Peer {
+    async fn run(mut self, mut leave: mpsc::UnboundedReceiver<bool>) {
+        let mut buf = vec![0u8; 2000];
+        let mut next_media = Instant::now();
+        loop {
+            let deadline = self.drain().await.min(next_media);
+            tokio::select! {
+                polite = leave.recv() => {
+                    if polite.unwrap_or(true) {
+                        send(&mut self.ws, ClientMessage::Leave).await;
+                        let _ = self.ws.close(None).await;
+                    }
+                    return;
+                }
+                received = self.socket.recv_from(&mut buf) => {
+                    let Ok((n, source)) = received else { continue };
+                    if let Ok(r) = Receive::new(Protocol::Udp, source, self.local, &buf[..n]) {
+                        let _ = self.rtc.handle_input(str0m::Input::Receive(Instant::now(), r));
+                    }
+                }
+                message = next_message(&mut self.ws) => match message {
+                    Some(message) => self.on_message(message).await,
+                    None => return,
+                },
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    let now = Instant::now();
+                    let _ = self.rtc.handle_input(str0m::Input::Timeout(now));
+                    if now >= next_media {
+                        next_media = now + Duration::from_millis(20);
+                        if self.seen.lock().unwrap().connected {
+                            self.send_media(now);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn on_message(&mut self, message: ServerMessage) {
+        match message {
+            ServerMessage::Answer { sdp } => {
+                let pending = self.pending.take().expect("an offer in flight");
+                let answer = SdpAnswer::from_sdp_string(&sdp).unwrap();
+                self.rtc.sdp_api().accept_answer(pending, answer).unwrap();
+            }
+            ServerMessage::Offer { sdp } => {
+                let offer = SdpOffer::from_sdp_string(&sdp).unwrap();
+                let answer = self.rtc.sdp_api().accept_offer(offer).unwrap();
+                send(&mut self.ws, ClientMessage::Answer { sdp: answer.to_sdp_string() }).await;
+            }
+            ServerMessage::ParticipantJoined { participant } => {
+                self.seen.lock().unwrap().participants.insert(participant.id);
+            }
+            ServerMessage::ParticipantLeft { participant_id } => {
+                self.seen.lock().unwrap().participants.remove(&participant_id);
+            }
+            ServerMessage::Error { code, message, .. } => {
+                self.seen.lock().unwrap().errors.push((code, message));
+            }
+            _ => {}
+        }
+    }
+
+    /// Sends what str0m has queued and handles its events; returns its next timeout.
+    async fn drain(&mut self) -> Instant {
+        loop {
+            match self.rtc.poll_output() {
+                Ok(str0m::Output::Transmit(t)) => {
+                    let _ = self.socket.send_to(&t.contents, t.destination).await;
+                }
+                Ok(str0m::Output::Timeout(t)) => return t,
+                Ok(str0m::Output::Event(e)) => self.on_event(e),
+                Err(_) => return Instant::now() + Duration::from_secs(3600),
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        let mut seen = self.seen.lock().unwrap();
+        match event {
+            Event::Connected => seen.connected = true,
+            Event::KeyframeRequest(_) => self.keyframe_due = true,
+            Event::RtpPacket(p) => {
+                let mid = self.rtc.direct_api().stream_rx(&p.header.ssrc).map(|s| s.mid());
+                if let Some(media) = mid.and_then(|m| self.rtc.media(m)) {
+                    let key = (media.stream_id().to_string(), media.kind());
+                    seen.packets.entry(key).or_default().push(p.payload.to_vec());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn send_media(&mut self, now: Instant) {
+        let n = self.frames;
+        self.frames += 1;
+        let pt =
+            |rtc: &Rtc, codec| rtc.codec_config().find(|p| p.spec().codec == codec).unwrap().pt();
+        let (opus, vp8) = (pt(&self.rtc, Codec::Opus), pt(&self.rtc, Codec::Vp8));
+        let id = self.id.0.clone();
+        let mut api = self.rtc.direct_api();
+        if let Some(tx) = api.stream_tx_by_mid(self.audio, None) {
+            let payload = format!("audio|{id}|{n}").into_bytes();
+            tx.write_rtp(RtpWrite::new(opus, (n + 1).into(), (n * 960) as u32, now, payload));
+        }
+        let key = std::mem::take(&mut self.keyframe_due);
+        let mut payload = vec![0x10, if key { 0x00 } else { 0x01 }];
+        payload.extend_from_slice(format!("video|{id}|{n}").as_bytes());
+        payload.resize(1000, 0x55);
+        if let Some(tx) = api.stream_tx_by_mid(self.video, None) {
+            let write = RtpWrite::new(vp8, (n + 1).into(), (n * 1800) as u32, now, payload);
+            tx.write_rtp(write.marker(true).nackable(true));
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Runs the real `veil serve` binary and joins it with native bots: str0m peers over real UDP
+//! on loopback, signaling over a real WebSocket, exactly the protocol a browser speaks.
+
+#![allow(dead_code)]
+
+pub mod bot;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use veil_proto::RoomName;
+use veil_signaling::token::{self, ApiSecret, Claims};
+
+/// A `veil serve` process on free loopback ports; killed on drop.
+pub struct Server {
+    child: Child,
+    pub http: SocketAddr,
+    pub udp: SocketAddr,
+    pub secret: ApiSecret,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let secret = ApiSecret::generate();
+        let data_dir =
+            std::env::temp_dir().join(format!("veil-it-{}-{}", std::process::id(), rand_u32()));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_veil"))
+            .args(["serve", "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
+            .env("VEIL_API_SECRET", secret.to_hex())
+            .env("VEIL_DATA_DIR", &data_dir)
+            .env("VEIL_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start veil serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = lines.next().expect("a ready line").unwrap();
+        // veil ready: http://127.0.0.1:PORT (media udp 127.0.0.1:PORT)
+        let http =
+            ready.split("http://").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+        let udp = ready.split("media udp ").nth(1).unwrap().trim_end_matches(')').parse().unwrap();
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, http, udp, secret }
+    }
+
+    /// A token for `identity` in `room`, valid for `ttl`.
+    pub fn token(&self, room: &str, identity: &str, ttl: Duration) -> String {
+        let mut claims = Claims::for_room(RoomName::new(room).unwrap(), token::now_unix(), ttl);
+        claims.sub = Some(identity.to_string());
+        token::mint(&self.secret, &claims)
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new().build_hasher().finish() as u32
+}
