@@ -21,6 +21,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use str0m::config::DtlsCert;
 use str0m::format::Codec;
 use str0m::media::MediaKind;
 use str0m::net::{Protocol, Receive};
@@ -99,6 +100,9 @@ const SILENCE_TIMEOUT: Duration = Duration::from_secs(8);
 /// The media engine. See the module docs.
 pub struct Engine {
     config: EngineConfig,
+    /// One DTLS certificate for every peer: generating a key pair per join costs milliseconds
+    /// of CPU, which a burst of joins would pay on the packet thread.
+    dtls_cert: Option<DtlsCert>,
     now: Instant,
     peers: HashMap<SessionId, Peer>,
     rooms: HashMap<RoomName, Vec<SessionId>>,
@@ -112,8 +116,10 @@ pub struct Engine {
 impl Engine {
     /// An engine with no peers.
     pub fn new(config: EngineConfig, now: Instant) -> Self {
+        let dtls_cert = str0m::crypto::from_feature_flags().dtls_provider.generate_certificate();
         Self {
             config,
+            dtls_cert,
             now,
             peers: HashMap::new(),
             rooms: HashMap::new(),
@@ -195,7 +201,11 @@ impl Engine {
             self.events.push_back((session, error("this media session is already open")));
             return;
         }
-        let mut rtc = Rtc::builder()
+        let mut builder = Rtc::builder();
+        if let Some(cert) = &self.dtls_cert {
+            builder = builder.set_dtls_cert(cert.clone());
+        }
+        let mut rtc = builder
             .set_ice_lite(true)
             .set_rtp_mode(true)
             .clear_codecs()
