@@ -1,0 +1,78 @@
+// What a person is told when a meeting ends against their will. The server's own message is
+// shown under the title; the title and the advice come from here.
+
+import type { FatalReason } from './meeting';
+
+export interface FatalText {
+  title: string;
+  advice: string;
+  /** Whether trying again with the same link can help. */
+  retry: boolean;
+}
+
+export function describeFatal(reason: FatalReason): FatalText {
+  switch (reason) {
+    case 'token_expired':
+      return {
+        title: 'This join link has expired',
+        advice: 'Ask the meeting host for a new link.',
+        retry: false,
+      };
+    case 'invalid_token':
+      return {
+        title: 'This join link is not valid',
+        advice: 'Check that you copied the whole link, or ask the meeting host for a new one.',
+        retry: false,
+      };
+    case 'wrong_room':
+      return {
+        title: 'This join link is for another meeting',
+        advice: 'Open the link exactly as you received it, or ask the meeting host for a new one.',
+        retry: false,
+      };
+    case 'unknown_room':
+      return {
+        title: 'This meeting does not exist',
+        advice: 'Check the link with the meeting host.',
+        retry: false,
+      };
+    case 'unsupported_version':
+      return {
+        title: 'This page is out of date',
+        advice: 'Reload the page to get the current version.',
+        retry: false,
+      };
+    case 'replaced':
+      return {
+        title: 'You joined from somewhere else',
+        advice: 'This meeting is open in another tab or on another device.',
+        retry: true,
+      };
+    case 'media_error':
+      return { title: 'Audio and video could not be set up', advice: 'Try joining again.', retry: true };
+    case 'media_timeout':
+    case 'media_failed':
+      return {
+        title: 'The media connection was lost',
+        advice: 'Check your network connection and join again.',
+        retry: true,
+      };
+    case 'connection_lost':
+      return {
+        title: 'You were disconnected',
+        advice: 'Check your network connection and join again.',
+        retry: true,
+      };
+    case 'unreachable':
+      return { title: 'The meeting server cannot be reached', advice: 'Try again in a moment.', retry: true };
+    case 'join_timeout':
+      return { title: 'Joining took too long', advice: 'Try again in a moment.', retry: true };
+    case 'internal':
+      return { title: 'The meeting server had a problem', advice: 'Try joining again.', retry: true };
+    case 'bad_message':
+    case 'message_too_large':
+    case 'not_joined':
+    case 'already_joined':
+      return { title: 'Something went wrong', advice: 'Reload the page and join again.', retry: true };
+  }
+}

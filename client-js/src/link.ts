@@ -1,0 +1,68 @@
+// The join link: `https://HOST/r/ROOM#token=JWT`.
+//
+// The token lives in the URL fragment, which browsers never send to the server in HTTP
+// requests; this client hands it over only inside the WebSocket `join` message. The claims are
+// decoded here only to prefill the pre-join screen; the server does the verifying.
+
+export interface JoinLink {
+  room: string;
+  token: string;
+}
+
+/** Claims of a join token that the pre-join screen uses. Unverified. */
+export interface TokenClaims {
+  name?: string;
+  sub?: string;
+  room?: string;
+  /** Expiry, seconds since the epoch. */
+  exp?: number;
+}
+
+/** Same rule as the server's `RoomName`: 1–64 of `A-Z a-z 0-9 - _ .`, not `.` or `..`. */
+export function isValidRoomName(name: string): boolean {
+  return /^[A-Za-z0-9._-]{1,64}$/.test(name) && name !== '.' && name !== '..';
+}
+
+/** Reads the room from `/r/NAME` and the token from `#token=JWT`; `null` when either is missing. */
+export function parseJoinLink(pathname: string, hash: string): JoinLink | null {
+  const match = /^\/r\/([^/]+)\/?$/.exec(pathname);
+  if (!match?.[1]) return null;
+  let room: string;
+  try {
+    room = decodeURIComponent(match[1]);
+  } catch {
+    return null;
+  }
+  if (!isValidRoomName(room)) return null;
+  const params = new URLSearchParams(hash.startsWith('#') ? hash.slice(1) : hash);
+  const token = params.get('token')?.trim();
+  if (!token) return null;
+  return { room, token };
+}
+
+function base64UrlDecode(part: string): string {
+  const b64 = part.replace(/-/g, '+').replace(/_/g, '/');
+  const padded = b64 + '='.repeat((4 - (b64.length % 4)) % 4);
+  const binary = atob(padded);
+  const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
+  return new TextDecoder().decode(bytes);
+}
+
+/** Decodes a JWT's payload without verifying it; `{}` when it can't be read. */
+export function decodeTokenClaims(token: string): TokenClaims {
+  const payload = token.split('.')[1];
+  if (!payload) return {};
+  try {
+    const value: unknown = JSON.parse(base64UrlDecode(payload));
+    if (typeof value !== 'object' || value === null) return {};
+    const v = value as Record<string, unknown>;
+    const claims: TokenClaims = {};
+    if (typeof v.name === 'string') claims.name = v.name;
+    if (typeof v.sub === 'string') claims.sub = v.sub;
+    if (typeof v.room === 'string') claims.room = v.room;
+    if (typeof v.exp === 'number') claims.exp = v.exp;
+    return claims;
+  } catch {
+    return {};
+  }
+}

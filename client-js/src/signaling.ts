@@ -1,0 +1,177 @@
+// The signaling connection: one WebSocket at `/ws` carrying the JSON messages of
+// `proto/src/signal.rs` (see docs/protocol.md). This module knows the wire format and the
+// keepalive; what the messages mean for the meeting is main.ts's business.
+
+/** The protocol version this client speaks. */
+export const PROTOCOL_VERSION = 1;
+/** The lowest protocol version this client accepts; the server never answers below it. */
+export const MIN_PROTOCOL_VERSION = 1;
+
+const PING_INTERVAL_MS = 10_000;
+
+/** One participant as the others see them (`ParticipantInfo`). */
+export interface ParticipantInfo {
+  id: string;
+  identity: string;
+  name: string;
+  microphone: boolean;
+  camera: boolean;
+}
+
+/** Stable error codes sent by the server (`ErrorCode`). */
+export type ErrorCode =
+  | 'bad_message'
+  | 'message_too_large'
+  | 'unsupported_version'
+  | 'invalid_token'
+  | 'token_expired'
+  | 'wrong_room'
+  | 'unknown_room'
+  | 'not_joined'
+  | 'already_joined'
+  | 'replaced'
+  | 'media_error'
+  | 'media_timeout'
+  | 'internal';
+
+/** Browser to server (`ClientMessage`). */
+export type ClientMessage =
+  | { type: 'join'; room: string; token: string; min_version?: number; name?: string }
+  | { type: 'offer'; sdp: string }
+  | { type: 'answer'; sdp: string }
+  | { type: 'publish_state'; microphone: boolean; camera: boolean }
+  | { type: 'ping' }
+  | { type: 'leave' };
+
+/** Server to browser (`ServerMessage`). */
+export type ServerMessage =
+  | {
+      type: 'joined';
+      participant_id: string;
+      room: string;
+      identity: string;
+      name: string;
+      participants: ParticipantInfo[];
+    }
+  | { type: 'participant_joined'; participant: ParticipantInfo }
+  | { type: 'participant_updated'; participant: ParticipantInfo }
+  | { type: 'participant_left'; participant_id: string }
+  | { type: 'answer'; sdp: string }
+  | { type: 'offer'; sdp: string }
+  | { type: 'pong' }
+  | { type: 'error'; code: ErrorCode; message: string; fatal: boolean };
+
+/** Why the connection ended, when it ended without a fatal error from the server. */
+export interface CloseInfo {
+  code: number;
+  reason: string;
+  /** True when the socket never opened. */
+  neverOpened: boolean;
+}
+
+export interface SignalingHandlers {
+  onMessage(msg: ServerMessage): void;
+  /** The socket closed. Not called after `close()`. */
+  onClose(info: CloseInfo): void;
+}
+
+/** The `/ws` URL on the host that served this page. */
+export function signalingUrl(loc: Location = location): string {
+  const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${loc.host}/ws`;
+}
+
+const SERVER_TYPES = new Set<string>([
+  'joined',
+  'participant_joined',
+  'participant_updated',
+  'participant_left',
+  'answer',
+  'offer',
+  'pong',
+  'error',
+]);
+
+/** Parses one text frame; `null` for anything that is not a message of this protocol. */
+export function parseServerMessage(text: string): ServerMessage | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const type = (value as { type?: unknown }).type;
+  if (typeof type !== 'string' || !SERVER_TYPES.has(type)) return null;
+  const { v: _v, ...msg } = value as Record<string, unknown>;
+  return msg as unknown as ServerMessage;
+}
+
+export class Signaling {
+  private readonly ws: WebSocket;
+  private pingTimer: number | undefined;
+  private closedByUs = false;
+  private opened = false;
+  /** Messages sent before the socket opened, in order. */
+  private readonly backlog: string[] = [];
+
+  constructor(
+    url: string,
+    private readonly handlers: SignalingHandlers,
+  ) {
+    this.ws = new WebSocket(url);
+    this.ws.addEventListener('open', () => {
+      this.opened = true;
+      for (const text of this.backlog.splice(0)) this.ws.send(text);
+      this.pingTimer = window.setInterval(() => this.send({ type: 'ping' }), PING_INTERVAL_MS);
+    });
+    this.ws.addEventListener('message', (ev) => {
+      if (typeof ev.data !== 'string') return;
+      const msg = parseServerMessage(ev.data);
+      if (msg === null) {
+        console.warn('veil: ignoring unknown signaling message', ev.data.slice(0, 200));
+        return;
+      }
+      this.handlers.onMessage(msg);
+    });
+    this.ws.addEventListener('close', (ev) => {
+      this.stopPing();
+      if (this.closedByUs) return;
+      this.closedByUs = true;
+      this.handlers.onClose({ code: ev.code, reason: ev.reason, neverOpened: !this.opened });
+    });
+  }
+
+  /** Sends `msg` with this client's protocol version; queued until the socket is open. */
+  send(msg: ClientMessage): void {
+    if (this.closedByUs) return;
+    const text = JSON.stringify({ v: PROTOCOL_VERSION, ...msg });
+    if (this.ws.readyState === WebSocket.CONNECTING) {
+      this.backlog.push(text);
+    } else if (this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(text);
+    }
+  }
+
+  /** Closes the socket without telling the handlers (the caller knows why). */
+  close(): void {
+    this.closedByUs = true;
+    this.stopPing();
+    if (this.ws.readyState === WebSocket.CONNECTING || this.ws.readyState === WebSocket.OPEN) {
+      this.ws.close(1000, 'bye');
+    }
+  }
+
+  /** Sends `leave` and closes: the participant is leaving on purpose. */
+  leave(): void {
+    if (this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify({ v: PROTOCOL_VERSION, type: 'leave' }));
+    }
+    this.close();
+  }
+
+  private stopPing(): void {
+    if (this.pingTimer !== undefined) window.clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
+  }
+}

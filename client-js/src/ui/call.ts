@@ -1,0 +1,229 @@
+// The in-call screen: a top bar, the grid of tiles, and the control bar.
+
+import { h } from './dom';
+import { icon } from './icons';
+import { Tile, type TileState } from './tile';
+
+export interface CallActions {
+  toggleMicrophone(): void;
+  toggleCamera(): void;
+  leave(): void;
+}
+
+/** Tiles are 16:9; the grid picks the column count that makes them largest. */
+const TILE_ASPECT = 16 / 9;
+const GAP = 12;
+
+export function bestColumns(
+  count: number,
+  width: number,
+  height: number,
+): { cols: number; tileWidth: number } {
+  let best = { cols: 1, tileWidth: 0 };
+  for (let cols = 1; cols <= Math.max(1, count); cols++) {
+    const rows = Math.ceil(count / cols);
+    const w = Math.min((width - GAP * (cols - 1)) / cols, ((height - GAP * (rows - 1)) / rows) * TILE_ASPECT);
+    if (w > best.tileWidth) best = { cols, tileWidth: w };
+  }
+  return best;
+}
+
+export class CallView {
+  readonly element: HTMLElement;
+  private readonly grid: HTMLElement;
+  private readonly status: HTMLElement;
+  private readonly count: HTMLElement;
+  private readonly micButton: HTMLButtonElement;
+  private readonly camButton: HTMLButtonElement;
+  private readonly tiles = new Map<string, Tile>();
+  /** Remote tracks whose participant has no tile yet (the SFU's offer came first). */
+  private readonly pending = new Map<string, Set<MediaStreamTrack>>();
+  private readonly resize: ResizeObserver;
+  private blockedPlayback = false;
+
+  constructor(room: string, actions: CallActions) {
+    this.grid = h('div', {
+      class: 'grid',
+      'data-testid': 'grid',
+      role: 'list',
+      'aria-label': 'Participants',
+    });
+    this.status = h('div', { class: 'call-status', role: 'status', 'aria-live': 'polite' });
+    this.count = h('span', { class: 'count', 'data-testid': 'participant-count' });
+    this.micButton = h('button', {
+      type: 'button',
+      class: 'control',
+      'data-testid': 'toggle-microphone',
+      onclick: () => actions.toggleMicrophone(),
+    });
+    this.camButton = h('button', {
+      type: 'button',
+      class: 'control',
+      'data-testid': 'toggle-camera',
+      onclick: () => actions.toggleCamera(),
+    });
+    const leaveButton = h(
+      'button',
+      {
+        type: 'button',
+        class: 'control leave',
+        'data-testid': 'leave',
+        'aria-label': 'Leave meeting',
+        onclick: () => actions.leave(),
+      },
+      icon('leave'),
+      h('span', { class: 'control-label' }, 'Leave'),
+    );
+
+    this.element = h(
+      'main',
+      { class: 'screen call', 'data-screen': 'call' },
+      h(
+        'header',
+        { class: 'topbar' },
+        h('span', { class: 'logo', 'aria-hidden': 'true' }),
+        h('h1', { class: 'room-title', 'data-testid': 'room-name' }, room),
+        h('span', { class: 'people', title: 'Participants' }, icon('people'), this.count),
+        h(
+          'span',
+          {
+            class: 'badge',
+            title: 'Audio and video are encrypted in transit to the server, but not yet end-to-end.',
+          },
+          'Not end-to-end encrypted',
+        ),
+      ),
+      h('div', { class: 'stage' }, this.grid, this.status),
+      h(
+        'footer',
+        { class: 'controls', role: 'toolbar', 'aria-label': 'Meeting controls' },
+        this.micButton,
+        this.camButton,
+        leaveButton,
+      ),
+    );
+
+    this.resize = new ResizeObserver(() => this.layout());
+    this.resize.observe(this.grid);
+    this.setControls(true, true);
+  }
+
+  setStatus(text: string | null): void {
+    this.status.textContent = text ?? '';
+    this.status.hidden = !text;
+  }
+
+  setControls(microphone: boolean, camera: boolean): void {
+    this.micButton.replaceChildren(
+      icon(microphone ? 'mic' : 'micOff'),
+      h('span', { class: 'control-label' }, microphone ? 'Mute' : 'Unmute'),
+    );
+    this.micButton.setAttribute('aria-label', microphone ? 'Mute microphone' : 'Unmute microphone');
+    this.micButton.setAttribute('aria-pressed', String(!microphone));
+    this.micButton.classList.toggle('off', !microphone);
+    this.camButton.replaceChildren(
+      icon(camera ? 'camera' : 'cameraOff'),
+      h('span', { class: 'control-label' }, camera ? 'Stop video' : 'Start video'),
+    );
+    this.camButton.setAttribute('aria-label', camera ? 'Turn camera off' : 'Turn camera on');
+    this.camButton.setAttribute('aria-pressed', String(!camera));
+    this.camButton.classList.toggle('off', !camera);
+  }
+
+  /** Adds or updates a tile. The own tile comes first, the others in joining order. */
+  upsert(participantId: string, self: boolean, state: TileState): Tile {
+    let tile = this.tiles.get(participantId);
+    if (tile) {
+      tile.update(state);
+      return tile;
+    }
+    tile = new Tile(participantId, self, state, () => this.playbackBlocked());
+    tile.element.setAttribute('role', 'listitem');
+    this.tiles.set(participantId, tile);
+    if (self) this.grid.prepend(tile.element);
+    else this.grid.append(tile.element);
+    for (const track of this.pending.get(participantId) ?? []) this.attach(tile, track);
+    this.pending.delete(participantId);
+    this.layout();
+    return tile;
+  }
+
+  /** Renames the own tile once the server said who we are (the id was a placeholder). */
+  rekey(oldId: string, newId: string): void {
+    const tile = this.tiles.get(oldId);
+    if (!tile || oldId === newId) return;
+    this.tiles.delete(oldId);
+    tile.element.dataset.participantId = newId;
+    this.tiles.set(newId, tile);
+  }
+
+  remove(participantId: string): void {
+    this.tiles.get(participantId)?.dispose();
+    this.tiles.delete(participantId);
+    this.pending.delete(participantId);
+    this.layout();
+  }
+
+  get(participantId: string): Tile | undefined {
+    return this.tiles.get(participantId);
+  }
+
+  /** Rings the tiles of the participants in `speaking`. */
+  setSpeaking(speaking: Set<string>): void {
+    for (const [id, tile] of this.tiles) tile.setSpeaking(speaking.has(id));
+  }
+
+  remoteTrack(participantId: string, track: MediaStreamTrack): void {
+    const tile = this.tiles.get(participantId);
+    if (tile) {
+      this.attach(tile, track);
+    } else {
+      const set = this.pending.get(participantId) ?? new Set();
+      set.add(track);
+      this.pending.set(participantId, set);
+    }
+  }
+
+  remoteTrackRemoved(participantId: string, track: MediaStreamTrack): void {
+    this.pending.get(participantId)?.delete(track);
+    const tile = this.tiles.get(participantId);
+    if (!tile) return;
+    if (track.kind === 'video') tile.clearVideoTrack(track);
+    else tile.clearAudioTrack(track);
+  }
+
+  dispose(): void {
+    this.resize.disconnect();
+    for (const tile of this.tiles.values()) tile.dispose();
+    this.tiles.clear();
+    this.pending.clear();
+  }
+
+  private attach(tile: Tile, track: MediaStreamTrack): void {
+    if (track.kind === 'video') tile.setVideoTrack(track);
+    else tile.setAudioTrack(track);
+  }
+
+  /** Autoplay was refused: ask for one click, then start every tile's playback. */
+  private playbackBlocked(): void {
+    if (this.blockedPlayback) return;
+    this.blockedPlayback = true;
+    const button = h('button', { type: 'button', class: 'button primary unblock' }, 'Turn on sound');
+    const resume = (): void => {
+      this.blockedPlayback = false;
+      button.remove();
+      for (const tile of this.tiles.values()) tile.resumePlayback();
+    };
+    button.addEventListener('click', resume);
+    this.element.querySelector('.stage')?.appendChild(button);
+  }
+
+  private layout(): void {
+    const count = this.tiles.size;
+    this.count.textContent = String(count);
+    const { width, height } = this.grid.getBoundingClientRect();
+    if (count === 0 || width === 0 || height === 0) return;
+    const { tileWidth } = bestColumns(count, width, height);
+    this.grid.style.setProperty('--tile-width', `${Math.floor(tileWidth)}px`);
+  }
+}

@@ -1,0 +1,333 @@
+// Shared helpers for the browser tests: start and stop a `veil serve`, mint join links, launch
+// headless Chromium, join a meeting the way a person would, and read what the page shows.
+//
+// Environment:
+//   VEIL_BIN       the server binary (default ../target/debug/veil, relative to client-js/)
+//   CHROMIUM       the browser (default /usr/bin/chromium)
+//   VEIL_TEST_LOG  set to 1 to copy browser console output and server logs to stderr
+
+import { spawn, execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join as joinPath, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { chromium } from 'playwright-core';
+
+export const CLIENT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const DIST_DIR = joinPath(CLIENT_DIR, 'dist');
+export const VEIL_BIN = process.env.VEIL_BIN
+  ? resolve(process.env.VEIL_BIN)
+  : resolve(CLIENT_DIR, '../target/debug/veil');
+export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const LOG = process.env.VEIL_TEST_LOG === '1';
+
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+];
+
+/** Capture settings for tests: small video, so several participants fit on two cores. */
+const TEST_CAPTURE = {
+  video: { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 15 } },
+};
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Calls `check` until it returns a truthy value (which is returned) or the deadline passes; then
+ * throws with `what` and the last value or error (so a check that throws a descriptive error
+ * explains the failure). Polling with a deadline, never a bare sleep.
+ */
+export async function eventually(what, check, { timeout = 10_000, interval = 100 } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+      last = value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      const detail = last instanceof Error ? last.message : JSON.stringify(last);
+      throw new Error(`timed out after ${timeout} ms waiting for ${what}; last: ${detail}`);
+    }
+    await sleep(interval);
+  }
+}
+
+function checkPrerequisites() {
+  if (!existsSync(VEIL_BIN)) {
+    throw new Error(`server binary ${VEIL_BIN} not found: run \`cargo build\` at the top, or set VEIL_BIN`);
+  }
+  if (!existsSync(joinPath(DIST_DIR, 'index.html'))) {
+    throw new Error(`${DIST_DIR}/index.html not found: run \`npm run build\` in client-js/`);
+  }
+}
+
+/**
+ * Starts `veil serve` on free loopback ports with a fresh data directory. Resolves once it
+ * printed its address and join link.
+ */
+export async function startServer() {
+  checkPrerequisites();
+  const dataDir = await mkdtemp(joinPath(tmpdir(), 'veil-test-'));
+  const env = { ...process.env, VEIL_DATA_DIR: dataDir };
+  const child = spawn(
+    VEIL_BIN,
+    ['serve', '--http', '127.0.0.1:0', '--udp', '127.0.0.1:0', '--assets', DIST_DIR],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const stderr = [];
+  createInterface({ input: child.stderr }).on('line', (line) => {
+    stderr.push(line);
+    if (stderr.length > 2000) stderr.shift();
+    if (LOG) process.stderr.write(`[veil] ${line}\n`);
+  });
+  const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
+
+  const ready = new Promise((resolveReady, rejectReady) => {
+    let url = null;
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      if (LOG) process.stderr.write(`[veil stdout] ${line}\n`);
+      const r = /^veil ready: (http:\/\/\S+)/.exec(line);
+      if (r) url = r[1];
+      const j = /^join link: (\S+)/.exec(line);
+      if (j && url) resolveReady({ url, joinLink: j[1] });
+    });
+    child.once('exit', (code, signal) =>
+      rejectReady(
+        new Error(`veil serve exited (${code ?? signal}) before it was ready:\n${stderr.join('\n')}`),
+      ),
+    );
+    setTimeout(
+      () => rejectReady(new Error(`veil serve not ready after 20 s:\n${stderr.join('\n')}`)),
+      20_000,
+    );
+  });
+
+  let info;
+  try {
+    info = await ready;
+  } catch (err) {
+    child.kill('SIGKILL');
+    await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+
+  return {
+    ...info,
+    dataDir,
+    /** The last lines the server logged, for failure messages. */
+    logs: () => stderr.slice(-200).join('\n'),
+    /** A join link from `veil token` (its last line of output). */
+    async token({ room, identity, name, ttl = '1h' }) {
+      const args = ['token', '--room', room, '--identity', identity, '--ttl', ttl, '--url', info.url];
+      if (name) args.push('--name', name);
+      const { stdout } = await promisify(execFile)(VEIL_BIN, args, { env });
+      const lines = stdout
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean);
+      const link = lines.at(-1);
+      if (!link?.startsWith('http')) throw new Error(`veil token printed no link: ${stdout}`);
+      return link;
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const done = await Promise.race([exited, sleep(5_000).then(() => null)]);
+        if (!done) {
+          child.kill('SIGKILL');
+          await exited;
+        }
+      }
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Headless Chromium with fake camera and microphone; a fresh temporary profile each time. */
+export function launchBrowser() {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}
+
+/**
+ * A browser that can be killed abruptly (SIGKILL, no `leave`, no clean WebSocket close from
+ * the page), as when a laptop lid closes or the browser crashes.
+ */
+export async function launchKillableBrowser() {
+  const server = await chromium.launchServer({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+  });
+  const browser = await chromium.connect(server.wsEndpoint());
+  return {
+    browser,
+    async kill() {
+      const proc = server.process();
+      const gone = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGKILL');
+      await gone;
+    },
+    async close() {
+      await browser.close().catch(() => {});
+      await server.close().catch(() => {});
+    },
+  };
+}
+
+const serverErrorsByPage = new WeakMap();
+
+/** The `error` messages the server has sent to `page` so far (read off the WebSocket). */
+export function serverErrors(page) {
+  return serverErrorsByPage.get(page) ?? [];
+}
+
+/** A new page in its own browser context (its own fake devices and storage). */
+export async function openPage(browser, label) {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 640 } });
+  await context.addInitScript((capture) => {
+    window.veilConfig = capture;
+  }, TEST_CAPTURE);
+  const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
+  const errors = [];
+  serverErrorsByPage.set(page, errors);
+  page.on('websocket', (ws) =>
+    ws.on('framereceived', ({ payload }) => {
+      try {
+        const msg = JSON.parse(String(payload));
+        if (msg?.type === 'error') errors.push(msg);
+      } catch {
+        // not JSON: the tests check only the protocol's error messages
+      }
+    }),
+  );
+  page.on('console', (msg) => {
+    if (LOG || msg.type() === 'error')
+      process.stderr.write(`[${label} console.${msg.type()}] ${msg.text()}\n`);
+  });
+  page.on('pageerror', (err) => process.stderr.write(`[${label} pageerror] ${err.message}\n`));
+  return page;
+}
+
+/** Opens `link`, types `name` on the pre-join screen and clicks "Join". */
+export async function join(browser, link, name, label = name) {
+  const page = await openPage(browser, label);
+  await page.goto(link);
+  await page.getByTestId('name-input').fill(name);
+  await page.getByRole('button', { name: 'Join', exact: true }).click();
+  await page.locator('[data-screen=call]').waitFor();
+  return page;
+}
+
+/** The names on the tiles the page shows, sorted. */
+export async function tileNames(page) {
+  const names = await page.locator('[data-testid=tile] [data-testid=tile-name]').allTextContents();
+  return names.map((n) => n.trim()).sort();
+}
+
+/** Waits until the page shows exactly the tiles named `expected`. */
+export async function waitForTiles(page, expected, timeout = 15_000) {
+  const want = [...expected].sort();
+  await eventually(
+    `tiles ${JSON.stringify(want)}`,
+    async () => {
+      const got = await tileNames(page);
+      if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`tiles ${JSON.stringify(got)}`);
+      return got;
+    },
+    { timeout },
+  );
+}
+
+/**
+ * What the page receives from each remote participant, read from getStats and mapped through
+ * the tiles: `{ [name]: { id, framesDecoded, totalSamplesReceived, camera, microphone } }`.
+ * A track counts for a participant when it is the one playing in that participant's tile.
+ */
+export function remoteMedia(page) {
+  return page.evaluate(async () => {
+    const pc = window.veilDebug?.pc;
+    if (!pc) return {};
+    const byTrack = new Map();
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === 'inbound-rtp') byTrack.set(s.trackIdentifier, s);
+    });
+    const out = {};
+    for (const tile of document.querySelectorAll('[data-testid=tile]:not(.self)')) {
+      const entry = {
+        id: tile.getAttribute('data-participant-id'),
+        framesDecoded: 0,
+        totalSamplesReceived: 0,
+        microphone: tile.getAttribute('data-microphone') === 'on',
+        camera: tile.getAttribute('data-camera') === 'on',
+      };
+      for (const el of tile.querySelectorAll('video, audio')) {
+        for (const track of el.srcObject?.getTracks() ?? []) {
+          const s = byTrack.get(track.id);
+          if (!s) continue;
+          if (s.kind === 'video') entry.framesDecoded += s.framesDecoded ?? 0;
+          else entry.totalSamplesReceived += s.totalSamplesReceived ?? 0;
+        }
+      }
+      out[tile.querySelector('[data-testid=tile-name]').textContent.trim()] = entry;
+    }
+    return out;
+  });
+}
+
+/** Waits until the page decodes video and audio from every one of `names`. */
+export async function waitForMediaFrom(page, names, timeout = 30_000) {
+  return eventually(
+    `video and audio decoded from ${names.join(', ')}`,
+    async () => {
+      const media = await remoteMedia(page);
+      const ok = names.every((n) => media[n]?.framesDecoded > 0 && media[n]?.totalSamplesReceived > 0);
+      if (!ok) throw new Error(JSON.stringify(media));
+      return media;
+    },
+    { timeout, interval: 250 },
+  );
+}
+
+/** Totals over every inbound-rtp stream of the page's peer connection. */
+export function inboundTotals(page) {
+  return page.evaluate(async () => {
+    const pc = window.veilDebug?.pc;
+    const totals = { streams: 0, packetsReceived: 0, framesDecoded: 0, totalSamplesReceived: 0 };
+    if (!pc) return totals;
+    (await pc.getStats()).forEach((s) => {
+      if (s.type !== 'inbound-rtp') return;
+      totals.streams += 1;
+      totals.packetsReceived += s.packetsReceived ?? 0;
+      totals.framesDecoded += s.framesDecoded ?? 0;
+      totals.totalSamplesReceived += s.totalSamplesReceived ?? 0;
+    });
+    return totals;
+  });
+}
+
+/** Frames the page's camera sender has encoded so far. */
+export function framesEncoded(page) {
+  return page.evaluate(async () => {
+    let frames = 0;
+    (await window.veilDebug?.pc.getStats())?.forEach((s) => {
+      if (s.type === 'outbound-rtp' && s.kind === 'video') frames += s.framesEncoded ?? 0;
+    });
+    return frames;
+  });
+}
