@@ -1,0 +1,85 @@
+//! How Veil configures openmls, and small conversions [`Member`](super::Member) shares.
+
+use openmls::prelude::{
+    BasicCredential, Credential, Extension, Extensions, ExternalSender, KeyPackage,
+    MIXED_CIPHERTEXT_WIRE_FORMAT_POLICY, MlsGroup, MlsGroupCreateConfig, MlsGroupJoinConfig,
+    MlsMessageBodyIn, MlsMessageOut, OpenMlsCrypto, ProtocolVersion, SignaturePublicKey,
+};
+use tls_codec::Serialize as _;
+
+use super::types::mls;
+use super::{ExternalSenderInfo, GroupError, body_name, decode_identity, decode_message};
+use crate::MLS_CIPHERSUITE;
+
+pub(super) fn serialize(message: &MlsMessageOut) -> Result<Vec<u8>, GroupError> {
+    message.tls_serialize_detached().map_err(mls("serialize"))
+}
+
+pub(super) fn create_config(
+    external_sender: Option<ExternalSenderInfo>,
+) -> Result<MlsGroupCreateConfig, GroupError> {
+    let mut builder = MlsGroupCreateConfig::builder()
+        .ciphersuite(MLS_CIPHERSUITE)
+        .use_ratchet_tree_extension(true)
+        .wire_format_policy(MIXED_CIPHERTEXT_WIRE_FORMAT_POLICY);
+    if let Some(info) = external_sender {
+        let sender = ExternalSender::new(
+            SignaturePublicKey::from(info.signature_key),
+            BasicCredential::new(info.identity).into(),
+        );
+        let extensions = Extensions::single(Extension::ExternalSenders(vec![sender]))
+            .map_err(mls("external senders extension"))?;
+        builder = builder.with_group_context_extensions(extensions);
+    }
+    Ok(builder.build())
+}
+
+pub(super) fn join_config() -> MlsGroupJoinConfig {
+    MlsGroupJoinConfig::builder()
+        .use_ratchet_tree_extension(true)
+        .wire_format_policy(MIXED_CIPHERTEXT_WIRE_FORMAT_POLICY)
+        .build()
+}
+
+/// The participant id and display name inside a credential.
+pub(super) fn identity_of(credential: &Credential) -> Result<(String, String), GroupError> {
+    let basic = BasicCredential::try_from(credential.clone()).map_err(mls("read credential"))?;
+    Ok(decode_identity(basic.identity())?)
+}
+
+/// Parses and verifies a serialized key package, refusing credentials without a Veil identity.
+pub(super) fn validate_key_package(
+    crypto: &impl OpenMlsCrypto,
+    bytes: &[u8],
+) -> Result<KeyPackage, GroupError> {
+    let key_package = match decode_message(bytes)?.extract() {
+        MlsMessageBodyIn::KeyPackage(kp) => {
+            kp.validate(crypto, ProtocolVersion::Mls10).map_err(mls("validate key package"))?
+        }
+        other => {
+            return Err(GroupError::UnexpectedMessage {
+                expected: "a KeyPackage",
+                got: body_name(&other),
+            });
+        }
+    };
+    // Members must be able to show who joined.
+    identity_of(key_package.leaf_node().credential())?;
+    Ok(key_package)
+}
+
+/// The group, if it exists, this member is still in it, and no commit is pending.
+pub(super) fn operational(group: &mut Option<MlsGroup>) -> Result<&mut MlsGroup, GroupError> {
+    let group = group.as_mut().ok_or(GroupError::NoGroup)?;
+    if !group.is_active() {
+        return Err(GroupError::Evicted);
+    }
+    if group.pending_commit().is_some() {
+        return Err(GroupError::PendingCommit);
+    }
+    Ok(group)
+}
+
+pub(super) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
