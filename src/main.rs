@@ -1,6 +1,7 @@
 //! `veil`: signaling and SFU in one process (`veil serve`), and join links (`veil token`).
 
 mod config;
+mod external_sender;
 mod secret;
 
 use std::net::{IpAddr, SocketAddr};
@@ -201,7 +202,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     println!("veil ready: {base} (media udp {})", sfu.candidate());
     println!("join link: {}", join_link(&base, &secret, &claims));
 
-    let state = AppState::new(signaling, secret, Arc::new(sfu.handle()));
+    let external_sender = external_sender::DeliveryServiceKey::generate()?;
+    let state = AppState::new(signaling, secret, Arc::new(sfu.handle()), Arc::new(external_sender));
     axum::serve(listener, veil_signaling::app(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -55,6 +55,24 @@ pub enum ClientMessage {
     Ping,
     /// The participant leaves the meeting.
     Leave,
+    /// MLS: a KeyPackage (base64 of an MLSMessage) so that a member adds us to the group.
+    MlsKeyPackage { key_package: String },
+    /// MLS: we are a member now (created the group, or processed a Welcome) at this leaf.
+    MlsJoined { epoch: u64, leaf: u32 },
+    /// MLS: a commit made in `epoch` (base64), with the Welcome for the members it adds.
+    /// `added` names the participants whose KeyPackages it adds, `removed` the leaves it removes,
+    /// so the delivery service can route the Welcome and forget departed leaves without reading
+    /// the commit.
+    MlsCommit {
+        epoch: u64,
+        commit: String,
+        #[serde(default)]
+        welcome: Option<String>,
+        #[serde(default)]
+        added: Vec<ParticipantId>,
+        #[serde(default)]
+        removed: Vec<u32>,
+    },
 }
 
 /// Server to browser (or bot).
@@ -68,6 +86,8 @@ pub enum ServerMessage {
         identity: String,
         name: String,
         participants: Vec<ParticipantInfo>,
+        /// How this participant takes part in the room's MLS group.
+        e2ee: E2eeSetup,
     },
     /// Somebody joined after us.
     ParticipantJoined { participant: ParticipantInfo },
@@ -81,9 +101,43 @@ pub enum ServerMessage {
     Offer { sdp: String },
     /// Reply to [`ClientMessage::Ping`].
     Pong,
+    /// MLS: nobody is in the group any more; create it anew (the joined participant was waiting).
+    MlsCreateGroup { group_id: String },
+    /// MLS: `participant_id` waits to be added. `committer` is the member asked to commit the
+    /// Add; the others keep the request in case the committer goes away.
+    MlsAddRequest { participant_id: ParticipantId, key_package: String, committer: ParticipantId },
+    /// MLS: the server's Remove proposal (as external sender) for a member that left, valid in
+    /// `epoch`. `committer` is the member asked to commit it.
+    MlsProposal { proposal: String, epoch: u64, committer: ParticipantId },
+    /// MLS: another member's commit, accepted as the one commit of `epoch`.
+    MlsCommit { commit: String, epoch: u64 },
+    /// MLS: our commit was accepted; the group is now in `epoch`.
+    MlsCommitAccepted { epoch: u64 },
+    /// MLS: the Welcome that adds us to the group.
+    MlsWelcome { welcome: String },
     /// Something went wrong. `code` is stable and machine-readable; `message` is for people.
     /// The connection stays open unless the error says otherwise (`fatal`).
     Error { code: ErrorCode, message: String, fatal: bool },
+}
+
+/// MLS setup for a newly joined participant. All byte strings are standard base64.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct E2eeSetup {
+    /// The MLS group id of this room's group.
+    pub group_id: String,
+    /// The server's external-sender signature public key and credential identity, which the
+    /// group's creator lists in the `external_senders` extension so the server can propose
+    /// removals.
+    pub external_sender: ExternalSenderKey,
+    /// True for the first participant of a room: create the group rather than wait for a Welcome.
+    pub create_group: bool,
+}
+
+/// The delivery service's external-sender identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalSenderKey {
+    pub signature_key: String,
+    pub identity: String,
 }
 
 /// One participant as the others see them. Media tracks carry `id` as their `msid` stream id.
@@ -126,6 +180,10 @@ pub enum ErrorCode {
     MediaTimeout,
     /// The server is shutting down or failed internally.
     Internal,
+    /// An MLS commit for an epoch that already has one; process the other commit, then retry.
+    MlsStaleCommit,
+    /// An MLS message that needs group membership came from a participant that is not a member.
+    MlsNotMember,
 }
 
 impl ErrorCode {
@@ -145,6 +203,8 @@ impl ErrorCode {
             Self::MediaError => "media_error",
             Self::MediaTimeout => "media_timeout",
             Self::Internal => "internal",
+            Self::MlsStaleCommit => "mls_stale_commit",
+            Self::MlsNotMember => "mls_not_member",
         }
     }
 }

@@ -38,6 +38,7 @@ pub mod config;
 pub mod token;
 
 mod inbound;
+pub mod mls;
 mod outbound;
 mod rooms;
 mod ws;
@@ -53,6 +54,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use veil_proto::media::{MediaPlane, SessionId};
 
 pub use config::SignalingConfig;
+pub use mls::ExternalSender;
 
 use rooms::Registry;
 
@@ -66,6 +68,7 @@ struct Shared {
     config: SignalingConfig,
     secret: token::ApiSecret,
     media: Arc<dyn MediaPlane>,
+    external_sender: Arc<dyn ExternalSender>,
     rooms: Registry,
     next_session: AtomicU64,
 }
@@ -77,12 +80,14 @@ impl AppState {
         config: SignalingConfig,
         secret: token::ApiSecret,
         media: Arc<dyn MediaPlane>,
+        external_sender: Arc<dyn ExternalSender>,
     ) -> Self {
         Self {
             inner: Arc::new(Shared {
                 config,
                 secret,
                 media,
+                external_sender,
                 rooms: Registry::default(),
                 next_session: AtomicU64::new(1),
             }),
@@ -110,6 +115,10 @@ impl AppState {
 
     pub(crate) fn media(&self) -> &dyn MediaPlane {
         &*self.inner.media
+    }
+
+    pub(crate) fn external_sender(&self) -> &dyn ExternalSender {
+        &*self.inner.external_sender
     }
 
     pub(crate) fn rooms(&self) -> &Registry {

@@ -16,6 +16,7 @@ use veil_proto::media::SessionId;
 use veil_proto::signal::{ParticipantInfo, ServerMessage};
 use veil_proto::{ParticipantId, RoomName};
 
+use crate::mls::{Delivery, ExternalSender, Group, MlsRefusal, To};
 use crate::outbound::{KickReason, Link, encode};
 
 /// Who is joining: a named identity from the token, or a guest who gets a fresh one.
@@ -58,9 +59,52 @@ struct Member {
 #[derive(Debug, Default)]
 struct Room {
     members: Vec<Member>,
+    /// The room's MLS group as the delivery service tracks it.
+    group: Group,
+}
+
+/// An MLS message from a participant, for the delivery service.
+#[derive(Debug)]
+pub(crate) enum MlsInput {
+    KeyPackage(String),
+    Joined {
+        epoch: u64,
+        leaf: u32,
+    },
+    Commit {
+        epoch: u64,
+        commit: String,
+        welcome: Option<String>,
+        added: Vec<ParticipantId>,
+        removed: Vec<u32>,
+    },
 }
 
 impl Room {
+    fn deliver(&self, deliveries: Vec<Delivery>) {
+        for (to, msg) in deliveries {
+            let text = encode(msg);
+            match to {
+                To::One(p) => {
+                    if let Some(m) = self.members.iter().find(|m| m.info.id == p) {
+                        m.link.deliver(text);
+                    }
+                }
+                To::Members { except } => {
+                    for p in self.group.members().filter(|p| Some(*p) != except.as_ref()) {
+                        if let Some(m) = self.members.iter().find(|m| &m.info.id == p) {
+                            m.link.deliver(text.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn ids(&self) -> Vec<ParticipantId> {
+        self.members.iter().map(|m| m.info.id.clone()).collect()
+    }
+
     fn broadcast(&self, text: &axum::extract::ws::Utf8Bytes, except: &ParticipantId) {
         for m in self.members.iter().filter(|m| &m.info.id != except) {
             m.link.deliver(text.clone());
@@ -98,7 +142,7 @@ impl Registry {
     /// Adds a participant: replaces a connection with the same identity (it is kicked and the
     /// others see it leave), queues `joined` for the newcomer and `participant_joined` for the
     /// others.
-    pub(crate) fn join(&self, a: Admission) -> Admitted {
+    pub(crate) fn join(&self, a: Admission, sender: &dyn ExternalSender) -> Admitted {
         let mut rooms = self.lock();
         let room = rooms.entry(a.room.clone()).or_default();
 
@@ -113,6 +157,8 @@ impl Registry {
             let left =
                 encode(ServerMessage::ParticipantLeft { participant_id: old.info.id.clone() });
             room.broadcast(&left, &old.info.id);
+            let out = room.group.on_leave(&old.info.id, &room.ids(), sender);
+            room.deliver(out);
             replaced = Some((old.session, old.info.id));
         }
 
@@ -125,12 +171,14 @@ impl Registry {
             microphone: false,
             camera: false,
         };
+        let e2ee = room.group.on_join(&a.participant, sender);
         a.link.deliver(encode(ServerMessage::Joined {
             participant_id: a.participant.clone(),
             room: a.room,
             identity: identity.clone(),
             name,
             participants: room.members.iter().map(|m| m.info.clone()).collect(),
+            e2ee,
         }));
         room.broadcast(
             &encode(ServerMessage::ParticipantJoined { participant: info.clone() }),
@@ -142,7 +190,12 @@ impl Registry {
 
     /// Removes a participant and tells the others. Returns false if it was not there (already
     /// replaced, or never admitted). Drops the room when it empties.
-    pub(crate) fn leave(&self, room_name: &RoomName, participant: &ParticipantId) -> bool {
+    pub(crate) fn leave(
+        &self,
+        room_name: &RoomName,
+        participant: &ParticipantId,
+        sender: &dyn ExternalSender,
+    ) -> bool {
         let mut rooms = self.lock();
         let Some(room) = rooms.get_mut(room_name) else {
             return false;
@@ -157,8 +210,37 @@ impl Registry {
             let left =
                 encode(ServerMessage::ParticipantLeft { participant_id: participant.clone() });
             room.broadcast(&left, participant);
+            let out = room.group.on_leave(participant, &room.ids(), sender);
+            room.deliver(out);
         }
         true
+    }
+
+    /// Hands an MLS message to the room's delivery service and delivers what follows.
+    pub(crate) fn mls(
+        &self,
+        room_name: &RoomName,
+        participant: &ParticipantId,
+        input: MlsInput,
+        sender: &dyn ExternalSender,
+    ) -> Result<(), MlsRefusal> {
+        let mut rooms = self.lock();
+        let Some(room) = rooms.get_mut(room_name).filter(|r| r.position(participant).is_some())
+        else {
+            return Ok(()); // Already gone: nothing to do.
+        };
+        let group = &mut room.group;
+        let out = match input {
+            MlsInput::KeyPackage(kp) => group.on_key_package(participant, kp)?,
+            MlsInput::Joined { epoch, leaf } => {
+                group.on_joined(participant, epoch, leaf, sender)?
+            }
+            MlsInput::Commit { epoch, commit, welcome, added, removed } => {
+                group.on_commit(participant, epoch, commit, welcome, added, &removed, sender)?
+            }
+        };
+        room.deliver(out);
+        Ok(())
     }
 
     /// Records a participant's microphone and camera state and tells the others.
@@ -208,6 +290,8 @@ pub(crate) fn fresh_participant_id() -> ParticipantId {
 mod tests {
     use std::sync::Arc;
 
+    use crate::mls::tests::FakeSender;
+
     use tokio::sync::mpsc;
 
     use super::*;
@@ -232,14 +316,17 @@ mod tests {
     fn admit(reg: &Registry, room: &str, identity: Identity, session: u64) -> (Admitted, Probe) {
         let (tx, rx) = mpsc::channel(16);
         let kick = Arc::new(Kick::default());
-        let admitted = reg.join(Admission {
-            room: RoomName::new(room).unwrap(),
-            identity,
-            name: None,
-            participant: ParticipantId(format!("p_{session}")),
-            session: SessionId(session),
-            link: Link::new(tx, kick.clone()),
-        });
+        let admitted = reg.join(
+            Admission {
+                room: RoomName::new(room).unwrap(),
+                identity,
+                name: None,
+                participant: ParticipantId(format!("p_{session}")),
+                session: SessionId(session),
+                link: Link::new(tx, kick.clone()),
+            },
+            &FakeSender,
+        );
         (admitted, Probe { rx, kick })
     }
 
@@ -252,11 +339,19 @@ mod tests {
         assert_eq!(admitted.replaced, Some((SessionId(1), ParticipantId("p_1".into()))));
         assert_eq!(a.kick.kicked().await, KickReason::Replaced);
         assert_eq!(a.types(), ["joined", "participant_joined"]);
-        assert_eq!(b.types(), ["joined", "participant_left", "participant_joined"]);
+        // Ada was to create the MLS group and is gone before doing so: Bob, waiting, is asked.
+        assert_eq!(
+            b.types(),
+            ["joined", "participant_left", "mls_create_group", "participant_joined"]
+        );
         assert_eq!(a2.types(), ["joined"]);
         assert_eq!(reg.participant_count(), 2);
         // The replaced connection's own leave is a no-op.
-        assert!(!reg.leave(&RoomName::new("r").unwrap(), &ParticipantId("p_1".into())));
+        assert!(!reg.leave(
+            &RoomName::new("r").unwrap(),
+            &ParticipantId("p_1".into()),
+            &FakeSender
+        ));
     }
 
     #[test]
@@ -267,8 +362,8 @@ mod tests {
         assert!(g1.identity.starts_with("guest-") && g1.identity.len() == 12);
         assert_ne!(g1.identity, g2.identity);
         let room = RoomName::new("r").unwrap();
-        assert!(reg.leave(&room, &ParticipantId("p_1".into())));
-        assert!(reg.leave(&room, &ParticipantId("p_2".into())));
+        assert!(reg.leave(&room, &ParticipantId("p_1".into()), &FakeSender));
+        assert!(reg.leave(&room, &ParticipantId("p_2".into()), &FakeSender));
         assert_eq!(reg.room_count(), 0);
     }
 

@@ -30,7 +30,7 @@ use crate::AppState;
 use crate::config::{JOIN_TIMEOUT, SOCKET_MESSAGE_LIMIT};
 use crate::inbound::{self, Refusal, clean_name};
 use crate::outbound::{self, Kick, KickReason, Link, Outgoing, QUEUE_CAPACITY, encode};
-use crate::rooms::{Admission, Identity, fresh_participant_id};
+use crate::rooms::{Admission, Identity, MlsInput, fresh_participant_id};
 use crate::token::{self, TokenError};
 
 /// How long the writer may take to deliver the last messages (a fatal error, the close frame)
@@ -225,6 +225,29 @@ impl Connection {
                 Ok(())
             }
             ClientMessage::Leave => Err(End::Left),
+            ClientMessage::MlsKeyPackage { key_package } => {
+                self.mls(MlsInput::KeyPackage(key_package))
+            }
+            ClientMessage::MlsJoined { epoch, leaf } => self.mls(MlsInput::Joined { epoch, leaf }),
+            ClientMessage::MlsCommit { epoch, commit, welcome, added, removed } => {
+                self.mls(MlsInput::Commit { epoch, commit, welcome, added, removed })
+            }
+        }
+    }
+
+    fn mls(&mut self, input: MlsInput) -> Result<(), End> {
+        let Some(joined) = &self.joined else {
+            return Ok(());
+        };
+        let state = &self.state;
+        let result =
+            state.rooms().mls(&joined.room, &joined.participant, input, state.external_sender());
+        match result {
+            Ok(()) => Ok(()),
+            Err(refusal) => {
+                tracing::debug!(code = refusal.code.as_str(), "mls message refused");
+                self.refuse(Refusal::soft(refusal.code, refusal.message))
+            }
         }
     }
 
@@ -255,14 +278,17 @@ impl Connection {
             .and_then(clean_name)
             .or_else(|| claims.name.as_deref().and_then(clean_name));
         let (events_tx, events) = mpsc::unbounded_channel();
-        let admitted = self.state.rooms().join(Admission {
-            room: room.clone(),
-            identity: claims.sub.map_or(Identity::Guest, Identity::Named),
-            name,
-            participant: participant.clone(),
-            session: self.session,
-            link: self.link.clone(),
-        });
+        let admitted = self.state.rooms().join(
+            Admission {
+                room: room.clone(),
+                identity: claims.sub.map_or(Identity::Guest, Identity::Named),
+                name,
+                participant: participant.clone(),
+                session: self.session,
+                link: self.link.clone(),
+            },
+            self.state.external_sender(),
+        );
         if let Some((old_session, old_participant)) = admitted.replaced {
             tracing::info!(%participant, replaced_session = %old_session,
                 replaced_participant = %old_participant, "joined, replacing the same identity");
@@ -366,7 +392,11 @@ impl Connection {
             }
         }
         if let Some(joined) = self.joined.take() {
-            self.state.rooms().leave(&joined.room, &joined.participant);
+            self.state.rooms().leave(
+                &joined.room,
+                &joined.participant,
+                self.state.external_sender(),
+            );
             self.state.media().send(MediaCommand::Close { session: self.session });
         }
         flush

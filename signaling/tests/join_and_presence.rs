@@ -108,6 +108,8 @@ async fn duplicate_identity_replaces_the_old_connection() {
 
     let left = bob.expect("participant_left").await;
     assert_eq!(left["participant_id"], first["participant_id"]);
+    // The first Ada was to create the MLS group; Bob, waiting to be added, is asked instead.
+    bob.expect("mls_create_group").await;
     let joined = bob.expect("participant_joined").await;
     assert_eq!(joined["participant"]["id"], second["participant_id"]);
 

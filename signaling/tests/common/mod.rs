@@ -31,6 +31,21 @@ pub enum Cmd {
     Close { session: SessionId },
 }
 
+/// Stands in for openmls: proposals that say what they would remove.
+pub struct TestSender;
+
+impl veil_signaling::ExternalSender for TestSender {
+    fn key(&self) -> veil_proto::signal::ExternalSenderKey {
+        veil_proto::signal::ExternalSenderKey {
+            signature_key: "a2V5".into(),
+            identity: "dmVpbA==".into(),
+        }
+    }
+    fn remove_proposal(&self, _group: &[u8], epoch: u64, leaf: u32) -> Result<Vec<u8>, String> {
+        Ok(format!("remove {leaf} at {epoch}").into_bytes())
+    }
+}
+
 /// Stands in for the SFU: records commands, answers offers with `answer:<offer sdp>`.
 #[derive(Default)]
 pub struct TestPlane {
@@ -112,7 +127,7 @@ impl Server {
     pub async fn with_config(config: SignalingConfig) -> Self {
         let secret = ApiSecret::generate();
         let plane = Arc::new(TestPlane::default());
-        let state = AppState::new(config, secret.clone(), plane.clone());
+        let state = AppState::new(config, secret.clone(), plane.clone(), Arc::new(TestSender));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(axum::serve(listener, app(state.clone())).into_future());
