@@ -60,6 +60,7 @@ fn bundle(b: CommitBundle) -> JsValue {
         ("commit", bytes(&b.commit)),
         ("welcome", b.welcome.as_deref().map_or(JsValue::UNDEFINED, bytes)),
         ("epochBefore", (b.epoch_before as f64).into()),
+        ("removed", b.removed.iter().map(|&leaf| JsValue::from(leaf)).collect::<Array>().into()),
     ])
 }
 
@@ -106,7 +107,8 @@ impl WasmMember {
     }
 
     /// Stages a commit adding members; `keyPackages` is an array of `Uint8Array`s. Returns
-    /// `{ commit, welcome, epochBefore }`.
+    /// `{ commit, welcome, epochBefore, removed }` (`removed`: the leaves the commit removes,
+    /// an array of numbers, as every bundle object has).
     #[wasm_bindgen(js_name = addMembers)]
     pub fn add_members(&mut self, key_packages: Array) -> Result<JsValue, JsValue> {
         let packages: Vec<Vec<u8>> =
@@ -125,6 +127,15 @@ impl WasmMember {
     pub fn commit_pending_proposals(&mut self) -> Result<JsValue, JsValue> {
         let staged = self.inner.commit_pending_proposals().map_err(group_error)?;
         Ok(staged.map_or(JsValue::UNDEFINED, bundle))
+    }
+
+    /// Stages a commit putting this member's display name in its own leaf (call it after
+    /// `joinFromWelcome`); `null` when the leaf already carries the name. Merge or discard it
+    /// like any other commit.
+    #[wasm_bindgen(js_name = announceName)]
+    pub fn announce_name(&mut self) -> Result<JsValue, JsValue> {
+        let staged = self.inner.announce_name().map_err(group_error)?;
+        Ok(staged.map_or(JsValue::NULL, bundle))
     }
 
     /// Applies the staged commit the server accepted; returns the new epoch.
@@ -203,7 +214,8 @@ impl WasmMember {
         Ok(Uint8Array::from(secret.as_slice()))
     }
 
-    /// `[{ leaf, participantId, displayName, fingerprint }]`, by leaf.
+    /// `[{ leaf, participantId, displayName, fingerprint }]`, by leaf. `displayName` is `""`
+    /// for a member who joined and has not announced its name yet: show "joining…".
     pub fn members(&self) -> Result<Array, JsValue> {
         let members = self.inner.members().map_err(group_error)?;
         Ok(members

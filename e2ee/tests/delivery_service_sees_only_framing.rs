@@ -44,21 +44,71 @@ fn welcomes_key_packages_and_garbage_have_no_epoch_header() {
 }
 
 #[test]
-fn commits_and_welcomes_do_not_show_display_names_to_the_server() {
+fn display_names_appear_in_no_message_the_server_sees() {
+    const NAMES: [&str; 4] =
+        ["Alice Aardvark", "Bob Bumblebee", "Carol Caraway", "Dave Dangerfield"];
     let mut ds = Ds::default();
-    let (mut alice, _bob, _carol) = three_member_room(&mut ds);
-    let mut dave = Peer::new("p-dave", "Dave Dangerfield");
-    let key_package = dave.member.key_package().unwrap();
-    // Known gap: a key package is public by design (RFC 9420 §10), so the server relaying it
-    // reads the display name in its credential. Flip this once names leave key packages.
-    assert!(key_package.windows(11).any(|w| w == b"Dangerfield"));
-    let bundle = alice.member.add_members(&[key_package]).unwrap();
-    // The commit is a PrivateMessage: the new member's display name is not in it in the clear.
-    assert!(!bundle.commit.windows(11).any(|w| w == b"Dangerfield"));
-    // The Welcome is encrypted to Dave's key package.
-    assert!(!bundle.welcome.as_ref().unwrap().windows(11).any(|w| w == b"Dangerfield"));
-    commit(&mut ds, &mut alice, bundle, &mut [], &mut [&mut dave], 0);
-    assert!(dave.member.members().unwrap().iter().any(|m| m.display_name == "Carol"));
+    // Everything the server relays or makes: key packages, commits, Welcomes, proposals.
+    let mut seen: Vec<Vec<u8>> = Vec::new();
+    let mut alice = Peer::new("p-alice", NAMES[0]);
+    let mut bob = Peer::new("p-bob", NAMES[1]);
+    let mut carol = Peer::new("p-carol", NAMES[2]);
+    let mut dave = Peer::new("p-dave", NAMES[3]);
+    common::create_room(&ds, &mut alice);
+
+    // Bob joins and announces his name.
+    let kp = bob.member.key_package().unwrap();
+    seen.push(kp.clone());
+    let add = alice.member.add_members(&[kp]).unwrap();
+    seen.extend([add.commit.clone(), add.welcome.clone().unwrap()]);
+    commit(&mut ds, &mut alice, add, &mut [], &mut [&mut bob], 0);
+    let named = bob.member.announce_name().unwrap().unwrap();
+    seen.push(named.commit.clone());
+    commit(&mut ds, &mut bob, named, &mut [&mut alice], &mut [], 0);
+
+    // Carol and Dave join together (their Welcome carries Alice's and Bob's names), then
+    // announce theirs.
+    let kps = [carol.member.key_package().unwrap(), dave.member.key_package().unwrap()];
+    seen.extend(kps.iter().cloned());
+    let add = bob.member.add_members(&kps).unwrap();
+    seen.extend([add.commit.clone(), add.welcome.clone().unwrap()]);
+    commit(&mut ds, &mut bob, add, &mut [&mut alice], &mut [&mut carol, &mut dave], 0);
+    let named = carol.member.announce_name().unwrap().unwrap();
+    seen.push(named.commit.clone());
+    commit(&mut ds, &mut carol, named, &mut [&mut alice, &mut bob, &mut dave], &mut [], 0);
+    let named = dave.member.announce_name().unwrap().unwrap();
+    seen.push(named.commit.clone());
+    commit(&mut ds, &mut dave, named, &mut [&mut alice, &mut bob, &mut carol], &mut [], 0);
+
+    // Carol leaves: the server's Remove proposal, and the commit of it.
+    let proposal = ds.sender.remove_proposal(GROUP, 5, carol.leaf()).unwrap();
+    seen.push(proposal.clone());
+    for peer in [&mut alice, &mut bob, &mut dave] {
+        peer.member.process_message(&proposal).unwrap();
+    }
+    let removal = alice.member.commit_pending_proposals().unwrap().unwrap();
+    assert_eq!(removal.removed, [carol.leaf()]);
+    seen.push(removal.commit.clone());
+    commit(&mut ds, &mut alice, removal, &mut [&mut bob, &mut dave], &mut [], 0);
+
+    // Every member knows every name...
+    let shown: Vec<String> =
+        dave.member.members().unwrap().into_iter().map(|m| m.display_name).collect();
+    assert_eq!(shown, [NAMES[0], NAMES[1], NAMES[3]]);
+    // ...and not one byte string the server handled contains any of them, nor any part of one.
+    assert_eq!(seen.len(), 12);
+    for name in NAMES {
+        for word in name.split(' ') {
+            for message in &seen {
+                assert!(
+                    !message.windows(word.len()).any(|w| w == word.as_bytes()),
+                    "{word:?} in a message the server sees"
+                );
+            }
+        }
+    }
+    // The participant ids the server assigned are what key packages carry instead.
+    assert!(seen[0].windows(5).any(|w| w == b"p-bob"));
 }
 
 #[test]

@@ -3,12 +3,17 @@
 //! ## Identity bytes
 //!
 //! A Veil member's MLS `BasicCredential` identity carries both the participant id the server
-//! assigned and the display name the person chose, so display names travel end-to-end
-//! encrypted inside MLS and the server never needs them:
+//! assigned and the display name the person chose:
 //!
 //! ```text
 //! 0x01 ‖ u16 len ‖ participant id (UTF-8) ‖ u16 len ‖ display name (UTF-8)     (lengths big-endian)
 //! ```
+//!
+//! Key packages, which the server relays in the clear, carry an *anonymous* identity with an
+//! empty display name. A member puts its name in its leaf only inside the group (the creator
+//! when creating it, a joiner with [`Member::announce_name`](super::Member::announce_name)), so
+//! the name travels only in encrypted commits and Welcomes and the server never sees it.
+//! A commit may change its sender's display name but never its participant id.
 //!
 //! ## Fingerprints and verification codes
 //!

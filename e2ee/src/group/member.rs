@@ -3,9 +3,9 @@
 use std::fmt;
 
 use openmls::prelude::{
-    BasicCredential, CredentialWithKey, GroupId, KeyPackage, LeafNodeIndex, MlsGroup,
-    MlsMessageBodyIn, MlsMessageOut, OpenMlsProvider, ProcessedMessageContent, Proposal,
-    ProtocolMessage, Sender, StagedWelcome,
+    BasicCredential, CredentialWithKey, GroupId, KeyPackage, LeafNodeIndex, LeafNodeParameters,
+    MlsGroup, MlsMessageBodyIn, MlsMessageOut, OpenMlsProvider, ProcessedMessageContent, Proposal,
+    ProtocolMessage, Sender, StagedCommit, StagedWelcome,
 };
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::OpenMlsRustCrypto;
@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 use super::config::{
     create_config, hex, identity_of, join_config, operational, serialize, validate_key_package,
 };
+use super::identity::IdentityError;
 use super::types::mls;
 use super::{
     CommitBundle, ExternalSenderInfo, GroupError, MemberInfo, Processed, body_name, decode_message,
@@ -21,12 +22,21 @@ use super::{
 };
 use crate::{MLS_CIPHERSUITE, SFRAME_EXPORTER_LABEL, frame::SECRET_LEN};
 
-/// One participant's MLS client for one meeting: its signature key, its credential (participant
-/// id and display name) and, once created or joined, the group. See the [module docs](super).
+/// One participant's MLS client for one meeting: its signature key, its credentials and, once
+/// created or joined, the group. See the [module docs](super).
+///
+/// A member has two credentials with the same signature key: an *anonymous* one (participant
+/// id, empty display name) for its key packages, which the server relays in the clear, and a
+/// *named* one (participant id and display name) that it puts in its leaf only inside the group:
+/// at [`create_group`](Self::create_group), or with [`announce_name`](Self::announce_name)
+/// after joining from a Welcome.
 pub struct Member {
     provider: OpenMlsRustCrypto,
     signer: SignatureKeyPair,
+    /// Participant id and display name: only ever sent inside the group, encrypted.
     credential: CredentialWithKey,
+    /// Participant id only: for key packages, which the server sees.
+    anonymous: CredentialWithKey,
     participant_id: String,
     display_name: String,
     group: Option<MlsGroup>,
@@ -44,20 +54,24 @@ impl fmt::Debug for Member {
 }
 
 impl Member {
-    /// A new participant with a fresh Ed25519 signature key and a credential naming
-    /// `participant_id` and `display_name`.
+    /// A new participant with a fresh Ed25519 signature key, a credential naming
+    /// `participant_id` and `display_name`, and an anonymous one naming only `participant_id`
+    /// (for key packages).
     pub fn new(participant_id: &str, display_name: &str) -> Result<Self, GroupError> {
         let identity = encode_identity(participant_id, display_name)?;
+        let anonymous_identity = encode_identity(participant_id, "")?;
         let signer = SignatureKeyPair::new(MLS_CIPHERSUITE.signature_algorithm())
             .map_err(mls("generate signature key"))?;
-        let credential = CredentialWithKey {
+        let with_key = |identity: Vec<u8>| CredentialWithKey {
             credential: BasicCredential::new(identity).into(),
             signature_key: signer.to_public_vec().into(),
         };
+        let (credential, anonymous) = (with_key(identity), with_key(anonymous_identity));
         Ok(Self {
             provider: OpenMlsRustCrypto::default(),
             signer,
             credential,
+            anonymous,
             participant_id: participant_id.to_owned(),
             display_name: display_name.to_owned(),
             group: None,
@@ -71,7 +85,9 @@ impl Member {
         &self.participant_id
     }
 
-    /// The display name in this member's credential.
+    /// The display name this member was created with. Others see it once it is in this
+    /// member's leaf: from the start for the group's creator, after
+    /// [`announce_name`](Self::announce_name) for a member who joined from a Welcome.
     pub fn display_name(&self) -> &str {
         &self.display_name
     }
@@ -126,6 +142,10 @@ impl Member {
 
     /// Everyone in the group, by leaf index. A member whose credential is not a Veil identity
     /// (which this crate never creates) is listed with its raw identity as participant id.
+    ///
+    /// A member who joined from a Welcome and has not [announced its name](Self::announce_name)
+    /// yet still carries its key package's anonymous credential: its `display_name` is empty,
+    /// and UIs show it as "joining…" until the announcing commit arrives.
     pub fn members(&self) -> Result<Vec<MemberInfo>, GroupError> {
         Ok(self
             .group()?
@@ -147,15 +167,21 @@ impl Member {
 
     /// A fresh key package (a serialized `MLSMessage`) for someone to add this member with.
     /// Its private keys stay in this member, ready for the Welcome.
+    ///
+    /// The server relays key packages in the clear, so its credential carries the participant
+    /// id only, never the display name: after joining, publish the name inside the group with
+    /// [`announce_name`](Self::announce_name).
     pub fn key_package(&self) -> Result<Vec<u8>, GroupError> {
         let bundle = KeyPackage::builder()
-            .build(MLS_CIPHERSUITE, &self.provider, &self.signer, self.credential.clone())
+            .build(MLS_CIPHERSUITE, &self.provider, &self.signer, self.anonymous.clone())
             .map_err(mls("build key package"))?;
         serialize(&MlsMessageOut::from(bundle.key_package().clone()))
     }
 
     /// Creates the meeting's group with this member alone in it, at epoch 0. With
-    /// `external_sender`, the server may propose removals.
+    /// `external_sender`, the server may propose removals. The creator's leaf carries its named
+    /// credential from the start (creating a group sends nothing to the server), so it never
+    /// needs [`announce_name`](Self::announce_name).
     pub fn create_group(
         &mut self,
         group_id: &[u8],
@@ -176,7 +202,9 @@ impl Member {
         Ok(())
     }
 
-    /// Joins the group a Welcome (from another member's [`CommitBundle`]) invites to.
+    /// Joins the group a Welcome (from another member's [`CommitBundle`]) invites to. The new
+    /// leaf carries the key package's anonymous credential: call
+    /// [`announce_name`](Self::announce_name) next so the others learn this member's name.
     pub fn join_from_welcome(&mut self, welcome: &[u8]) -> Result<(), GroupError> {
         if self.group.is_some() {
             return Err(GroupError::AlreadyInGroup);
@@ -217,6 +245,7 @@ impl Member {
             commit: serialize(&commit)?,
             welcome: Some(serialize(&welcome)?),
             epoch_before,
+            removed: removed_by(group.pending_commit()),
         })
     }
 
@@ -238,6 +267,7 @@ impl Member {
             commit: serialize(&commit)?,
             welcome: welcome.as_ref().map(serialize).transpose()?,
             epoch_before,
+            removed: removed_by(group.pending_commit()),
         })
     }
 
@@ -257,6 +287,40 @@ impl Member {
             commit: serialize(&commit)?,
             welcome: welcome.as_ref().map(serialize).transpose()?,
             epoch_before,
+            removed: removed_by(group.pending_commit()),
+        }))
+    }
+
+    /// Stages a commit that puts this member's display name in its own leaf, replacing the
+    /// anonymous credential it joined with (same participant id, same signature key); `None` if
+    /// the leaf already carries the name (the group's creator, or a member who announced it).
+    ///
+    /// Call it right after [`join_from_welcome`](Self::join_from_welcome). The commit is a
+    /// PrivateMessage and later Welcomes encrypt the tree, so the name only travels encrypted.
+    /// It is a commit like any other: send it, then
+    /// [`merge_pending_commit`](Self::merge_pending_commit) once the server keeps it, or
+    /// [`discard_pending_commit`](Self::discard_pending_commit) when another commit won the
+    /// epoch, process the winner, and call this again. Queued Remove proposals are committed
+    /// along with it (see [`CommitBundle::removed`]).
+    pub fn announce_name(&mut self) -> Result<Option<CommitBundle>, GroupError> {
+        let Self { provider, signer, credential, group, .. } = self;
+        let group = operational(group)?;
+        let own = group.own_leaf_node().ok_or(GroupError::NoGroup)?;
+        if own.credential() == &credential.credential {
+            return Ok(None);
+        }
+        let epoch_before = group.epoch().as_u64();
+        let parameters =
+            LeafNodeParameters::builder().with_credential_with_key(credential.clone()).build();
+        let (commit, welcome, _) = group
+            .self_update(provider, signer, parameters)
+            .map_err(mls("announce name"))?
+            .into_messages();
+        Ok(Some(CommitBundle {
+            commit: serialize(&commit)?,
+            welcome: welcome.as_ref().map(serialize).transpose()?,
+            epoch_before,
+            removed: removed_by(group.pending_commit()),
         }))
     }
 
@@ -310,8 +374,10 @@ impl Member {
             return Err(GroupError::WrongEpoch { message: message_epoch, group: group_epoch });
         }
         let processed = group.process_message(provider, message).map_err(mls("process message"))?;
+        let sender = processed.sender().clone();
         match processed.into_content() {
             ProcessedMessageContent::StagedCommitMessage(staged) => {
+                check_committer_identity(group, &sender, &staged)?;
                 let evicted = staged.self_removed();
                 group.merge_staged_commit(provider, *staged).map_err(mls("merge commit"))?;
                 let epoch = group.epoch().as_u64();
@@ -348,5 +414,65 @@ impl Member {
 
     fn group(&self) -> Result<&MlsGroup, GroupError> {
         self.group.as_ref().ok_or(GroupError::NoGroup)
+    }
+}
+
+/// The leaves a staged commit removes, ascending.
+fn removed_by(staged: Option<&StagedCommit>) -> Vec<u32> {
+    let mut leaves: Vec<u32> = staged
+        .into_iter()
+        .flat_map(|s| s.remove_proposals())
+        .map(|r| r.remove_proposal().removed().u32())
+        .collect();
+    leaves.sort_unstable();
+    leaves.dedup();
+    leaves
+}
+
+/// A committer may replace its own credential (to [announce its name](Member::announce_name)),
+/// but only with a Veil identity naming the same participant: nobody may take over another
+/// participant's id from inside the group.
+fn check_committer_identity(
+    group: &MlsGroup,
+    sender: &Sender,
+    staged: &StagedCommit,
+) -> Result<(), GroupError> {
+    let (Sender::Member(leaf), Some(new_leaf)) = (sender, staged.update_path_leaf_node()) else {
+        return Ok(());
+    };
+    let old = group.member(*leaf).ok_or(GroupError::UnknownLeaf(leaf.u32()))?;
+    if new_leaf.credential() == old {
+        return Ok(());
+    }
+    let (old_id, _) = identity_of(old)?;
+    let (new_id, _) = identity_of(new_leaf.credential())?;
+    if old_id != new_id {
+        return Err(GroupError::Identity(IdentityError::Malformed(
+            "a commit changes its sender's participant id",
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_commit_that_changes_its_senders_participant_id_is_refused() {
+        let mut alice = Member::new("p-alice", "Alice").unwrap();
+        let mut mallory = Member::new("p-mallory", "Mallory").unwrap();
+        alice.create_group(b"room", None).unwrap();
+        let add = alice.add_members(&[mallory.key_package().unwrap()]).unwrap();
+        alice.merge_pending_commit().unwrap();
+        mallory.join_from_welcome(add.welcome.as_deref().unwrap()).unwrap();
+
+        // Mallory "announces" a credential naming Alice's participant id, same signature key.
+        mallory.credential.credential =
+            BasicCredential::new(encode_identity("p-alice", "Alice").unwrap()).into();
+        let forged = mallory.announce_name().unwrap().unwrap();
+        assert!(matches!(alice.process_message(&forged.commit), Err(GroupError::Identity(_))));
+        assert_eq!(alice.epoch(), Ok(1), "the forged commit was not merged");
+        assert_eq!(alice.members().unwrap()[1].participant_id, "p-mallory");
     }
 }

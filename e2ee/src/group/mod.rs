@@ -10,6 +10,12 @@
 //!           Welcome ──> joiner join_from_welcome()        others process_message(commit)
 //! ```
 //!
+//! A joiner's key package, which the server relays in the clear, names only its participant id.
+//! Right after joining, it stages [`announce_name`](Member::announce_name), a commit that puts
+//! its display name in its leaf; until that commit is merged, [`Member::members`] shows it with
+//! an empty display name ("joining…"). The group's creator has its name in its leaf from the
+//! start.
+//!
 //! Every change of membership is a commit and starts a new epoch with a fresh
 //! [`sframe_epoch_secret`](Member::sframe_epoch_secret): a newcomer cannot read what was sent
 //! before it joined, and a removed member cannot read what is sent after.

@@ -40,6 +40,11 @@ pub struct CommitBundle {
     pub welcome: Option<Vec<u8>>,
     /// The epoch the commit was made in; merging it moves the group to `epoch_before + 1`.
     pub epoch_before: u64,
+    /// The leaves the commit removes, ascending: those given to
+    /// [`Member::remove_members`](super::Member::remove_members) and those of the queued Remove
+    /// proposals it commits (any commit but an Add commits the queue). Empty for an Add. The
+    /// server takes it as `mls_commit.removed` to stop re-proposing these removals.
+    pub removed: Vec<u32>,
 }
 
 impl fmt::Debug for CommitBundle {
@@ -48,6 +53,7 @@ impl fmt::Debug for CommitBundle {
             .field("commit", &format_args!("<{} bytes>", self.commit.len()))
             .field("welcome", &self.welcome.as_ref().map(|w| format!("<{} bytes>", w.len())))
             .field("epoch_before", &self.epoch_before)
+            .field("removed", &self.removed)
             .finish()
     }
 }
@@ -86,7 +92,8 @@ pub struct MemberInfo {
     pub leaf: u32,
     /// The participant id from the member's credential.
     pub participant_id: String,
-    /// The display name from the member's credential.
+    /// The display name from the member's credential; empty until a member who joined from a
+    /// Welcome has [announced](super::Member::announce_name) it (UIs show "joining…").
     pub display_name: String,
     /// Hex fingerprint of the member's signature key.
     pub fingerprint: String,

@@ -110,6 +110,18 @@ pub fn commit(
     epoch
 }
 
+/// `peer` announces its display name; `others` process the commit. Returns the new epoch.
+pub fn announce(ds: &mut Ds, peer: &mut Peer, others: &mut [&mut Peer]) -> u64 {
+    let bundle = peer.member.announce_name().unwrap().expect("a name to announce");
+    assert!(bundle.welcome.is_none());
+    commit(ds, peer, bundle, others, &mut [], 0)
+}
+
+/// The `(participant id, display name)` of every member, as `peer` sees them.
+pub fn names(peer: &Peer) -> Vec<(String, String)> {
+    peer.member.members().unwrap().into_iter().map(|m| (m.participant_id, m.display_name)).collect()
+}
+
 /// Alice creates the room and adds Bob, then Carol (epochs 1 and 2).
 pub fn three_member_room(ds: &mut Ds) -> (Peer, Peer, Peer) {
     let (mut alice, mut bob, mut carol) =

@@ -1,6 +1,7 @@
 // The wasm build of veil-e2ee, as the browser loads it (target/wasm-pkg from
 // scripts/build-wasm.sh), checked against the same RFC 9605 vector file as the native tests,
-// plus an SFrame round trip through WasmKeyRing and a two-member MLS group through WasmMember.
+// plus an SFrame round trip through WasmKeyRing and a two-member MLS group through WasmMember
+// (including announceName and the bundles' `removed` leaves).
 // Run: scripts/build-wasm.sh && node --test e2ee/tests/wasm/
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -100,8 +101,21 @@ test('two WasmMembers form a group, share keys and a code, then part', () => {
   assert.equal(alice.mergePendingCommit(), 1);
   bob.joinFromWelcome(added.welcome);
 
+  assert.deepEqual(added.removed, []);
   assert.equal(bob.epoch(), 1);
   assert.equal(bob.ownLeaf(), 1);
+  // Bob's key package named only his participant id: he announces his name inside the group.
+  assert.equal(alice.announceName(), null, 'the creator is named from the start');
+  assert.deepEqual(alice.members().map((m) => m.displayName), ['Alice', '']);
+  const named = bob.announceName();
+  assert.equal(named.epochBefore, 1);
+  assert.equal(named.welcome, undefined);
+  assert.deepEqual(named.removed, []);
+  assert.ok(!Buffer.from(named.commit).includes(Buffer.from('Bob 🎥')), 'the name travels encrypted');
+  assert.equal(bob.mergePendingCommit(), 2);
+  assert.deepEqual(alice.processMessage(named.commit), { type: 'epoch-changed', epoch: 2 });
+  assert.equal(bob.announceName(), null);
+
   assert.match(alice.verificationCode(), /^\d{4} \d{4} \d{4}$/);
   assert.equal(bob.verificationCode(), alice.verificationCode());
   assert.equal(pkg.verificationCode(alice.epochAuthenticator()), alice.verificationCode());
@@ -119,7 +133,8 @@ test('two WasmMembers form a group, share keys and a code, then part', () => {
   // Alice removes Bob: Bob learns it from the commit, and his keys do not open new frames.
   const removal = alice.removeMembers([1]);
   assert.equal(removal.welcome, undefined);
-  assert.deepEqual(bob.processMessage(removal.commit), { type: 'evicted', epoch: 2 });
+  assert.deepEqual(removal.removed, [1]);
+  assert.deepEqual(bob.processMessage(removal.commit), { type: 'evicted', epoch: 3 });
   throwsKind(() => bob.sframeEpochSecret(), 'evicted');
   alice.mergePendingCommit();
   aliceRing.setEpoch(alice.epoch(), alice.sframeEpochSecret(), alice.ownLeaf(), 10);
