@@ -146,15 +146,20 @@ impl Group {
             self.leaves = vec![(p.clone(), leaf)];
             return Ok(self.reissue(sender));
         }
-        if self.epoch != Some(epoch) {
+        if !self.is_member(p) {
             return Err(refusal(
-                ErrorCode::MlsStaleCommit,
-                format!("the group is in epoch {:?}, not {epoch}", self.epoch),
+                ErrorCode::MlsNotMember,
+                "no accepted commit added you; send your key package and wait for a Welcome",
             ));
         }
-        self.pending.retain(|(q, _)| q != p);
-        self.leaves.retain(|(q, l)| q != p && *l != leaf);
-        self.leaves.push((p.clone(), leaf));
+        // The leaf was derived when the commit that added us was accepted; the member's own
+        // word wins if the two disagree (it can only hurt itself by lying).
+        if let Some(entry) = self.leaves.iter_mut().find(|(q, _)| q == p)
+            && entry.1 != leaf
+        {
+            tracing::debug!(derived = entry.1, reported = leaf, epoch, "leaf differs from derived");
+            entry.1 = leaf;
+        }
         Ok(Vec::new())
     }
 
@@ -187,6 +192,9 @@ impl Group {
         self.epoch = Some(next);
         self.departed.retain(|l| !removed.contains(l));
         self.leaves.retain(|(_, l)| !removed.contains(l));
+        // Added members are members from this epoch on: they get every later commit (after
+        // their Welcome) even before they report back. MLS puts each new member, in proposal
+        // order, in the leftmost leaf not taken by a member or a departed-but-not-removed one.
         let mut out = vec![
             (
                 To::Members { except: Some(p.clone()) },
@@ -197,7 +205,12 @@ impl Group {
         for a in added {
             let was_waiting = self.pending.iter().any(|(q, _)| *q == a);
             self.pending.retain(|(q, _)| *q != a);
-            if let (true, Some(welcome)) = (was_waiting, &welcome) {
+            if !was_waiting || self.is_member(&a) {
+                continue; // Left meanwhile, or a confused committer: nobody to welcome.
+            }
+            let leaf = self.leftmost_free_leaf();
+            self.leaves.push((a.clone(), leaf));
+            if let Some(welcome) = &welcome {
                 out.push((To::One(a), ServerMessage::MlsWelcome { welcome: welcome.clone() }));
             }
         }
@@ -236,6 +249,11 @@ impl Group {
         self.creator = Some(next.clone());
         let create = ServerMessage::MlsCreateGroup { group_id: B64.encode(&self.group_id) };
         vec![(To::One(next.clone()), create)]
+    }
+
+    fn leftmost_free_leaf(&self) -> u32 {
+        let taken = |l: u32| self.leaves.iter().any(|(_, x)| *x == l) || self.departed.contains(&l);
+        (0..).find(|&l| !taken(l)).unwrap_or(u32::MAX)
     }
 
     fn committer(&self) -> Option<ParticipantId> {
@@ -373,6 +391,35 @@ pub(crate) mod tests {
         let out = g.on_commit(&id("b"), 3, "r".into(), None, vec![], &[0], &s).unwrap();
         assert!(!out.iter().any(|(_, m)| matches!(m, ServerMessage::MlsProposal { .. })));
         assert_eq!(g.members().cloned().collect::<Vec<_>>(), vec![id("b"), id("c")]);
+    }
+
+    #[test]
+    fn added_members_get_later_commits_and_can_be_removed_before_reporting_back() {
+        let s = FakeSender;
+        let mut g = Group::default();
+        g.on_join(&id("a"), &s);
+        g.on_joined(&id("a"), 0, 0, &s).unwrap();
+        g.on_key_package(&id("b"), "kpB".into()).unwrap();
+        g.on_key_package(&id("c"), "kpC".into()).unwrap();
+        let added = vec![id("b"), id("c")];
+        g.on_commit(&id("a"), 0, "c1".into(), Some("w".into()), added, &[], &s).unwrap();
+        // Another commit lands before b reports back: b still receives it.
+        let out = g.on_commit(&id("a"), 1, "c2".into(), None, vec![], &[], &s).unwrap();
+        let to_b = out.iter().any(|(to, m)| {
+            matches!(to, To::Members { except } if except.as_ref() != Some(&id("b")))
+                && matches!(m, ServerMessage::MlsCommit { epoch: 2, .. })
+        });
+        assert!(to_b && g.is_member(&id("b")));
+        // b reports late (epoch 1 < 2): accepted, not refused.
+        assert!(g.on_joined(&id("b"), 1, 1, &s).unwrap().is_empty());
+        // c leaves without ever reporting: its derived leaf (2) is proposed for removal.
+        let out = g.on_leave(&id("c"), &[id("a"), id("b")], &s);
+        assert!(out.iter().any(|(_, m)| matches!(m, ServerMessage::MlsProposal { proposal, .. }
+            if B64.decode(proposal).unwrap() == b"remove 2 at 2")));
+        // A new member takes no leaf that is still occupied or awaiting removal.
+        g.on_key_package(&id("d"), "kpD".into()).unwrap();
+        g.on_commit(&id("a"), 2, "c3".into(), Some("w".into()), vec![id("d")], &[], &s).unwrap();
+        assert_eq!(g.leaves.last(), Some(&(id("d"), 3)));
     }
 
     #[test]
