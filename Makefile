@@ -14,7 +14,9 @@ setup-run:
 setup-test:
 	@scripts/setup.sh test
 
+# The browser client bundles the E2EE crate built to wasm (target/wasm-pkg), so build that first.
 client:
+	scripts/build-wasm.sh
 	npm --prefix client-js run --silent build
 
 fmt-check:
@@ -28,6 +30,16 @@ rust-test:
 	$(CARGO) build --bin veil
 	$(CARGO) test --workspace
 
+# The wasm build of veil-e2ee against the RFC 9605 vectors, then the client in real Chromium.
 browser-test:
+	node --test e2ee/tests/wasm/
 	npm --prefix client-js run --silent typecheck
 	VEIL_BIN=$(CURDIR)/target/debug/veil npm --prefix client-js test
+
+# The load-test standard set against the release binary (see docs/benchmarks.md). Heavy: run it
+# on a quiet machine; it pins the server to CPU 1 and the generator to CPU 0.
+.PHONY: bench
+bench:
+	$(CARGO) build --release --bin veil
+	$(CARGO) build --release -p veil-loadtest
+	target/release/veil-loadtest bench --veil-bin target/release/veil

@@ -4,16 +4,12 @@
 // camera that is switched off is stopped, so the camera light goes out, and opened again when it
 // is switched back on. Whoever sends the tracks listens for `change` and swaps them in.
 
+import './config'; // declares window.veilConfig
+
 /** Capture settings; tests may lower them through `window.veilConfig` to spare the CPU. */
 export interface CaptureConfig {
   video: MediaTrackConstraints;
   audio: MediaTrackConstraints;
-}
-
-declare global {
-  interface Window {
-    veilConfig?: Partial<CaptureConfig>;
-  }
 }
 
 function captureConfig(): CaptureConfig {

@@ -69,6 +69,22 @@ export function describeFatal(reason: FatalReason): FatalText {
       return { title: 'Joining took too long', advice: 'Try again in a moment.', retry: true };
     case 'internal':
       return { title: 'The meeting server had a problem', advice: 'Try joining again.', retry: true };
+    case 'e2ee_unsupported':
+      return {
+        title: 'This browser cannot encrypt the meeting',
+        advice:
+          'Meetings on Veil are end-to-end encrypted, which needs a recent browser with WebRTC ' +
+          'Encoded Transform (Chrome or Edge 141+, Firefox 117+, Safari 15.4+).',
+        retry: false,
+      };
+    case 'e2ee_failed':
+      return {
+        title: 'End-to-end encryption could not start',
+        advice: 'Reload the page and join again.',
+        retry: true,
+      };
+    case 'mls_stale_commit':
+    case 'mls_not_member':
     case 'bad_message':
     case 'message_too_large':
     case 'not_joined':

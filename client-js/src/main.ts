@@ -9,12 +9,17 @@ import './style.css';
 import { LocalMedia, type MediaPreferences } from './devices';
 import { describeFatal } from './errors';
 import { decodeTokenClaims, parseJoinLink, type JoinLink } from './link';
-import { Meeting, type FatalReason } from './meeting';
+import { prestartWorker } from './e2ee/transforms';
+import { loadE2ee, warmUp } from './e2ee/wasm';
+import { Meeting, type FatalReason, type SecuritySnapshot } from './meeting';
+import type { ParticipantInfo } from './signaling';
 import { watchSpeaking } from './speaking';
 import { CallView } from './ui/call';
 import { showScreen } from './ui/dom';
 import { noticeScreen } from './ui/notice';
 import { prejoinScreen } from './ui/prejoin';
+import { panelRows } from './ui/security';
+import type { TileState } from './ui/tile';
 import { toast } from './ui/toast';
 
 const NAME_KEY = 'veil.displayName';
@@ -88,13 +93,39 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
       finish();
       showLeft(link, name, prefs);
     },
+    verify: (pid, verified) => meeting.setVerified(pid, verified),
   });
   let selfId = SELF_PLACEHOLDER;
-  let selfName = name || 'You';
+  const selfName = name || 'You';
   let stopSpeaking: (() => void) | null = null;
+  /** What the server says about the others (never their names: those come from MLS). */
+  const infos = new Map<string, ParticipantInfo>();
+  let security: SecuritySnapshot | null = null;
+  /** Members we have seen in the group, for the "joined" toast. */
+  const seenMembers = new Set<string>();
+
+  /** A remote tile's state: the name from the MLS credential, or the identity until then. */
+  const tileState = (p: ParticipantInfo): TileState => {
+    const member = security?.members.find((m) => m.participantId === p.id);
+    const state = security?.states.get(p.id) ?? null;
+    const e2ee = security?.e2ee ?? true;
+    return {
+      name: member ? member.displayName || p.identity : e2ee ? p.identity : p.name || p.identity,
+      microphone: p.microphone,
+      camera: p.camera,
+      security: state,
+      refused: e2ee && (state === 'not-encrypted' || state === 'decryption-failing'),
+    };
+  };
+  const renderOther = (p: ParticipantInfo): void => void view.upsert(p.id, false, tileState(p));
 
   const renderSelf = (): void => {
-    view.upsert(selfId, true, { name: selfName, microphone: local.microphoneOn, camera: local.cameraOn });
+    view.upsert(selfId, true, {
+      name: selfName,
+      microphone: local.microphoneOn,
+      camera: local.cameraOn,
+      security: security?.states.get(selfId) ?? null,
+    });
     view.get(selfId)?.setVideoTrack(local.videoTrack);
     view.setControls(local.microphoneSwitch, local.cameraSwitch);
   };
@@ -119,9 +150,11 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
     joined: (self, others) => {
       view.rekey(selfId, self.id);
       selfId = self.id;
-      selfName = self.name || selfName;
       renderSelf();
-      for (const p of others) view.upsert(p.id, false, p);
+      for (const p of others) {
+        infos.set(p.id, p);
+        renderOther(p);
+      }
       view.setStatus(null);
       const media = meeting.media;
       if (media) {
@@ -134,13 +167,43 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
       }
     },
     participantJoined: (p) => {
-      view.upsert(p.id, false, p);
-      toast(`${p.name || 'Someone'} joined`);
+      infos.set(p.id, p);
+      renderOther(p);
+      // With E2EE the name is known (and announced) once the person is in the group.
+      if (security && !security.e2ee) toast(`${p.name || p.identity} joined`);
     },
-    participantUpdated: (p) => void view.upsert(p.id, false, p),
-    participantLeft: (id) => view.remove(id),
+    participantUpdated: (p) => {
+      infos.set(p.id, p);
+      renderOther(p);
+    },
+    participantLeft: (id) => {
+      infos.delete(id);
+      view.remove(id);
+    },
     remoteTrack: (id, track) => view.remoteTrack(id, track),
     remoteTrackRemoved: (id, track) => view.remoteTrackRemoved(id, track),
+    security: (snap) => {
+      const first = security === null || security.members.length === 0;
+      const before = new Map((security?.members ?? []).map((m) => [m.participantId, m.displayName]));
+      security = snap;
+      // Who entered and left the group (names from MLS credentials). Everyone already in the
+      // group when we arrive is not news.
+      const changes: string[] = [];
+      const now = new Set(snap.members.map((m) => m.participantId));
+      for (const m of snap.members) {
+        // A newcomer's name arrives in a commit of its own, just after it joined.
+        if (seenMembers.has(m.participantId) || !m.displayName) continue;
+        seenMembers.add(m.participantId);
+        if (!first && m.participantId !== snap.selfId) changes.push(`${m.displayName || 'Someone'} joined`);
+      }
+      for (const [pid, displayName] of before) {
+        if (!now.has(pid) && snap.members.length > 0) changes.push(`${displayName || 'Someone'} left`);
+      }
+      renderSelf();
+      for (const p of infos.values()) renderOther(p);
+      const outside = [...infos.values()].map((p) => ({ id: p.id, label: p.identity }));
+      view.setSecurity(snap, panelRows(snap, outside), changes);
+    },
     fatal: (reason, message) => {
       const prefs = local.preferences;
       finish();
@@ -199,8 +262,16 @@ function showFatal(
 
 function boot(): void {
   const link = parseJoinLink(location.pathname, location.hash);
-  if (link) showPrejoin(link);
-  else showNoLink();
+  if (link) {
+    showPrejoin(link);
+    // Fetch, compile and warm up the encryption module and its worker while the person looks at
+    // the pre-join screen.
+    if (window.veilConfig?.e2ee !== false) {
+      const module = loadE2ee();
+      module.then(warmUp).catch((err: unknown) => console.warn('veil: E2EE warm-up failed', err));
+      prestartWorker(module);
+    }
+  } else showNoLink();
 }
 
 window.addEventListener('pagehide', () => current?.leave());

@@ -10,8 +10,8 @@
 // whose tile a track belongs to.
 //
 // End-to-end encryption hooks in through `FrameTransforms`: it is handed every sender right after
-// its transceiver is created (before the first offer) and every receiver when its track arrives,
-// which is where an `RTCRtpScriptTransform` (one worker, SFrame) will be attached.
+// its transceiver is created (before the first offer) and every receiver when its track arrives;
+// `e2ee/transforms.ts` attaches an `RTCRtpScriptTransform` (one worker, SFrame) to each.
 
 import type { ClientMessage } from './signaling';
 
@@ -48,17 +48,27 @@ const ANSWER_TIMEOUT_MS = 15_000;
 /** How long the connection may stay `disconnected` before it counts as lost. */
 const DISCONNECTED_GRACE_MS = 10_000;
 
-/** Moves the codecs of `mimeType` to the front of the transceiver's preferences. */
-function preferCodec(tx: RTCRtpTransceiver, kind: 'audio' | 'video', mimeType: string): void {
+/**
+ * Codecs that are not media codecs of their own: retransmission and forward error correction
+ * wrap the media codec's packets, so they stay allowed alongside it.
+ */
+const AUXILIARY_CODECS = new Set(['video/rtx', 'video/red', 'video/ulpfec', 'video/flexfec-03']);
+
+/**
+ * Restricts the transceiver to `mimeType` (plus retransmission and FEC for video). End-to-end
+ * encryption needs it: the SFrame transform keeps the VP8 and Opus headers in the clear, and
+ * codecs whose packetizer parses the payload (H.264, AV1) break on ciphertext.
+ */
+function restrictCodec(tx: RTCRtpTransceiver, kind: 'audio' | 'video', mimeType: string): void {
   if (typeof tx.setCodecPreferences !== 'function') return;
   const codecs = RTCRtpReceiver.getCapabilities(kind)?.codecs;
   if (!codecs) return;
   const wanted = mimeType.toLowerCase();
-  const first = codecs.filter((c) => c.mimeType.toLowerCase() === wanted);
-  if (first.length === 0) return;
-  const rest = codecs.filter((c) => c.mimeType.toLowerCase() !== wanted);
+  const main = codecs.filter((c) => c.mimeType.toLowerCase() === wanted);
+  if (main.length === 0) return;
+  const auxiliary = codecs.filter((c) => AUXILIARY_CODECS.has(c.mimeType.toLowerCase()));
   try {
-    tx.setCodecPreferences([...first, ...rest]);
+    tx.setCodecPreferences([...main, ...auxiliary]);
   } catch (err) {
     console.warn('veil: setCodecPreferences failed', err);
   }
@@ -99,8 +109,8 @@ export class MediaSession {
     // on later is a replaceTrack and not a renegotiation.
     this.audio = this.pc.addTransceiver(tracks.audio ?? 'audio', { direction: 'sendonly' });
     this.video = this.pc.addTransceiver(tracks.video ?? 'video', { direction: 'sendonly' });
-    preferCodec(this.audio, 'audio', 'audio/opus');
-    preferCodec(this.video, 'video', 'video/VP8');
+    restrictCodec(this.audio, 'audio', 'audio/opus');
+    restrictCodec(this.video, 'video', 'video/VP8');
     this.transforms.attachSender(this.audio.sender, 'audio');
     this.transforms.attachSender(this.video.sender, 'video');
   }

@@ -1,20 +1,69 @@
-// One attempt at being in a meeting: the signaling connection, the media session and the local
-// devices, wired together. A rejoin is a new Meeting.
+// One attempt at being in a meeting: the signaling connection, the media session, the local
+// devices and end-to-end encryption, wired together. A rejoin is a new Meeting.
+//
+// End-to-end encryption (on unless `window.veilConfig.e2ee === false`, a benchmark switch):
+// - the encoded-transform worker (SframeTransforms) is created before the peer connection, so
+//   every sender has its transform before the first frame, and every receiver gets one in
+//   `ontrack`;
+// - after `joined`, the MLS state (MlsSession) creates or joins the room's group; each epoch's
+//   SFrame secret goes to the worker; senders drop frames until the first one arrives;
+// - the worker's decryption counters, the MLS member list and the user's "Mark verified"
+//   choices become a SecuritySnapshot for the view.
 
+import { e2eeConfig, type E2eeConfig } from './config';
 import type { LocalMedia } from './devices';
+import { MlsSession, type GroupMember } from './e2ee/mls';
+import type { EncryptTimings } from './e2ee/protocol';
+import {
+  callSecurity,
+  ReceiveTracker,
+  remoteState,
+  selfState,
+  type CallSecurity,
+  type SecurityState,
+} from './e2ee/security';
+import { scriptTransformSupported, SframeTransforms, type WorkerReport } from './e2ee/transforms';
+import { loadE2ee } from './e2ee/wasm';
 import type { JoinLink } from './link';
 import { MediaSession, type FrameTransforms, clearFrames } from './media';
 import {
   MIN_PROTOCOL_VERSION,
   Signaling,
   signalingUrl,
+  type E2eeSetup,
   type ErrorCode,
   type ParticipantInfo,
   type ServerMessage,
 } from './signaling';
 
 /** Why a meeting ended against the participant's will. */
-export type FatalReason = ErrorCode | 'connection_lost' | 'unreachable' | 'media_failed' | 'join_timeout';
+export type FatalReason =
+  | ErrorCode
+  | 'connection_lost'
+  | 'unreachable'
+  | 'media_failed'
+  | 'join_timeout'
+  | 'e2ee_unsupported'
+  | 'e2ee_failed';
+
+/** Everything the UI shows about end-to-end encryption. */
+export interface SecuritySnapshot {
+  /** False only with the benchmark switch `veilConfig.e2ee = false`. */
+  e2ee: boolean;
+  selfId: string | null;
+  epoch: number | null;
+  /** The epoch's verification code, identical for every member of the epoch. */
+  code: string | null;
+  /** The group's members, from their MLS credentials (names come only from here). */
+  members: GroupMember[];
+  /** The state of every participant in the room, ourselves included. */
+  states: Map<string, SecurityState>;
+  /** Participants the user marked verified (with the fingerprint they have now). */
+  verified: Set<string>;
+  call: CallSecurity;
+  /** The latest group problem, if any. */
+  problem: string | null;
+}
 
 export interface MeetingView {
   joined(self: { id: string; name: string }, others: ParticipantInfo[]): void;
@@ -23,20 +72,55 @@ export interface MeetingView {
   participantLeft(participantId: string): void;
   remoteTrack(participantId: string, track: MediaStreamTrack): void;
   remoteTrackRemoved(participantId: string, track: MediaStreamTrack): void;
+  security(snapshot: SecuritySnapshot): void;
   /** The meeting is over; everything is already closed. */
   fatal(reason: FatalReason, message: string): void;
   /** Something went wrong but the meeting goes on. */
   notice(message: string): void;
 }
 
+/** Senders and receivers of the peer connection, and how many have an encoded transform. */
+export interface TransformCounts {
+  senders: number;
+  sendersWithTransform: number;
+  receivers: number;
+  receiversWithTransform: number;
+}
+
+/**
+ * For tests and for people debugging a call. TEST/DEBUG ONLY: nothing in the app reads it.
+ * Set once joined.
+ */
+export interface VeilDebug {
+  pc: RTCPeerConnection;
+  participantId: string;
+  /** Whether E2EE is on. */
+  e2ee: boolean;
+  /** The current MLS epoch, or null before we are in the group. */
+  readonly epoch: number | null;
+  /** The verification code shown in the header. */
+  readonly verificationCode: string | null;
+  /** The MLS member list. */
+  readonly members: GroupMember[];
+  /** Security state by participant id (ourselves included), as the tiles show it. */
+  readonly security: Record<string, SecurityState>;
+  /** The worker's latest counters (frames encrypted, dropped, decrypted, failures by kind). */
+  readonly frames: WorkerReport | null;
+  /** How many senders and active receivers carry an encoded transform. */
+  transforms(): TransformCounts;
+  /** BENCHMARK ONLY (with `veilConfig.benchEncrypt`): the worker's encrypt timings. */
+  encryptTimings(): Promise<EncryptTimings | null>;
+}
+
 declare global {
   interface Window {
-    /** For tests and for people debugging a call: the peer connection and our id. */
-    veilDebug?: { pc: RTCPeerConnection; participantId: string };
+    veilDebug?: VeilDebug;
   }
 }
 
 const JOIN_TIMEOUT_MS = 15_000;
+/** Security states depend on time (failures must last); recompute this often. */
+const SECURITY_TICK_MS = 1_000;
 
 export class Meeting {
   participantId: string | null = null;
@@ -47,15 +131,38 @@ export class Meeting {
   private published: { microphone: boolean; camera: boolean } | null = null;
   private readonly onLocalChange = (): void => this.localChanged();
 
+  private readonly e2ee: E2eeConfig;
+  private wasm: Promise<WebAssembly.Module> | null = null;
+  private sframe: SframeTransforms | null = null;
+  private mls: MlsSession | null = null;
+  /** MLS messages that arrived before the MLS state was ready. */
+  private readonly mlsBacklog: ServerMessage[] = [];
+  private readonly tracker = new ReceiveTracker();
+  /** Participant id → the fingerprint the user marked verified. */
+  private readonly verifiedFingerprints = new Map<string, string>();
+  private readonly others = new Set<string>();
+  private problem: string | null = null;
+  private evicted = false;
+  private securityTimer: number | undefined;
+  private lastSecurityKey = '';
+
   constructor(
     private readonly link: JoinLink,
     private readonly name: string,
     private readonly local: LocalMedia,
     private readonly view: MeetingView,
-    private readonly transforms: FrameTransforms = clearFrames,
-  ) {}
+  ) {
+    this.e2ee = e2eeConfig();
+  }
 
   start(): void {
+    if (this.e2ee.enabled && !scriptTransformSupported()) {
+      this.fail(
+        'e2ee_unsupported',
+        'This browser has no RTCRtpScriptTransform, which end-to-end encryption needs.',
+      );
+      return;
+    }
     this.signaling = new Signaling(signalingUrl(), {
       onMessage: (msg) => this.onMessage(msg),
       onClose: (info) => {
@@ -64,12 +171,12 @@ export class Meeting {
       },
     });
     performance.mark('veil:join');
+    // No display name here: it travels only inside our MLS credential.
     this.signaling.send({
       type: 'join',
       room: this.link.room,
       token: this.link.token,
       min_version: MIN_PROTOCOL_VERSION,
-      ...(this.name ? { name: this.name } : {}),
     });
     this.joinTimer = window.setTimeout(
       () => this.fail('join_timeout', 'The meeting server did not let us in within 15 seconds.'),
@@ -86,20 +193,35 @@ export class Meeting {
     this.shutdown();
   }
 
+  /** The user marked `participantId` verified (or took it back) after comparing fingerprints. */
+  setVerified(participantId: string, verified: boolean): void {
+    const member = this.mls?.members().find((m) => m.participantId === participantId);
+    if (verified && member) this.verifiedFingerprints.set(participantId, member.fingerprint);
+    else this.verifiedFingerprints.delete(participantId);
+    this.updateSecurity(true);
+  }
+
   private onMessage(msg: ServerMessage): void {
     if (this.ended) return;
     switch (msg.type) {
       case 'joined':
-        this.onJoined(msg.participant_id, msg.name, msg.participants);
+        this.onJoined(msg.participant_id, msg.participants, msg.e2ee);
         break;
       case 'participant_joined':
-        if (msg.participant.id !== this.participantId) this.view.participantJoined(msg.participant);
+        if (msg.participant.id !== this.participantId) {
+          this.others.add(msg.participant.id);
+          this.view.participantJoined(msg.participant);
+          this.updateSecurity();
+        }
         break;
       case 'participant_updated':
         if (msg.participant.id !== this.participantId) this.view.participantUpdated(msg.participant);
         break;
       case 'participant_left':
+        this.others.delete(msg.participant_id);
+        this.tracker.forget(msg.participant_id);
         this.view.participantLeft(msg.participant_id);
+        this.updateSecurity();
         break;
       case 'answer':
         this.media?.handleAnswer(msg.sdp);
@@ -109,25 +231,101 @@ export class Meeting {
         break;
       case 'pong':
         break;
+      case 'mls_create_group':
+      case 'mls_add_request':
+      case 'mls_proposal':
+      case 'mls_commit':
+      case 'mls_commit_accepted':
+      case 'mls_welcome':
+        this.toMls(msg);
+        break;
       case 'error':
-        if (msg.fatal) this.fail(msg.code, msg.message);
+        if (msg.code === 'mls_stale_commit' || msg.code === 'mls_not_member') this.toMls(msg);
+        else if (msg.fatal) this.fail(msg.code, msg.message);
         else this.view.notice(msg.message);
         break;
     }
   }
 
-  private onJoined(participantId: string, name: string, others: ParticipantInfo[]): void {
+  private toMls(msg: ServerMessage): void {
+    if (!this.e2ee.enabled) return;
+    if (this.mls) this.mls.handle(msg);
+    else this.mlsBacklog.push(msg);
+  }
+
+  private onJoined(participantId: string, others: ParticipantInfo[], setup: E2eeSetup): void {
     performance.mark('veil:joined');
     window.clearTimeout(this.joinTimer);
     this.participantId = participantId;
-    if (this.media) window.veilDebug = { pc: this.media.pc, participantId };
-    this.view.joined({ id: participantId, name }, others);
+    for (const p of others) this.others.add(p.id);
+    if (this.media) window.veilDebug = this.debugHooks(this.media.pc, participantId);
+    this.view.joined({ id: participantId, name: this.name }, others);
     this.publishState();
     this.media?.joined();
+    if (this.e2ee.enabled) this.startMls(participantId, setup);
+    this.securityTimer = window.setInterval(() => this.updateSecurity(), SECURITY_TICK_MS);
+    this.updateSecurity(true);
+  }
+
+  private startMls(participantId: string, setup: E2eeSetup): void {
+    const wasm = this.wasm ?? loadE2ee();
+    wasm.then(
+      () => {
+        if (this.ended) return;
+        try {
+          this.mls = new MlsSession(participantId, this.name, setup, {
+            send: (m) => this.signaling?.send(m),
+            epoch: (state, secret) => {
+              performance.mark(`veil:epoch-${state.epoch}`);
+              this.sframe?.setEpoch(state.epoch, secret, state.leaf);
+              this.updateSecurity(true);
+            },
+            evicted: () => {
+              this.evicted = true;
+              this.sframe?.clear();
+              this.view.notice('You were removed from the encryption group; media can no longer be decrypted.');
+              this.updateSecurity(true);
+            },
+            problem: (message) => {
+              console.warn(`veil: ${message}`);
+              this.problem = message;
+              this.updateSecurity(true);
+            },
+          });
+          this.mls.start();
+        } catch (err) {
+          this.fail('e2ee_failed', `MLS could not start: ${err instanceof Error ? err.message : err}`);
+          return;
+        }
+        for (const msg of this.mlsBacklog.splice(0)) this.mls.handle(msg);
+      },
+      (err: unknown) => {
+        const why = err instanceof Error ? err.message : String(err);
+        this.fail('e2ee_failed', `The encryption module did not load: ${why}`);
+      },
+    );
   }
 
   /** The peer connection and its offer are made while the join is in flight. */
   private startMedia(): void {
+    let transforms: FrameTransforms = clearFrames;
+    if (this.e2ee.enabled) {
+      this.wasm = loadE2ee();
+      this.sframe = new SframeTransforms(this.wasm, {
+        skipEncryption: this.e2ee.skipEncryption,
+        benchEncrypt: this.e2ee.benchEncrypt,
+        onReport: (report) => {
+          this.tracker.update(report.receivers, performance.now());
+          this.updateSecurity();
+        },
+        onFailure: (message) => this.fail('e2ee_failed', message),
+        onProblem: (message) => {
+          this.problem = message;
+          this.updateSecurity(true);
+        },
+      });
+      transforms = this.sframe;
+    }
     const media = new MediaSession(
       { audio: this.local.audioTrack, video: this.local.videoTrack },
       {
@@ -136,10 +334,113 @@ export class Meeting {
         remoteTrackRemoved: (pid, track) => this.view.remoteTrackRemoved(pid, track),
         failed: (message) => this.fail('media_failed', message),
       },
-      this.transforms,
+      transforms,
     );
     this.media = media;
     void media.start();
+  }
+
+  private snapshot(): SecuritySnapshot {
+    const now = performance.now();
+    const state = this.evicted ? null : (this.mls?.state ?? null);
+    const members = state?.members ?? [];
+    const byId = new Map(members.map((m) => [m.participantId, m]));
+    const verified = new Set<string>();
+    for (const [pid, fp] of this.verifiedFingerprints) {
+      // A changed key (a new device, or someone else) resets the mark.
+      if (byId.has(pid) && byId.get(pid)?.fingerprint !== fp) this.verifiedFingerprints.delete(pid);
+      else if (byId.has(pid)) verified.add(pid);
+    }
+    const states = new Map<string, SecurityState>();
+    const selfId = this.participantId;
+    if (selfId !== null) {
+      states.set(
+        selfId,
+        selfState({ e2ee: this.e2ee.enabled, skipEncryption: this.e2ee.skipEncryption, inGroup: state !== null }),
+      );
+    }
+    for (const pid of this.others) {
+      states.set(
+        pid,
+        remoteState({
+          e2ee: this.e2ee.enabled,
+          selfInGroup: state !== null,
+          member: byId.has(pid) && state !== null,
+          verified: verified.has(pid),
+          history: this.tracker.histories.get(pid),
+          now,
+        }),
+      );
+    }
+    return {
+      e2ee: this.e2ee.enabled,
+      selfId,
+      epoch: state?.epoch ?? null,
+      code: state?.code ?? null,
+      members,
+      states,
+      verified,
+      call: callSecurity([...states.values()], this.e2ee.enabled),
+      problem: this.problem,
+    };
+  }
+
+  /** Tells the view when anything it shows about security changed (or always, with `force`). */
+  private updateSecurity(force = false): void {
+    if (this.ended || this.participantId === null) return;
+    const snap = this.snapshot();
+    const key = JSON.stringify([
+      snap.epoch,
+      snap.code,
+      snap.members,
+      [...snap.states],
+      [...snap.verified],
+      snap.call,
+      snap.problem,
+    ]);
+    if (!force && key === this.lastSecurityKey) return;
+    this.lastSecurityKey = key;
+    this.view.security(snap);
+  }
+
+  private debugHooks(pc: RTCPeerConnection, participantId: string): VeilDebug {
+    const meeting = this;
+    return {
+      pc,
+      participantId,
+      e2ee: this.e2ee.enabled,
+      get epoch() {
+        return meeting.mls?.state?.epoch ?? null;
+      },
+      get verificationCode() {
+        return meeting.mls?.state?.code ?? null;
+      },
+      get members() {
+        return meeting.mls?.members() ?? [];
+      },
+      get security() {
+        return Object.fromEntries(meeting.snapshot().states);
+      },
+      get frames() {
+        return meeting.sframe?.last ?? null;
+      },
+      transforms() {
+        const active = (dir: RTCRtpTransceiverDirection | null, what: 'send' | 'recv'): boolean =>
+          dir === 'sendrecv' || dir === `${what}only`;
+        const transceivers = pc.getTransceivers();
+        const senders = transceivers.filter((t) => active(t.direction, 'send')).map((t) => t.sender);
+        const receivers = transceivers.filter((t) => active(t.currentDirection, 'recv')).map((t) => t.receiver);
+        return {
+          senders: senders.length,
+          sendersWithTransform: senders.filter((s) => s.transform).length,
+          receivers: receivers.length,
+          receiversWithTransform: receivers.filter((r) => r.transform).length,
+        };
+      },
+      encryptTimings() {
+        return meeting.sframe ? meeting.sframe.timings() : Promise.resolve(null);
+      },
+    };
   }
 
   private localChanged(): void {
@@ -172,8 +473,11 @@ export class Meeting {
   private shutdown(): void {
     this.ended = true;
     window.clearTimeout(this.joinTimer);
+    window.clearInterval(this.securityTimer);
     this.local.removeEventListener('change', this.onLocalChange);
     this.media?.close();
+    this.sframe?.close();
+    this.mls?.close();
     this.local.stop();
   }
 }

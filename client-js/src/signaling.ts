@@ -32,16 +32,36 @@ export type ErrorCode =
   | 'replaced'
   | 'media_error'
   | 'media_timeout'
-  | 'internal';
+  | 'internal'
+  | 'mls_stale_commit'
+  | 'mls_not_member';
+
+/** How this participant takes part in the room's MLS group (`E2eeSetup`). Bytes are base64. */
+export interface E2eeSetup {
+  group_id: string;
+  external_sender: { signature_key: string; identity: string };
+  create_group: boolean;
+}
 
 /** Browser to server (`ClientMessage`). */
 export type ClientMessage =
-  | { type: 'join'; room: string; token: string; min_version?: number; name?: string }
+  // No `name`: display names travel only inside MLS credentials, end-to-end encrypted.
+  | { type: 'join'; room: string; token: string; min_version?: number }
   | { type: 'offer'; sdp: string }
   | { type: 'answer'; sdp: string }
   | { type: 'publish_state'; microphone: boolean; camera: boolean }
   | { type: 'ping' }
-  | { type: 'leave' };
+  | { type: 'leave' }
+  | { type: 'mls_key_package'; key_package: string }
+  | { type: 'mls_joined'; epoch: number; leaf: number }
+  | {
+      type: 'mls_commit';
+      epoch: number;
+      commit: string;
+      welcome?: string;
+      added?: string[];
+      removed?: number[];
+    };
 
 /** Server to browser (`ServerMessage`). */
 export type ServerMessage =
@@ -52,6 +72,7 @@ export type ServerMessage =
       identity: string;
       name: string;
       participants: ParticipantInfo[];
+      e2ee: E2eeSetup;
     }
   | { type: 'participant_joined'; participant: ParticipantInfo }
   | { type: 'participant_updated'; participant: ParticipantInfo }
@@ -59,6 +80,12 @@ export type ServerMessage =
   | { type: 'answer'; sdp: string }
   | { type: 'offer'; sdp: string }
   | { type: 'pong' }
+  | { type: 'mls_create_group'; group_id: string }
+  | { type: 'mls_add_request'; participant_id: string; key_package: string; committer: string }
+  | { type: 'mls_proposal'; proposal: string; epoch: number; committer: string }
+  | { type: 'mls_commit'; commit: string; epoch: number }
+  | { type: 'mls_commit_accepted'; epoch: number }
+  | { type: 'mls_welcome'; welcome: string }
   | { type: 'error'; code: ErrorCode; message: string; fatal: boolean };
 
 /** Why the connection ended, when it ended without a fatal error from the server. */
@@ -89,6 +116,12 @@ const SERVER_TYPES = new Set<string>([
   'answer',
   'offer',
   'pong',
+  'mls_create_group',
+  'mls_add_request',
+  'mls_proposal',
+  'mls_commit',
+  'mls_commit_accepted',
+  'mls_welcome',
   'error',
 ]);
 

@@ -190,23 +190,34 @@ export async function launchKillableBrowser() {
 }
 
 const serverErrorsByPage = new WeakMap();
+const sentByPage = new WeakMap();
+
+/** The JSON messages `page` has sent to the server so far (read off the WebSocket). */
+export function sentMessages(page) {
+  return sentByPage.get(page) ?? [];
+}
 
 /** The `error` messages the server has sent to `page` so far (read off the WebSocket). */
 export function serverErrors(page) {
   return serverErrorsByPage.get(page) ?? [];
 }
 
-/** A new page in its own browser context (its own fake devices and storage). */
-export async function openPage(browser, label) {
+/**
+ * A new page in its own browser context (its own fake devices and storage). `config` is merged
+ * into `window.veilConfig` (e.g. the test-only `{ insecureSkipEncryption: true }`).
+ */
+export async function openPage(browser, label, config = {}) {
   const context = await browser.newContext({ viewport: { width: 1000, height: 640 } });
-  await context.addInitScript((capture) => {
-    window.veilConfig = capture;
-  }, TEST_CAPTURE);
+  await context.addInitScript((c) => {
+    window.veilConfig = c;
+  }, { ...TEST_CAPTURE, ...config });
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
   const errors = [];
+  const sent = [];
   serverErrorsByPage.set(page, errors);
-  page.on('websocket', (ws) =>
+  sentByPage.set(page, sent);
+  page.on('websocket', (ws) => {
     ws.on('framereceived', ({ payload }) => {
       try {
         const msg = JSON.parse(String(payload));
@@ -214,8 +225,15 @@ export async function openPage(browser, label) {
       } catch {
         // not JSON: the tests check only the protocol's error messages
       }
-    }),
-  );
+    });
+    ws.on('framesent', ({ payload }) => {
+      try {
+        sent.push(JSON.parse(String(payload)));
+      } catch {
+        // not JSON
+      }
+    });
+  });
   page.on('console', (msg) => {
     if (LOG || msg.type() === 'error')
       process.stderr.write(`[${label} console.${msg.type()}] ${msg.text()}\n`);
@@ -225,8 +243,8 @@ export async function openPage(browser, label) {
 }
 
 /** Opens `link`, types `name` on the pre-join screen and clicks "Join". */
-export async function join(browser, link, name, label = name) {
-  const page = await openPage(browser, label);
+export async function join(browser, link, name, label = name, config = {}) {
+  const page = await openPage(browser, label, config);
   await page.goto(link);
   await page.getByTestId('name-input').fill(name);
   await page.getByRole('button', { name: 'Join', exact: true }).click();
@@ -330,4 +348,49 @@ export function framesEncoded(page) {
     });
     return frames;
   });
+}
+
+/**
+ * What a user would check about end-to-end encryption on `page`: the code in the header, the
+ * security state on each tile (by the name on it), and (from `window.veilDebug`, test-only) the
+ * MLS epoch and verification code and how many senders and receivers carry a transform.
+ */
+export function e2eeStatus(page) {
+  return page.evaluate(() => {
+    const tiles = {};
+    for (const tile of document.querySelectorAll('[data-testid=tile]')) {
+      const name = tile.querySelector('[data-testid=tile-name]').textContent.trim();
+      tiles[name] = {
+        state: tile.getAttribute('data-security'),
+        label: tile.querySelector('[data-testid=tile-security]')?.textContent.trim() ?? null,
+        videoShown: !tile.classList.contains('video-off'),
+      };
+    }
+    const d = window.veilDebug;
+    return {
+      headerCode: document.querySelector('[data-testid=security-code]')?.textContent.trim() ?? null,
+      headerState: document.querySelector('[data-testid=security-indicator]')?.getAttribute('data-call') ?? null,
+      tiles,
+      epoch: d?.epoch ?? null,
+      code: d?.verificationCode ?? null,
+      members: (d?.members ?? []).map((m) => m.displayName).sort(),
+      transforms: d?.transforms() ?? null,
+      frames: d?.frames ?? null,
+    };
+  });
+}
+
+/** Waits until every tile on `page` shows the security state `state` ("encrypted", …). */
+export function waitForTileStates(page, expected, timeout = 20_000) {
+  return eventually(
+    `tile security states ${JSON.stringify(expected)}`,
+    async () => {
+      const status = await e2eeStatus(page);
+      for (const [name, state] of Object.entries(expected)) {
+        if (status.tiles[name]?.state !== state) throw new Error(JSON.stringify(status.tiles));
+      }
+      return status;
+    },
+    { timeout, interval: 200 },
+  );
 }

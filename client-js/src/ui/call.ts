@@ -1,13 +1,19 @@
-// The in-call screen: a top bar, the grid of tiles, and the control bar.
+// The in-call screen: a top bar (with the security indicator), the grid of tiles, the security
+// panel, and the control bar.
 
+import type { SecuritySnapshot } from '../meeting';
 import { h } from './dom';
 import { icon } from './icons';
+import { SecurityIndicator, SecurityPanel, type PanelRow } from './security';
 import { Tile, type TileState } from './tile';
+import { toast } from './toast';
 
 export interface CallActions {
   toggleMicrophone(): void;
   toggleCamera(): void;
   leave(): void;
+  /** The user marked a participant verified, or took the mark back. */
+  verify(participantId: string, verified: boolean): void;
 }
 
 /** Tiles are 16:9; the grid picks the column count that makes them largest. */
@@ -40,6 +46,9 @@ export class CallView {
   private readonly pending = new Map<string, Set<MediaStreamTrack>>();
   private readonly resize: ResizeObserver;
   private blockedPlayback = false;
+  private readonly indicator: SecurityIndicator;
+  private readonly panel: SecurityPanel;
+  private codeChanged = false;
 
   constructor(room: string, actions: CallActions) {
     this.grid = h('div', {
@@ -75,6 +84,14 @@ export class CallView {
       h('span', { class: 'control-label' }, 'Leave'),
     );
 
+    this.panel = new SecurityPanel((pid, verified) => actions.verify(pid, verified));
+    this.indicator = new SecurityIndicator(() => {
+      this.panel.toggle();
+      if (this.panel.open) {
+        this.indicator.acknowledge();
+        this.codeChanged = false;
+      }
+    });
     this.element = h(
       'main',
       { class: 'screen call', 'data-screen': 'call' },
@@ -84,16 +101,9 @@ export class CallView {
         h('span', { class: 'logo', 'aria-hidden': 'true' }),
         h('h1', { class: 'room-title', 'data-testid': 'room-name' }, room),
         h('span', { class: 'people', title: 'Participants' }, icon('people'), this.count),
-        h(
-          'span',
-          {
-            class: 'badge',
-            title: 'Audio and video are encrypted in transit to the server, but not yet end-to-end.',
-          },
-          'Not end-to-end encrypted',
-        ),
+        this.indicator.element,
       ),
-      h('div', { class: 'stage' }, this.grid, this.status),
+      h('div', { class: 'stage' }, this.grid, this.status, this.panel.element),
       h(
         'footer',
         { class: 'controls', role: 'toolbar', 'aria-label': 'Meeting controls' },
@@ -106,6 +116,21 @@ export class CallView {
     this.resize = new ResizeObserver(() => this.layout());
     this.resize.observe(this.grid);
     this.setControls(true, true);
+  }
+
+  /**
+   * Shows the encryption state: header code, panel rows. Flags a changed code, and says who
+   * joined or left the group (`changes`, e.g. "Ada joined", names from MLS credentials).
+   */
+  setSecurity(snap: SecuritySnapshot, rows: PanelRow[], changes: string[]): void {
+    const who = changes.length > 0 ? `${changes.join(', ')}. ` : '';
+    if (this.indicator.update(snap.call, snap.code)) {
+      this.codeChanged = !this.panel.open;
+      toast(`${who}The security code changed: compare the new code.`);
+    } else if (who) {
+      toast(who.trim());
+    }
+    this.panel.render(snap, rows, this.codeChanged);
   }
 
   setStatus(text: string | null): void {
@@ -194,6 +219,7 @@ export class CallView {
 
   dispose(): void {
     this.resize.disconnect();
+    this.indicator.dispose();
     for (const tile of this.tiles.values()) tile.dispose();
     this.tiles.clear();
     this.pending.clear();

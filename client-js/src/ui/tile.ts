@@ -1,13 +1,21 @@
 // One participant's tile in the grid: video (or initials when the camera is off), the name,
-// and a muted-microphone indicator. Remote tiles also play the participant's audio.
+// a muted-microphone indicator and the end-to-end encryption state. Remote tiles also play the
+// participant's audio.
 
+import { STATE_LABEL, type SecurityState } from '../e2ee/security';
 import { avatarColor, h, initials } from './dom';
 import { icon } from './icons';
+import { stateChip } from './security';
 
 export interface TileState {
+  /** The display name from the MLS credential, or the identity while not in the group. */
   name: string;
   microphone: boolean;
   camera: boolean;
+  /** The encryption state (null: not known yet). */
+  security?: SecurityState | null;
+  /** Frames from this participant are refused (they do not decrypt): show no video. */
+  refused?: boolean;
 }
 
 /** Playback the browser refused (autoplay policy) is retried on the next click. */
@@ -24,6 +32,8 @@ export class Tile {
   private readonly avatar: HTMLElement;
   private readonly nameEl: HTMLElement;
   private readonly micOff: HTMLElement;
+  private readonly chipSlot: HTMLElement;
+  private shownSecurity: SecurityState | null | undefined = undefined;
   private videoTrack: MediaStreamTrack | null = null;
   private audioTrack: MediaStreamTrack | null = null;
   private state: TileState;
@@ -46,6 +56,7 @@ export class Tile {
       { class: 'mic-off', 'data-testid': 'tile-muted', role: 'img', 'aria-label': 'Microphone off' },
       icon('micOff'),
     );
+    this.chipSlot = h('span', { class: 'chip-slot' });
     this.element = h(
       'div',
       {
@@ -63,6 +74,7 @@ export class Tile {
         this.micOff,
         this.nameEl,
         self ? h('span', { class: 'you', 'data-testid': 'tile-you' }, 'You') : null,
+        this.chipSlot,
       ),
     );
     this.render();
@@ -116,16 +128,25 @@ export class Tile {
 
   private render(): void {
     const { name, microphone, camera } = this.state;
+    const security = this.state.security ?? null;
     const shownName = name || 'Guest';
     this.nameEl.textContent = shownName;
     this.element.setAttribute(
       'aria-label',
-      `${shownName}${this.self ? ' (you)' : ''}${microphone ? '' : ', microphone off'}${camera ? '' : ', camera off'}`,
+      `${shownName}${this.self ? ' (you)' : ''}${microphone ? '' : ', microphone off'}${camera ? '' : ', camera off'}` +
+        (security ? `, ${STATE_LABEL[security].toLowerCase()}` : ''),
     );
     this.element.dataset.microphone = microphone ? 'on' : 'off';
     this.element.dataset.camera = camera ? 'on' : 'off';
+    if (security) this.element.dataset.security = security;
+    else delete this.element.dataset.security;
+    if (security !== this.shownSecurity) {
+      this.shownSecurity = security;
+      this.chipSlot.replaceChildren(security ? stateChip(security) : '');
+    }
     this.micOff.hidden = microphone;
-    const showVideo = camera && this.videoTrack !== null;
+    // Frames that do not decrypt are never rendered: show the initials, not a frozen picture.
+    const showVideo = camera && this.videoTrack !== null && !this.state.refused;
     this.element.classList.toggle('video-off', !showVideo);
     this.avatar.textContent = initials(shownName);
     this.avatar.style.background = avatarColor(shownName);
