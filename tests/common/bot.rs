@@ -19,6 +19,11 @@ use tokio_tungstenite::tungstenite::Message;
 use veil_proto::ParticipantId;
 use veil_proto::signal::{ClientMessage, Envelope, ErrorCode, ServerMessage};
 
+use super::secure::Secure;
+
+/// Plaintext every frame a bot sends starts with, to search the wire for.
+pub const KNOWN_PLAINTEXT: &[u8] = b"KNOWN-PLAINTEXT|";
+
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -30,6 +35,17 @@ pub struct Seen {
     pub packets: HashMap<(String, MediaKind), Vec<Vec<u8>>>,
     pub participants: HashSet<ParticipantId>,
     pub errors: Vec<(ErrorCode, String)>,
+    /// With encryption: RTP payloads exactly as the SFU forwarded them.
+    pub wire: Vec<Vec<u8>>,
+    /// With encryption: frames that failed to decrypt, and the MLS epoch and code we are at.
+    pub decrypt_failures: u64,
+    pub epoch: Option<u64>,
+    pub code: Option<String>,
+    /// (participant id, display name) of every MLS member, names as their credentials say.
+    pub names: Vec<(String, String)>,
+    pub failure_kinds: Vec<String>,
+    pub distinct: HashSet<Vec<u8>>,
+    pub duplicates: u64,
 }
 
 impl Seen {
@@ -78,11 +94,29 @@ async fn send(ws: &mut Ws, msg: ClientMessage) {
 }
 
 impl Bot {
-    /// Joins `room` and starts publishing audio and video.
+    /// Joins `room` and starts publishing audio and video, in the clear.
     pub async fn join(http: SocketAddr, room: &str, token: &str) -> Bot {
+        Self::join_with(http, room, token, false).await
+    }
+
+    /// Joins `room`, takes part in its MLS group and publishes SFrame-encrypted media.
+    pub async fn join_secure(http: SocketAddr, room: &str, token: &str) -> Bot {
+        Self::join_with(http, room, token, true).await
+    }
+
+    async fn join_with(http: SocketAddr, room: &str, token: &str, secure: bool) -> Bot {
         let (mut ws, reply) = connect(http, room, token).await;
-        let ServerMessage::Joined { participant_id, participants, .. } = reply else {
+        let ServerMessage::Joined { participant_id, participants, e2ee, .. } = reply else {
             panic!("join refused: {reply:?}");
+        };
+        let secure = if secure {
+            let (secure, first) = Secure::new(participant_id.clone(), &e2ee);
+            for msg in first {
+                send(&mut ws, msg).await;
+            }
+            Some(secure)
+        } else {
+            None
         };
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let local = socket.local_addr().unwrap();
@@ -109,6 +143,7 @@ impl Bot {
             seen: seen.clone(),
             frames: 0,
             keyframe_due: true,
+            secure,
         };
         let task = tokio::spawn(peer.run(leave_rx));
         Bot { id: participant_id, seen, leave: Some(leave), task }
@@ -143,6 +178,7 @@ struct Peer {
     seen: Arc<Mutex<Seen>>,
     frames: u64,
     keyframe_due: bool,
+    secure: Option<Secure>,
 }
 
 impl Peer {
@@ -184,6 +220,18 @@ impl Peer {
     }
 
     async fn on_message(&mut self, message: ServerMessage) {
+        if let Some(secure) = &mut self.secure {
+            let replies = secure.on_message(&message);
+            {
+                let mut seen = self.seen.lock().unwrap();
+                seen.epoch = secure.epoch();
+                seen.code = secure.verification_code();
+                seen.names = secure.names();
+            }
+            for reply in replies {
+                send(&mut self.ws, reply).await;
+            }
+        }
         match message {
             ServerMessage::Answer { sdp } => {
                 let pending = self.pending.take().expect("an offer in flight");
@@ -231,7 +279,32 @@ impl Peer {
                 let mid = self.rtc.direct_api().stream_rx(&p.header.ssrc).map(|s| s.mid());
                 if let Some(media) = mid.and_then(|m| self.rtc.media(m)) {
                     let key = (media.stream_id().to_string(), media.kind());
-                    seen.packets.entry(key).or_default().push(p.payload.to_vec());
+                    let Some(secure) = &mut self.secure else {
+                        seen.packets.entry(key).or_default().push(p.payload.to_vec());
+                        return;
+                    };
+                    // A retransmission that arrives after its original is the same frame twice;
+                    // the browser's jitter buffer drops such duplicates before decrypting.
+                    if !seen.distinct.insert(p.payload.to_vec()) {
+                        seen.duplicates += 1;
+                        return;
+                    }
+                    seen.wire.push(p.payload.to_vec());
+                    // Video keeps the VP8 payload descriptor (one byte here) outside the frame.
+                    let (data, metadata_len) = match media.kind() {
+                        MediaKind::Video if p.payload.len() > 1 => {
+                            let key_frame = p.payload[1] & 0x01 == 0;
+                            (&p.payload[1..], if key_frame { 10 } else { 3 })
+                        }
+                        _ => (&p.payload[..], 1),
+                    };
+                    match secure.ring.decrypt(metadata_len, data) {
+                        Ok(frame) => seen.packets.entry(key).or_default().push(frame.plaintext),
+                        Err(e) => {
+                            seen.decrypt_failures += 1;
+                            seen.failure_kinds.push(e.code().to_string());
+                        }
+                    }
                 }
             }
             _ => {}
@@ -245,15 +318,42 @@ impl Peer {
             |rtc: &Rtc, codec| rtc.codec_config().find(|p| p.spec().codec == codec).unwrap().pt();
         let (opus, vp8) = (pt(&self.rtc, Codec::Opus), pt(&self.rtc, Codec::Vp8));
         let id = self.id.0.clone();
+        let secure = self.secure.as_mut();
+        if secure.as_ref().is_some_and(|s| s.ring.epoch().is_none()) {
+            return; // Never send a frame before holding the epoch key.
+        }
+        let (mut audio, mut frame) = if secure.is_some() {
+            // An Opus TOC byte, then the payload; a VP8 frame tag (10 header bytes on key
+            // frames), then the payload. Both start with a pattern to search the wire for.
+            let key = self.keyframe_due;
+            let mut frame = vec![if key { 0x00 } else { 0x01 }, 0x9d, 0x01, 0x2a, 0, 0, 0, 0, 0, 0];
+            frame.extend_from_slice(KNOWN_PLAINTEXT);
+            frame.extend_from_slice(format!("video|{id}|{n}").as_bytes());
+            let mut audio = vec![0x78];
+            audio.extend_from_slice(KNOWN_PLAINTEXT);
+            audio.extend_from_slice(format!("audio|{id}|{n}").as_bytes());
+            (audio, frame)
+        } else {
+            let key = self.keyframe_due;
+            let mut frame = vec![if key { 0x00 } else { 0x01 }];
+            frame.extend_from_slice(format!("video|{id}|{n}").as_bytes());
+            (format!("audio|{id}|{n}").into_bytes(), frame)
+        };
+        let key = std::mem::take(&mut self.keyframe_due);
+        if let Some(secure) = secure {
+            frame.resize(900, 0x55);
+            audio = secure.ring.encrypt(0, 1, &audio).unwrap();
+            frame = secure.ring.encrypt(1, if key { 10 } else { 3 }, &frame).unwrap();
+        }
+        let mut payload = vec![0x10];
+        payload.extend_from_slice(&frame);
+        if self.secure.is_none() {
+            payload.resize(1000, 0x55);
+        }
         let mut api = self.rtc.direct_api();
         if let Some(tx) = api.stream_tx_by_mid(self.audio, None) {
-            let payload = format!("audio|{id}|{n}").into_bytes();
-            tx.write_rtp(RtpWrite::new(opus, (n + 1).into(), (n * 960) as u32, now, payload));
+            tx.write_rtp(RtpWrite::new(opus, (n + 1).into(), (n * 960) as u32, now, audio));
         }
-        let key = std::mem::take(&mut self.keyframe_due);
-        let mut payload = vec![0x10, if key { 0x00 } else { 0x01 }];
-        payload.extend_from_slice(format!("video|{id}|{n}").as_bytes());
-        payload.resize(1000, 0x55);
         if let Some(tx) = api.stream_tx_by_mid(self.video, None) {
             let write = RtpWrite::new(vp8, (n + 1).into(), (n * 1800) as u32, now, payload);
             tx.write_rtp(write.marker(true).nackable(true));

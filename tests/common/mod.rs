@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod bot;
+pub mod secure;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
