@@ -1,0 +1,226 @@
+//! Runs that compare: a scenario through the null forwarder and then through Veil on the same
+//! workload ([`compare`]), the CI smoke set ([`smoke`]), and the standard set behind
+//! `make bench`, written as docs/benchmarks.md tables and SVG plots ([`write_report`]).
+
+use std::fmt::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::report::RunResult;
+use crate::scenario::{self, RunConfig, Scenario};
+use crate::server::{Server, ServerError};
+
+/// Where the server and the generator run: `taskset` CPUs.
+#[derive(Debug, Clone, Copy)]
+pub struct Pinning {
+    pub server_cpu: usize,
+}
+
+/// A scenario through the null forwarder (the baseline) and through Veil.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pair {
+    pub null: Option<RunResult>,
+    pub veil: RunResult,
+    /// Veil's CPU per egress packet over the null forwarder's.
+    pub cpu_ratio_vs_null: Option<f64>,
+    /// Veil's p99 one-way delay minus the null forwarder's, ms.
+    pub added_p99_ms: Option<f64>,
+    pub added_p50_ms: Option<f64>,
+}
+
+impl Pair {
+    fn new(null: Option<RunResult>, veil: RunResult) -> Self {
+        let per = |r: &RunResult| r.server_cpu_us_per_egress_packet;
+        let cpu_ratio_vs_null = null.as_ref().and_then(|n| Some(per(&veil)? / per(n)?));
+        let added = |f: fn(&RunResult) -> f64| null.as_ref().map(|n| f(&veil) - f(n));
+        let added_p99_ms = added(|r| r.latency_ms.p99);
+        let added_p50_ms = added(|r| r.latency_ms.p50);
+        Pair { null, veil, cpu_ratio_vs_null, added_p99_ms, added_p50_ms }
+    }
+}
+
+/// Runs `cfg` through the null forwarder (if `baseline`), then through `veil serve` from
+/// `veil_bin`, each started fresh.
+pub async fn compare(
+    cfg: &RunConfig,
+    veil_bin: &Path,
+    pin: Option<Pinning>,
+    baseline: bool,
+) -> Result<Pair, ServerError> {
+    let cpu = pin.map(|p| p.server_cpu);
+    let null = if baseline && cfg.scenario != Scenario::JoinStorm {
+        let server = Server::start_null(cpu)?;
+        let result = scenario::run(cfg, &server).await?;
+        eprint!("{}", result.summary());
+        Some(result)
+    } else {
+        None
+    };
+    let server = Server::start_veil(veil_bin, cpu)?;
+    let veil = scenario::run(cfg, &server).await?;
+    eprint!("{}", veil.summary());
+    let pair = Pair::new(null, veil);
+    if let Some(r) = pair.cpu_ratio_vs_null {
+        eprintln!(
+            "  Veil / null forwarder CPU per egress packet: {r:.2}×; added p99 {:.3} ms\n",
+            pair.added_p99_ms.unwrap_or(0.0)
+        );
+    }
+    Ok(pair)
+}
+
+/// Each scenario for a few seconds at small N against `veil_bin`, plus one null-forwarder run;
+/// fails only if a run produced no data.
+pub async fn smoke(veil_bin: &Path) -> Result<Vec<RunResult>, String> {
+    let mut out = Vec::new();
+    let runs = [
+        (Scenario::Audio, 3),
+        (Scenario::Meeting, 3),
+        (Scenario::Webinar, 3),
+        (Scenario::JoinStorm, 4),
+    ];
+    for (i, (scenario, n)) in runs.into_iter().enumerate() {
+        let mut cfg = RunConfig::new(scenario, n);
+        cfg.duration = Duration::from_secs(4);
+        cfg.warmup = Duration::from_millis(500);
+        cfg.rate = 10.0;
+        cfg.ready_timeout = Duration::from_secs(15);
+        let pair = compare(&cfg, veil_bin, None, i == 1).await.map_err(|e| e.to_string())?;
+        for r in pair.null.into_iter().chain([pair.veil]) {
+            let storm_ok = r.join_time_ms.as_ref().is_none_or(|j| j.reached_first_keyframe > 0);
+            if r.egress_pps <= 0.0 || r.latency_ms.count == 0 || !storm_ok {
+                return Err(format!(
+                    "{:?} via {:?} produced no data:\n{}",
+                    r.scenario,
+                    r.server,
+                    r.summary()
+                ));
+            }
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// The standard set: (scenario, N values, measured seconds).
+pub const STANDARD: &[(Scenario, &[usize], u64)] = &[
+    (Scenario::Audio, &[50, 100, 200], 20),
+    (Scenario::Meeting, &[4, 6, 8, 10], 20),
+    (Scenario::Webinar, &[25, 50, 100], 20),
+    (Scenario::JoinStorm, &[200], 10),
+];
+
+/// Writes `benchmarks.md`'s generated section and the SVG plots into `dir`.
+pub fn write_report(pairs: &[Pair], doc: &Path, svg_dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(svg_dir)?;
+    let mut cdf = Vec::new();
+    for p in pairs.iter().filter(|p| p.veil.scenario == Scenario::Meeting) {
+        cdf.push((format!("veil meeting n={}", p.veil.n), p.veil.latency_cdf.clone()));
+        if let Some(n) = &p.null {
+            cdf.push((format!("null meeting n={}", n.n), n.latency_cdf.clone()));
+        }
+    }
+    cdf.truncate(6);
+    std::fs::write(
+        svg_dir.join("latency-cdf.svg"),
+        crate::svg::latency_cdf("One-way delay, meeting", &cdf),
+    )?;
+    for scenario in [Scenario::Audio, Scenario::Meeting, Scenario::Webinar] {
+        let of = |f: fn(&RunResult) -> Option<f64>, null: bool| -> Vec<(f64, f64)> {
+            pairs
+                .iter()
+                .filter(|p| p.veil.scenario == scenario)
+                .filter_map(|p| {
+                    let r = if null { p.null.as_ref()? } else { &p.veil };
+                    Some((r.n as f64, f(r)?))
+                })
+                .collect()
+        };
+        let name = format!("{scenario:?}").to_lowercase();
+        let cpu = [
+            ("veil µs/egress pkt".to_string(), of(|r| r.server_cpu_us_per_egress_packet, false)),
+            ("null µs/egress pkt".to_string(), of(|r| r.server_cpu_us_per_egress_packet, true)),
+        ];
+        std::fs::write(
+            svg_dir.join(format!("{name}-cpu.svg")),
+            crate::svg::versus_n(&format!("{name}: server CPU per egress packet"), "µs", &cpu),
+        )?;
+        let pps = [
+            ("veil egress pps".to_string(), of(|r| Some(r.egress_pps), false)),
+            (
+                "veil server cores ×100k".to_string(),
+                of(|r| r.server_cpu_cores.map(|c| c * 1e5), false),
+            ),
+        ];
+        std::fs::write(
+            svg_dir.join(format!("{name}-throughput.svg")),
+            crate::svg::versus_n(&format!("{name}: throughput and CPU"), "pps", &pps),
+        )?;
+    }
+    let json = serde_json::to_string_pretty(pairs).unwrap_or_default();
+    std::fs::write(svg_dir.join("results.json"), json)?;
+    let existing = std::fs::read_to_string(doc).unwrap_or_default();
+    let marker = "<!-- generated by make bench -->";
+    let head = existing.split(marker).next().unwrap_or_default().trim_end().to_string();
+    std::fs::write(doc, format!("{head}\n\n{marker}\n{}", markdown(pairs)))
+}
+
+fn f(v: Option<f64>, digits: usize) -> String {
+    v.map_or("—".into(), |v| format!("{v:.digits$}"))
+}
+
+/// The tables: one row per run.
+pub fn markdown(pairs: &[Pair]) -> String {
+    let mut s = String::from(
+        "| scenario | N | server | egress pps | server cores | µs/egress pkt | × null | p50 ms | p99 ms | p99.9 ms | added p99 ms | loss | RSS MiB | KiB/track | gen CPU | void |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for p in pairs {
+        for (r, ratio) in p.null.iter().map(|n| (n, None)).chain([(&p.veil, p.cpu_ratio_vs_null)]) {
+            let added = if std::ptr::eq(r, &p.veil) { p.added_p99_ms } else { None };
+            let _ = writeln!(
+                s,
+                "| {:?} | {} | {:?} | {:.0} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {} | {:.5} | {} | {} | {} | {} |",
+                r.scenario,
+                r.n,
+                r.server,
+                r.egress_pps,
+                f(r.server_cpu_cores, 2),
+                f(r.server_cpu_us_per_egress_packet, 2),
+                f(ratio, 2),
+                r.latency_ms.p50,
+                r.latency_ms.p99,
+                r.latency_ms.p999,
+                f(added, 3),
+                r.loss_ratio,
+                f(r.server_rss_bytes.map(|b| b as f64 / 1048576.0), 1),
+                f(r.rss_per_subscribed_track_bytes.map(|b| b / 1024.0), 1),
+                f(r.generator.cpu_cores.map(|c| c * 100.0), 0),
+                if r.generator_saturated { r.generator.reasons.join("; ") } else { String::new() },
+            );
+        }
+    }
+    for p in pairs {
+        if let Some(j) = &p.veil.join_time_ms {
+            let _ = writeln!(
+                s,
+                "\nJoin storm, N={} at the configured rate: {}/{} reached a decrypted keyframe. ms from starting to join, p50 / p99: joined {:.0} / {:.0}, keyed (MLS) {:.0} / {:.0}, ICE+DTLS connected {:.0} / {:.0}, first packet {:.0} / {:.0}, first decrypted keyframe {:.0} / {:.0}.",
+                p.veil.n,
+                j.reached_first_keyframe,
+                j.joiners,
+                j.joined.p50,
+                j.joined.p99,
+                j.keyed.p50,
+                j.keyed.p99,
+                j.connected.p50,
+                j.connected.p99,
+                j.first_packet.p50,
+                j.first_packet.p99,
+                j.first_keyframe.p50,
+                j.first_keyframe.p99
+            );
+        }
+    }
+    s
+}

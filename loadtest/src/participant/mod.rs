@@ -1,0 +1,165 @@
+//! One synthetic participant: a [`Plan`] in, an [`Outcome`] out.
+//!
+//! Two transports share the media and receive logic: [`veil`] speaks the browser's protocol to
+//! `veil serve` (WebSocket signaling, str0m ICE/DTLS-SRTP in RTP mode, MLS keys), and
+//! [`crate::null`] sends fixed-key SRTP to the null forwarder. Progress goes to a [`Shared`] of
+//! atomics the scenario prints once a second; the measured window is set there too, so every
+//! participant counts exactly the same span of time without locks.
+
+mod receive;
+mod secure;
+pub mod veil;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use serde::Serialize;
+
+pub use receive::{Received, Receiver, RtpIn, Window};
+
+use crate::media::{Schedule, VideoProfile};
+
+/// What a participant publishes and how many streams it should end up decrypting.
+#[derive(Debug, Clone, Copy)]
+pub struct Role {
+    pub audio: bool,
+    pub video: Option<VideoProfile>,
+    pub expect_streams: usize,
+}
+
+impl Role {
+    pub fn publishes(&self) -> bool {
+        self.audio || self.video.is_some()
+    }
+}
+
+/// Where a participant connects.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// `veil serve` at this HTTP address, with a join token.
+    Veil { http: SocketAddr, token: String },
+    /// The null forwarder's UDP address.
+    Null { udp: SocketAddr },
+}
+
+/// One participant to run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub index: usize,
+    pub room: String,
+    pub role: Role,
+    pub target: Target,
+}
+
+/// Join milestones, ns since [`crate::start`].
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct JoinTimes {
+    pub start_ns: u64,
+    pub joined_ns: Option<u64>,
+    pub keyed_ns: Option<u64>,
+    pub connected_ns: Option<u64>,
+    pub first_packet_ns: Option<u64>,
+    pub first_keyframe_ns: Option<u64>,
+}
+
+/// What a participant reports when it stops.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub index: usize,
+    pub join: JoinTimes,
+    pub received: Received,
+    pub schedule: Schedule,
+    /// RTP packets written during the window.
+    pub sent_packets: u64,
+    pub error: Option<String>,
+}
+
+/// Counters and the measured window, shared by every participant and the scenario.
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub joined: AtomicUsize,
+    pub connected: AtomicUsize,
+    /// Participants decrypting every stream they expect.
+    pub ready: AtomicUsize,
+    pub failed: AtomicUsize,
+    pub packets: AtomicU64,
+    window_from: AtomicU64,
+    window_to: AtomicU64,
+}
+
+impl Shared {
+    /// Starts counting at `from_ns`.
+    pub fn open_window(&self, from_ns: u64) {
+        self.window_to.store(u64::MAX, Ordering::Relaxed);
+        self.window_from.store(from_ns.max(1), Ordering::Relaxed);
+    }
+
+    /// Stops counting at `to_ns`.
+    pub fn close_window(&self, to_ns: u64) {
+        self.window_to.store(to_ns, Ordering::Relaxed);
+    }
+
+    /// The window, once opened.
+    pub fn window(&self) -> Option<Window> {
+        let from = self.window_from.load(Ordering::Relaxed);
+        (from != 0).then(|| Window { from, to: self.window_to.load(Ordering::Relaxed) })
+    }
+
+    pub fn counting(&self, ns: u64) -> bool {
+        self.window().is_some_and(|w| w.contains(ns))
+    }
+
+    pub fn add(counter: &AtomicUsize) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn get(counter: &AtomicUsize) -> usize {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// Bookkeeping both transports do around the receiver.
+pub struct Tally {
+    pub join: JoinTimes,
+    pub receiver: Receiver,
+    pub sent_packets: u64,
+    ready: bool,
+    expect_streams: usize,
+}
+
+impl Tally {
+    pub fn new(expect_streams: usize) -> Self {
+        let join = JoinTimes { start_ns: crate::now_ns(), ..JoinTimes::default() };
+        Self { join, receiver: Receiver::default(), sent_packets: 0, ready: false, expect_streams }
+    }
+
+    /// After each received packet: milestones and the ready count.
+    pub fn after_receive(&mut self, shared: &Shared) {
+        self.join.first_packet_ns = self.receiver.first_packet_ns;
+        self.join.first_keyframe_ns = self.receiver.first_keyframe_ns;
+        if !self.ready && self.receiver.decrypting_streams >= self.expect_streams {
+            self.ready = true;
+            Shared::add(&shared.ready);
+        }
+    }
+
+    /// Marks readiness for participants that expect nothing.
+    pub fn check_ready(&mut self, shared: &Shared) {
+        if !self.ready && self.expect_streams == 0 {
+            self.ready = true;
+            Shared::add(&shared.ready);
+        }
+    }
+
+    pub fn finish(self, index: usize, schedule: Schedule, error: Option<String>) -> Outcome {
+        let received = self.receiver.finish();
+        Outcome {
+            index,
+            join: self.join,
+            received,
+            schedule,
+            sent_packets: self.sent_packets,
+            error,
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The subscriber side, independent of transport: reassembles frames from RTP payloads,
+//! decrypts them, and accounts every packet inside the measured window.
+//!
+//! A video frame is the packets sharing an RTP timestamp, from the one whose descriptor has S=1
+//! to the one with the marker bit. Only a frame with no gap decrypts; every packet of a
+//! decrypted frame gets the frame's one-way delay (its receive time minus the send time in the
+//! plaintext), so bursts of large keyframes weigh as much as they do on the wire.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use str0m::media::MediaKind;
+use veil_e2ee::KeyRing;
+
+use crate::media::{metadata_len, read_stamp};
+use crate::stats::{Histogram, StreamStats};
+
+/// One received RTP packet, transport details removed.
+#[derive(Debug)]
+pub struct RtpIn<'a> {
+    pub kind: MediaKind,
+    pub ssrc: u32,
+    pub seq: u64,
+    pub rtp_time: u32,
+    pub marker: bool,
+    pub payload: &'a [u8],
+    pub received_ns: u64,
+}
+
+/// The window during which packets are counted, ns since [`crate::start`].
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub from: u64,
+    pub to: u64,
+}
+
+impl Window {
+    pub fn contains(&self, ns: u64) -> bool {
+        ns >= self.from && ns < self.to
+    }
+}
+
+#[derive(Default)]
+struct Assembly {
+    rtp_time: u32,
+    /// (seq, received ns, payload without descriptor, starts frame)
+    packets: Packets,
+}
+
+struct Rx {
+    kind: MediaKind,
+    stats: StreamStats,
+    assembly: Assembly,
+    decrypting: bool,
+}
+
+/// What a subscriber saw, for the report.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Received {
+    pub packets: u64,
+    pub bytes: u64,
+    pub frames: u64,
+    pub frames_incomplete: u64,
+    pub decrypt_failures: u64,
+    #[serde(skip)]
+    pub latency: Histogram,
+    pub streams: Vec<StreamStats>,
+}
+
+type Packets = Vec<(u64, u64, Vec<u8>, bool)>;
+
+/// The frame's bytes if its packets run without a gap from a frame start to the marker.
+fn assemble(mut packets: Packets) -> Option<(Packets, Vec<u8>)> {
+    packets.sort_unstable_by_key(|p| p.0);
+    packets.dedup_by_key(|p| p.0);
+    let first = packets.first()?;
+    let last = packets.last()?;
+    if !first.3 || last.0 - first.0 + 1 != packets.len() as u64 {
+        return None;
+    }
+    let mut data = Vec::with_capacity(packets.iter().map(|p| p.2.len()).sum());
+    for p in &mut packets {
+        data.append(&mut p.2);
+    }
+    Some((packets, data))
+}
+
+/// Per-subscriber receive state.
+#[derive(Default)]
+pub struct Receiver {
+    streams: HashMap<u32, Rx>,
+    pub seen: Received,
+    pub first_packet_ns: Option<u64>,
+    pub first_keyframe_ns: Option<u64>,
+    /// Streams that decrypted at least one frame (counted once each).
+    pub decrypting_streams: usize,
+}
+
+impl Receiver {
+    /// Handles one packet; `window` decides whether it is counted.
+    pub fn on_rtp(&mut self, ring: &mut KeyRing, p: RtpIn<'_>, window: Option<Window>) {
+        self.first_packet_ns.get_or_insert(p.received_ns);
+        let counting = window.is_some_and(|w| w.contains(p.received_ns));
+        let rx = self.streams.entry(p.ssrc).or_insert_with(|| Rx {
+            kind: p.kind,
+            stats: StreamStats::default(),
+            assembly: Assembly::default(),
+            decrypting: false,
+        });
+        if counting {
+            rx.stats.on_seq(p.seq);
+            self.seen.packets += 1;
+            self.seen.bytes += p.payload.len() as u64;
+        }
+        let frame = match rx.kind {
+            MediaKind::Audio => {
+                Some((vec![(p.seq, p.received_ns, Vec::new(), true)], p.payload.to_vec()))
+            }
+            MediaKind::Video => {
+                let a = &mut rx.assembly;
+                if a.rtp_time != p.rtp_time && !a.packets.is_empty() {
+                    if counting {
+                        self.seen.frames_incomplete += 1;
+                    }
+                    a.packets.clear();
+                }
+                a.rtp_time = p.rtp_time;
+                let start = p.payload.first().is_some_and(|d| d & 0x10 != 0);
+                a.packets.push((
+                    p.seq,
+                    p.received_ns,
+                    p.payload.get(1..).unwrap_or(&[]).to_vec(),
+                    start,
+                ));
+                if p.marker { assemble(std::mem::take(&mut a.packets)) } else { None }
+            }
+        };
+        let Some((packets, data)) = frame else {
+            if p.marker && counting {
+                self.seen.frames_incomplete += 1;
+            }
+            return;
+        };
+        let meta = metadata_len(rx.kind, &data);
+        let Ok(frame) = ring.decrypt(meta, &data) else {
+            if counting {
+                self.seen.decrypt_failures += 1;
+            }
+            return;
+        };
+        let Some((sent_ns, _)) = read_stamp(&frame.plaintext, meta) else {
+            return;
+        };
+        if rx.kind == MediaKind::Video && meta == 10 {
+            self.first_keyframe_ns.get_or_insert(p.received_ns);
+        }
+        if !std::mem::replace(&mut rx.decrypting, true) {
+            self.decrypting_streams += 1;
+        }
+        if counting {
+            self.seen.frames += 1;
+            for (_, received_ns, _, _) in &packets {
+                rx.stats.on_transit(sent_ns, *received_ns);
+                self.seen.latency.record(received_ns.saturating_sub(sent_ns));
+            }
+        }
+    }
+
+    /// Ends the run: per-stream figures move into [`Received::streams`].
+    pub fn finish(mut self) -> Received {
+        self.seen.streams = self.streams.into_values().map(|rx| rx.stats).collect();
+        self.seen
+    }
+}

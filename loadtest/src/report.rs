@@ -1,0 +1,330 @@
+//! What a run found: the JSON record ([`RunResult`]), its one-screen human summary, and the
+//! verdict on the generator (a saturated generator voids the run; the reasons are listed).
+
+use serde::Serialize;
+
+use crate::participant::Outcome;
+use crate::scenario::{RunConfig, Scenario};
+use crate::server::Kind;
+use crate::stats::Histogram;
+
+/// Share of schedule ticks that may be late before the generator counts as behind.
+const LATE_TICKS_ALLOWED: f64 = 0.01;
+
+/// Quantiles in milliseconds.
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct Quantiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    pub count: u64,
+}
+
+impl Quantiles {
+    pub fn of(h: &Histogram) -> Self {
+        let ms = |q: f64| h.quantile(q) as f64 / 1e6;
+        Self {
+            p50: ms(0.5),
+            p90: ms(0.9),
+            p99: ms(0.99),
+            p999: ms(0.999),
+            max: ms(1.0),
+            count: h.count(),
+        }
+    }
+}
+
+/// Join milestones of a join storm, ms after each participant started joining.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct JoinTimes {
+    pub joined: Quantiles,
+    pub keyed: Quantiles,
+    pub connected: Quantiles,
+    pub first_packet: Quantiles,
+    pub first_keyframe: Quantiles,
+    /// Joiners that decrypted a keyframe before the run ended.
+    pub reached_first_keyframe: usize,
+    pub joiners: usize,
+}
+
+/// How the generator itself fared.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Generator {
+    pub cpu_cores: Option<f64>,
+    pub ticks: u64,
+    pub late_ticks: u64,
+    pub skipped_ticks: u64,
+    pub max_late_ms: f64,
+    pub saturated: bool,
+    pub reasons: Vec<String>,
+}
+
+/// One run, as written to JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    pub scenario: Scenario,
+    pub server: Kind,
+    pub n: usize,
+    pub participants: usize,
+    pub ready: usize,
+    pub failed: usize,
+    pub window_s: f64,
+    pub egress_pps: f64,
+    pub egress_mbps: f64,
+    pub ingress_pps: f64,
+    pub server_cpu_cores: Option<f64>,
+    pub server_cpu_us_per_egress_packet: Option<f64>,
+    pub server_threads: Vec<(String, f64)>,
+    pub server_rss_bytes: Option<u64>,
+    pub server_rss_idle_bytes: Option<u64>,
+    pub subscribed_tracks: usize,
+    pub rss_per_subscribed_track_bytes: Option<f64>,
+    pub latency_ms: Quantiles,
+    pub jitter_ms_mean: f64,
+    pub jitter_ms_max: f64,
+    pub loss_ratio: f64,
+    pub lost: u64,
+    pub reordered: u64,
+    pub duplicates: u64,
+    pub late: u64,
+    pub frames: u64,
+    pub frames_incomplete: u64,
+    pub decrypt_failures: u64,
+    pub join_time_ms: Option<JoinTimes>,
+    pub generator_saturated: bool,
+    pub generator: Generator,
+    pub errors: Vec<String>,
+    /// (ms, cumulative fraction), for plotting.
+    pub latency_cdf: Vec<(f64, f64)>,
+}
+
+/// What [`RunResult::build`] needs.
+pub struct Inputs<'a> {
+    pub cfg: &'a RunConfig,
+    pub kind: Kind,
+    pub outcomes: Vec<Outcome>,
+    pub window_s: f64,
+    pub ready: usize,
+    /// (ns of CPU, cores) over the window.
+    pub server_cpu: Option<(u64, f64)>,
+    pub server_threads: Vec<(String, f64)>,
+    pub generator_cores: Option<f64>,
+    pub rss_idle: Option<u64>,
+    pub rss: Option<u64>,
+}
+
+fn since(start: u64, at: Option<u64>, h: &mut Histogram) {
+    if let Some(at) = at {
+        h.record(at.saturating_sub(start));
+    }
+}
+
+impl RunResult {
+    pub fn build(i: Inputs<'_>) -> Self {
+        let mut latency = Histogram::default();
+        let (mut packets, mut bytes, mut sent, mut frames, mut incomplete, mut failures) =
+            (0, 0, 0, 0, 0, 0);
+        let (mut lost, mut reordered, mut duplicates, mut late) = (0, 0, 0, 0);
+        let (mut jitter_sum, mut jitter_max, mut streams) = (0.0, 0.0f64, 0usize);
+        let mut generator = Generator { cpu_cores: i.generator_cores, ..Generator::default() };
+        let mut schedule = crate::media::Schedule::default();
+        let mut joins: [Histogram; 5] = Default::default();
+        let mut reached = 0;
+        let mut errors = Vec::new();
+        let storm = i.cfg.scenario == Scenario::JoinStorm;
+        let subscribed_tracks: usize =
+            crate::scenario::roles(i.cfg.scenario, i.cfg.n).iter().map(|r| r.expect_streams).sum();
+        for o in &i.outcomes {
+            let r = &o.received;
+            latency.merge(&r.latency);
+            packets += r.packets;
+            bytes += r.bytes;
+            frames += r.frames;
+            incomplete += r.frames_incomplete;
+            failures += r.decrypt_failures;
+            sent += o.sent_packets;
+            for s in &r.streams {
+                lost += s.lost;
+                reordered += s.reordered;
+                duplicates += s.duplicates;
+                late += s.late;
+                if s.received > 0 {
+                    jitter_sum += s.jitter_ns;
+                    jitter_max = jitter_max.max(s.jitter_ns);
+                    streams += 1;
+                }
+            }
+            schedule.merge(&o.schedule);
+            if let Some(e) = &o.error {
+                errors.push(format!("participant {}: {e}", o.index));
+            }
+            if storm && o.index > 0 {
+                let j = &o.join;
+                since(j.start_ns, j.joined_ns, &mut joins[0]);
+                since(j.start_ns, j.keyed_ns, &mut joins[1]);
+                since(j.start_ns, j.connected_ns, &mut joins[2]);
+                since(j.start_ns, j.first_packet_ns, &mut joins[3]);
+                since(j.start_ns, j.first_keyframe_ns, &mut joins[4]);
+                reached += usize::from(j.first_keyframe_ns.is_some());
+            }
+        }
+        errors.truncate(10);
+        let window = i.window_s.max(1e-9);
+        let egress_pps = packets as f64 / window;
+        generator.ticks = schedule.ticks;
+        generator.late_ticks = schedule.late;
+        generator.skipped_ticks = schedule.skipped;
+        generator.max_late_ms = schedule.max_late_ns as f64 / 1e6;
+        if let Some(cores) = i.generator_cores.filter(|c| *c > crate::SATURATION_CPU) {
+            generator.reasons.push(format!("generator used {:.0}% of a core", cores * 100.0));
+        }
+        if schedule.ticks > 0 && schedule.late as f64 / schedule.ticks as f64 > LATE_TICKS_ALLOWED {
+            generator.reasons.push(format!(
+                "{} of {} send ticks were late by over 5 ms",
+                schedule.late, schedule.ticks
+            ));
+        }
+        if schedule.skipped > 0 {
+            generator.reasons.push(format!(
+                "{} send ticks skipped: the generator fell behind",
+                schedule.skipped
+            ));
+        }
+        generator.saturated = !generator.reasons.is_empty();
+        let cdf = latency.cdf();
+        let step = (cdf.len() / 200).max(1);
+        let latency_cdf = cdf.iter().step_by(step).map(|(v, f)| (*v as f64 / 1e6, *f)).collect();
+        let rss_per_track = match (i.rss, i.rss_idle) {
+            (Some(rss), Some(idle)) if subscribed_tracks > 0 => {
+                Some(rss.saturating_sub(idle) as f64 / subscribed_tracks as f64)
+            }
+            _ => None,
+        };
+        RunResult {
+            scenario: i.cfg.scenario,
+            server: i.kind,
+            n: i.cfg.n,
+            participants: i.outcomes.len(),
+            ready: i.ready,
+            failed: i.outcomes.iter().filter(|o| o.error.is_some()).count(),
+            window_s: i.window_s,
+            egress_pps,
+            egress_mbps: bytes as f64 * 8.0 / window / 1e6,
+            ingress_pps: sent as f64 / window,
+            server_cpu_cores: i.server_cpu.map(|(_, c)| c),
+            server_cpu_us_per_egress_packet: i
+                .server_cpu
+                .filter(|_| packets > 0)
+                .map(|(ns, _)| ns as f64 / 1e3 / packets as f64),
+            server_threads: i.server_threads,
+            server_rss_bytes: i.rss,
+            server_rss_idle_bytes: i.rss_idle,
+            subscribed_tracks,
+            rss_per_subscribed_track_bytes: rss_per_track,
+            latency_ms: Quantiles::of(&latency),
+            jitter_ms_mean: if streams > 0 { jitter_sum / streams as f64 / 1e6 } else { 0.0 },
+            jitter_ms_max: jitter_max / 1e6,
+            loss_ratio: if packets + lost > 0 {
+                lost as f64 / (packets + lost) as f64
+            } else {
+                0.0
+            },
+            lost,
+            reordered,
+            duplicates,
+            late,
+            frames,
+            frames_incomplete: incomplete,
+            decrypt_failures: failures,
+            join_time_ms: storm.then(|| {
+                let [joined, keyed, connected, first_packet, first_keyframe] =
+                    joins.each_ref().map(Quantiles::of);
+                JoinTimes {
+                    joined,
+                    keyed,
+                    connected,
+                    first_packet,
+                    first_keyframe,
+                    reached_first_keyframe: reached,
+                    joiners: i.cfg.n,
+                }
+            }),
+            generator_saturated: generator.saturated,
+            generator,
+            errors,
+            latency_cdf,
+        }
+    }
+
+    /// A few lines for a person.
+    pub fn summary(&self) -> String {
+        let opt =
+            |v: Option<f64>, unit: &str| v.map_or("n/a".to_string(), |v| format!("{v:.2}{unit}"));
+        let mut s = format!(
+            "{:?} n={} via {:?}: {} participants ({} ready, {} failed), window {:.1} s\n",
+            self.scenario,
+            self.n,
+            self.server,
+            self.participants,
+            self.ready,
+            self.failed,
+            self.window_s
+        );
+        s += &format!(
+            "  egress {:.0} pps ({:.1} Mbit/s), ingress {:.0} pps; server CPU {} cores, {} per egress packet; RSS {}\n",
+            self.egress_pps,
+            self.egress_mbps,
+            self.ingress_pps,
+            opt(self.server_cpu_cores, ""),
+            opt(self.server_cpu_us_per_egress_packet, " µs"),
+            self.server_rss_bytes
+                .map_or("n/a".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0)),
+        );
+        let l = &self.latency_ms;
+        s += &format!(
+            "  latency p50 {:.3} p99 {:.3} p99.9 {:.3} max {:.3} ms; jitter mean {:.3} ms; loss {:.5} ({} lost, {} reordered, {} dup, {} late); frames {} ({} incomplete, {} undecryptable)\n",
+            l.p50,
+            l.p99,
+            l.p999,
+            l.max,
+            self.jitter_ms_mean,
+            self.loss_ratio,
+            self.lost,
+            self.reordered,
+            self.duplicates,
+            self.late,
+            self.frames,
+            self.frames_incomplete,
+            self.decrypt_failures
+        );
+        if let Some(j) = &self.join_time_ms {
+            s += &format!(
+                "  joins: {}/{} reached a decrypted keyframe; ms p50/p99: joined {:.0}/{:.0}, keyed {:.0}/{:.0}, connected {:.0}/{:.0}, first packet {:.0}/{:.0}, first keyframe {:.0}/{:.0}\n",
+                j.reached_first_keyframe,
+                j.joiners,
+                j.joined.p50,
+                j.joined.p99,
+                j.keyed.p50,
+                j.keyed.p99,
+                j.connected.p50,
+                j.connected.p99,
+                j.first_packet.p50,
+                j.first_packet.p99,
+                j.first_keyframe.p50,
+                j.first_keyframe.p99
+            );
+        }
+        let g = &self.generator;
+        s += &format!("  generator CPU {}", opt(g.cpu_cores.map(|c| c * 100.0), "%"));
+        if g.saturated {
+            s += &format!(" — VOID: {}", g.reasons.join("; "));
+        }
+        s.push('\n');
+        for e in self.errors.iter().take(3) {
+            s += &format!("  error: {e}\n");
+        }
+        s
+    }
+}

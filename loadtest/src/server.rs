@@ -1,0 +1,200 @@
+//! The server under test: a `veil serve` or null forwarder this harness starts (and stops when
+//! dropped), or a remote `veil serve` given by URL.
+//!
+//! A started server gets free loopback ports, a fresh API secret in `VEIL_API_SECRET` and a
+//! throwaway data directory, and is optionally pinned to one CPU with `taskset` so the
+//! generator and the server do not share a core. Its readiness line on stdout gives the ports.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use veil_proto::RoomName;
+use veil_signaling::token::{self, ApiSecret, Claims};
+
+/// Why the server could not be started or used.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(
+        "cannot start {what}: {source} (build it first, e.g. `cargo build --release --bin veil`)"
+    )]
+    Spawn { what: String, source: std::io::Error },
+    #[error("{what} exited before printing its ready line")]
+    NotReady { what: String },
+    #[error("cannot read {what}'s ready line {line:?}")]
+    BadReadyLine { what: String, line: String },
+    #[error("--server {0:?} is not an http://HOST:PORT URL")]
+    BadUrl(String),
+    #[error(
+        "the API secret is not valid hex: {0}; pass the server's VEIL_API_SECRET with --secret"
+    )]
+    BadSecret(String),
+    #[error("no API secret for the remote server: pass --secret (its VEIL_API_SECRET)")]
+    NoSecret,
+    #[error("room name {0:?} is not valid")]
+    BadRoom(String),
+}
+
+/// Which server this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Veil,
+    NullForwarder,
+}
+
+/// A server to run participants against.
+pub struct Server {
+    child: Option<Child>,
+    pub kind: Kind,
+    /// The process to measure, when known.
+    pub pid: Option<u32>,
+    pub http: Option<SocketAddr>,
+    pub udp: Option<SocketAddr>,
+    secret: Option<ApiSecret>,
+    data_dir: Option<PathBuf>,
+}
+
+fn command(program: &Path, cpu: Option<usize>) -> Command {
+    match cpu {
+        Some(cpu) if Path::new("/usr/bin/taskset").exists() => {
+            let mut c = Command::new("/usr/bin/taskset");
+            c.arg("-c").arg(cpu.to_string()).arg(program);
+            c
+        }
+        _ => Command::new(program),
+    }
+}
+
+fn ready_line(child: &mut Child, what: &str) -> Result<String, ServerError> {
+    let stdout = child.stdout.take().ok_or_else(|| ServerError::NotReady { what: what.into() })?;
+    let mut lines = BufReader::new(stdout).lines();
+    let line = loop {
+        match lines.next() {
+            Some(Ok(line)) if line.contains("ready") => break line,
+            Some(Ok(_)) => {}
+            _ => return Err(ServerError::NotReady { what: what.into() }),
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Ok(line)
+}
+
+impl Server {
+    /// Starts `veil serve` from `bin` on free loopback ports.
+    pub fn start_veil(bin: &Path, cpu: Option<usize>) -> Result<Server, ServerError> {
+        let what = bin.display().to_string();
+        let secret = ApiSecret::generate();
+        let data_dir = std::env::temp_dir().join(format!("veil-loadtest-{}", std::process::id()));
+        let mut child = command(bin, cpu)
+            .args(["serve", "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
+            .env("VEIL_API_SECRET", secret.to_hex())
+            .env("VEIL_DATA_DIR", &data_dir)
+            .env("VEIL_LOG", std::env::var("VEIL_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|source| ServerError::Spawn { what: what.clone(), source })?;
+        let line = ready_line(&mut child, &what)?;
+        // veil ready: http://127.0.0.1:PORT (media udp 127.0.0.1:PORT)
+        let bad = || ServerError::BadReadyLine { what: what.clone(), line: line.clone() };
+        let http = line.split("http://").nth(1).and_then(|s| s.split([' ', '/']).next());
+        let udp = line.split("media udp ").nth(1).map(|s| s.trim_end_matches(')'));
+        let http = http.and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+        let udp = udp.and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+        Ok(Server {
+            pid: Some(child.id()),
+            child: Some(child),
+            kind: Kind::Veil,
+            http: Some(http),
+            udp: Some(udp),
+            secret: Some(secret),
+            data_dir: Some(data_dir),
+        })
+    }
+
+    /// Starts this executable's `null-forwarder` subcommand on a free loopback port.
+    pub fn start_null(cpu: Option<usize>) -> Result<Server, ServerError> {
+        let what = "the null forwarder".to_string();
+        let exe = std::env::current_exe()
+            .map_err(|source| ServerError::Spawn { what: what.clone(), source })?;
+        let exe = null_forwarder_exe(&exe);
+        let mut child = command(&exe, cpu)
+            .args(["null-forwarder", "--udp", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|source| ServerError::Spawn { what: what.clone(), source })?;
+        let line = ready_line(&mut child, &what)?;
+        let udp = line.rsplit(' ').next().and_then(|s| s.parse().ok());
+        let udp = udp.ok_or_else(|| ServerError::BadReadyLine { what, line: line.clone() })?;
+        Ok(Server {
+            pid: Some(child.id()),
+            child: Some(child),
+            kind: Kind::NullForwarder,
+            http: None,
+            udp: Some(udp),
+            secret: None,
+            data_dir: None,
+        })
+    }
+
+    /// A `veil serve` started elsewhere; its CPU is measured only if `pid` is given.
+    pub fn remote(
+        url: &str,
+        secret: Option<&str>,
+        pid: Option<u32>,
+    ) -> Result<Server, ServerError> {
+        let host = url.strip_prefix("http://").map(|s| s.trim_end_matches('/'));
+        let http =
+            host.and_then(|h| h.parse().ok()).ok_or_else(|| ServerError::BadUrl(url.into()))?;
+        let secret = secret.ok_or(ServerError::NoSecret)?;
+        let secret =
+            ApiSecret::from_hex(secret).map_err(|e| ServerError::BadSecret(e.to_string()))?;
+        Ok(Server {
+            child: None,
+            kind: Kind::Veil,
+            pid,
+            http: Some(http),
+            udp: None,
+            secret: Some(secret),
+            data_dir: None,
+        })
+    }
+
+    /// A join token for `identity` in `room`.
+    pub fn token(&self, room: &str, identity: &str) -> Result<String, ServerError> {
+        let secret = self.secret.as_ref().ok_or(ServerError::NoSecret)?;
+        let room_name = RoomName::new(room).map_err(|_| ServerError::BadRoom(room.into()))?;
+        let mut claims = Claims::for_room(room_name, token::now_unix(), Duration::from_secs(3600));
+        claims.sub = Some(identity.to_string());
+        Ok(token::mint(secret, &claims))
+    }
+}
+
+/// The `veil-loadtest` binary: this one, or (from a test binary in target/*/deps) the one
+/// Cargo built beside it.
+fn null_forwarder_exe(exe: &Path) -> PathBuf {
+    if let Ok(bin) = std::env::var("VEIL_LOADTEST_BIN") {
+        return PathBuf::from(bin);
+    }
+    let is_ours = exe.file_name().is_some_and(|n| n.to_string_lossy().starts_with("veil-loadtest"));
+    match exe.parent().and_then(Path::parent) {
+        Some(dir) if !is_ours => dir.join("veil-loadtest"),
+        _ => exe.to_path_buf(),
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(dir) = &self.data_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
