@@ -9,12 +9,8 @@ use common::Server;
 use common::bot::Bot;
 use str0m::media::MediaKind;
 
-async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while !check() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+async fn wait_for(what: &str, check: impl FnMut() -> bool) {
+    common::wait_for(what, Duration::from_secs(15), check).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

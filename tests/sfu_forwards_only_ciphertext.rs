@@ -11,12 +11,8 @@ use common::Server;
 use common::bot::{Bot, KNOWN_PLAINTEXT};
 use str0m::media::MediaKind;
 
-async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !check() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+async fn wait_for(what: &str, check: impl FnMut() -> bool) {
+    common::wait_for(what, Duration::from_secs(20), check).await
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -36,6 +36,8 @@ pub trait ExternalSender: Send + Sync + 'static {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum To {
     One(ParticipantId),
+    /// Exactly these participants.
+    List(Vec<ParticipantId>),
     /// Every group member but this one.
     Members {
         except: Option<ParticipantId>,
@@ -192,16 +194,15 @@ impl Group {
         self.epoch = Some(next);
         self.departed.retain(|l| !removed.contains(l));
         self.leaves.retain(|(_, l)| !removed.contains(l));
+        // The commit goes to the members it was made among; those it adds get the Welcome.
+        let others = self.members().filter(|q| *q != p).cloned().collect();
+        let mut out = vec![
+            (To::List(others), ServerMessage::MlsCommit { commit, epoch: next }),
+            (To::One(p.clone()), ServerMessage::MlsCommitAccepted { epoch: next }),
+        ];
         // Added members are members from this epoch on: they get every later commit (after
         // their Welcome) even before they report back. MLS puts each new member, in proposal
         // order, in the leftmost leaf not taken by a member or a departed-but-not-removed one.
-        let mut out = vec![
-            (
-                To::Members { except: Some(p.clone()) },
-                ServerMessage::MlsCommit { commit, epoch: next },
-            ),
-            (To::One(p.clone()), ServerMessage::MlsCommitAccepted { epoch: next }),
-        ];
         for a in added {
             let was_waiting = self.pending.iter().any(|(q, _)| *q == a);
             self.pending.retain(|(q, _)| *q != a);
@@ -354,7 +355,7 @@ pub(crate) mod tests {
         assert_eq!(
             kinds(&out),
             vec![
-                "mls_commit->Members { except: Some(ParticipantId(\"a\")) }",
+                "mls_commit->List([])",
                 "mls_commit_accepted->One(ParticipantId(\"a\"))",
                 "mls_welcome->One(ParticipantId(\"b\"))",
             ]
@@ -406,7 +407,7 @@ pub(crate) mod tests {
         // Another commit lands before b reports back: b still receives it.
         let out = g.on_commit(&id("a"), 1, "c2".into(), None, vec![], &[], &s).unwrap();
         let to_b = out.iter().any(|(to, m)| {
-            matches!(to, To::Members { except } if except.as_ref() != Some(&id("b")))
+            matches!(to, To::List(ids) if ids.contains(&id("b")))
                 && matches!(m, ServerMessage::MlsCommit { epoch: 2, .. })
         });
         assert!(to_b && g.is_member(&id("b")));

@@ -90,6 +90,11 @@ impl Room {
                         m.link.deliver(text);
                     }
                 }
+                To::List(ids) => {
+                    for m in self.members.iter().filter(|m| ids.contains(&m.info.id)) {
+                        m.link.deliver(text.clone());
+                    }
+                }
                 To::Members { except } => {
                     for p in self.group.members().filter(|p| Some(*p) != except.as_ref()) {
                         if let Some(m) = self.members.iter().find(|m| &m.info.id == p) {
@@ -197,10 +202,7 @@ impl Registry {
         sender: &dyn ExternalSender,
     ) -> bool {
         let mut rooms = self.lock();
-        let Some(room) = rooms.get_mut(room_name) else {
-            return false;
-        };
-        let Some(i) = room.position(participant) else {
+        let Some((room, i)) = find(&mut rooms, room_name, participant) else {
             return false;
         };
         room.members.remove(i);
@@ -225,8 +227,7 @@ impl Registry {
         sender: &dyn ExternalSender,
     ) -> Result<(), MlsRefusal> {
         let mut rooms = self.lock();
-        let Some(room) = rooms.get_mut(room_name).filter(|r| r.position(participant).is_some())
-        else {
+        let Some((room, _)) = find(&mut rooms, room_name, participant) else {
             return Ok(()); // Already gone: nothing to do.
         };
         let group = &mut room.group;
@@ -252,10 +253,7 @@ impl Registry {
         camera: bool,
     ) -> bool {
         let mut rooms = self.lock();
-        let Some(room) = rooms.get_mut(room_name) else {
-            return false;
-        };
-        let Some(i) = room.position(participant) else {
+        let Some((room, i)) = find(&mut rooms, room_name, participant) else {
             return false;
         };
         let info = &mut room.members[i].info;
@@ -268,6 +266,17 @@ impl Registry {
         room.broadcast(&updated, participant);
         true
     }
+}
+
+/// The room `participant` is in, and its place among the members.
+fn find<'a>(
+    rooms: &'a mut HashMap<RoomName, Room>,
+    room_name: &RoomName,
+    participant: &ParticipantId,
+) -> Option<(&'a mut Room, usize)> {
+    let room = rooms.get_mut(room_name)?;
+    let i = room.position(participant)?;
+    Some((room, i))
 }
 
 /// A guest identity not used in `room`: `guest-` and six hex digits.

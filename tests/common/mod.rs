@@ -67,6 +67,15 @@ impl Drop for Server {
     }
 }
 
+/// Polls `check` every 50 ms until it holds; fails the test after `patience`.
+pub async fn wait_for(what: &str, patience: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + patience;
+    while !check() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn rand_u32() -> u32 {
     use std::hash::{BuildHasher, Hasher};
     std::collections::hash_map::RandomState::new().build_hasher().finish() as u32
