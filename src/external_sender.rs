@@ -15,7 +15,8 @@ pub struct DeliveryServiceKey(ExternalSender);
 
 impl DeliveryServiceKey {
     pub fn generate() -> anyhow::Result<Self> {
-        let key = ExternalSender::generate().context("cannot create the MLS external-sender key")?;
+        let key =
+            ExternalSender::generate().context("cannot create the MLS external-sender key")?;
         Ok(Self(key))
     }
 }
