@@ -171,6 +171,13 @@ impl Engine {
                 return Output::Event(session, event);
             }
             if let Some(session) = self.dirty.pop() {
+                // str0m releases written packets on its next timeout; giving it one now sends
+                // forwarded packets in this pass instead of on the next timer tick.
+                if let Some(peer) = self.peers.get_mut(&session)
+                    && let Err(e) = peer.rtc.handle_input(str0m::Input::Timeout(self.now))
+                {
+                    debug!(%session, "timeout handling failed: {e}");
+                }
                 self.drain_peer(session);
                 continue;
             }
