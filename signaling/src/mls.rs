@@ -38,10 +38,8 @@ pub(crate) enum To {
     One(ParticipantId),
     /// Exactly these participants.
     List(Vec<ParticipantId>),
-    /// Every group member but this one.
-    Members {
-        except: Option<ParticipantId>,
-    },
+    /// Every group member, as the group stands when delivered.
+    Members,
 }
 
 /// A message to deliver once the group's state has changed.
@@ -127,7 +125,7 @@ impl Group {
         };
         let request =
             ServerMessage::MlsAddRequest { participant_id: p.clone(), key_package, committer };
-        Ok(vec![(To::Members { except: None }, request)])
+        Ok(vec![(To::Members, request)])
     }
 
     /// A participant became a member at `leaf` (created the group, or processed a Welcome).
@@ -271,7 +269,7 @@ impl Group {
         for &leaf in &self.departed {
             match sender.remove_proposal(&self.group_id, epoch, leaf) {
                 Ok(bytes) => out.push((
-                    To::Members { except: None },
+                    To::Members,
                     ServerMessage::MlsProposal {
                         proposal: B64.encode(bytes),
                         epoch,
@@ -283,7 +281,7 @@ impl Group {
         }
         for (p, key_package) in &self.pending {
             out.push((
-                To::Members { except: None },
+                To::Members,
                 ServerMessage::MlsAddRequest {
                     participant_id: p.clone(),
                     key_package: key_package.clone(),

@@ -95,8 +95,8 @@ impl Room {
                         m.link.deliver(text.clone());
                     }
                 }
-                To::Members { except } => {
-                    for p in self.group.members().filter(|p| Some(*p) != except.as_ref()) {
+                To::Members => {
+                    for p in self.group.members() {
                         if let Some(m) = self.members.iter().find(|m| &m.info.id == p) {
                             m.link.deliver(text.clone());
                         }
