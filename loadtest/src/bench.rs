@@ -203,23 +203,7 @@ pub fn markdown(pairs: &[Pair]) -> String {
     }
     for p in pairs {
         if let Some(j) = &p.veil.join_time_ms {
-            let _ = writeln!(
-                s,
-                "\nJoin storm, N={} at the configured rate: {}/{} reached a decrypted keyframe. ms from starting to join, p50 / p99: joined {:.0} / {:.0}, keyed (MLS) {:.0} / {:.0}, ICE+DTLS connected {:.0} / {:.0}, first packet {:.0} / {:.0}, first decrypted keyframe {:.0} / {:.0}.",
-                p.veil.n,
-                j.reached_first_keyframe,
-                j.joiners,
-                j.joined.p50,
-                j.joined.p99,
-                j.keyed.p50,
-                j.keyed.p99,
-                j.connected.p50,
-                j.connected.p99,
-                j.first_packet.p50,
-                j.first_packet.p99,
-                j.first_keyframe.p50,
-                j.first_keyframe.p99
-            );
+            let _ = writeln!(s, "\nJoin storm, N={}: {}.", p.veil.n, j.describe());
         }
     }
     s

@@ -49,6 +49,24 @@ pub struct JoinTimes {
     pub joiners: usize,
 }
 
+impl JoinTimes {
+    /// One line: how many reached a keyframe, then p50/p99 ms of each milestone.
+    pub fn describe(&self) -> String {
+        let q = |q: &Quantiles| format!("{:.0}/{:.0}", q.p50, q.p99);
+        format!(
+            "{}/{} reached a decrypted keyframe; ms p50/p99: joined {}, keyed (MLS) {}, \
+             ICE+DTLS connected {}, first packet {}, first decrypted keyframe {}",
+            self.reached_first_keyframe,
+            self.joiners,
+            q(&self.joined),
+            q(&self.keyed),
+            q(&self.connected),
+            q(&self.first_packet),
+            q(&self.first_keyframe),
+        )
+    }
+}
+
 /// How the generator itself fared.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Generator {
@@ -300,21 +318,7 @@ impl RunResult {
             self.decrypt_failures
         );
         if let Some(j) = &self.join_time_ms {
-            s += &format!(
-                "  joins: {}/{} reached a decrypted keyframe; ms p50/p99: joined {:.0}/{:.0}, keyed {:.0}/{:.0}, connected {:.0}/{:.0}, first packet {:.0}/{:.0}, first keyframe {:.0}/{:.0}\n",
-                j.reached_first_keyframe,
-                j.joiners,
-                j.joined.p50,
-                j.joined.p99,
-                j.keyed.p50,
-                j.keyed.p99,
-                j.connected.p50,
-                j.connected.p99,
-                j.first_packet.p50,
-                j.first_packet.p99,
-                j.first_keyframe.p50,
-                j.first_keyframe.p99
-            );
+            s += &format!("  joins: {}\n", j.describe());
         }
         let g = &self.generator;
         s += &format!("  generator CPU {}", opt(g.cpu_cores.map(|c| c * 100.0), "%"));
