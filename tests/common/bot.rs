@@ -19,7 +19,15 @@ use tokio_tungstenite::tungstenite::Message;
 use veil_proto::ParticipantId;
 use veil_proto::signal::{ClientMessage, Envelope, ErrorCode, ServerMessage};
 
-use super::secure::Secure;
+use veil_e2ee::KeyRing;
+use veil_loadtest::participant::secure::Secure;
+
+/// A bot's end-to-end encryption: the MLS client load-test participants use, and the SFrame
+/// key ring it feeds.
+struct Keys {
+    mls: Secure,
+    ring: KeyRing,
+}
 
 /// Plaintext every frame a bot sends starts with, to search the wire for.
 pub const KNOWN_PLAINTEXT: &[u8] = b"KNOWN-PLAINTEXT|";
@@ -110,7 +118,11 @@ impl Bot {
             panic!("join refused: {reply:?}");
         };
         let secure = if secure {
-            let (secure, first) = Secure::new(participant_id.clone(), &e2ee);
+            let mut ring = KeyRing::new();
+            let name = format!("bot {participant_id}");
+            let (mls, first) =
+                Secure::new(participant_id.clone(), &name, &e2ee, &mut ring).unwrap();
+            let secure = Keys { mls, ring };
             for msg in first {
                 send(&mut ws, msg).await;
             }
@@ -178,7 +190,7 @@ struct Peer {
     seen: Arc<Mutex<Seen>>,
     frames: u64,
     keyframe_due: bool,
-    secure: Option<Secure>,
+    secure: Option<Keys>,
 }
 
 impl Peer {
@@ -221,12 +233,12 @@ impl Peer {
 
     async fn on_message(&mut self, message: ServerMessage) {
         if let Some(secure) = &mut self.secure {
-            let replies = secure.on_message(&message);
+            let replies = secure.mls.on_message(&message, &mut secure.ring).unwrap();
             {
                 let mut seen = self.seen.lock().unwrap();
-                seen.epoch = secure.epoch();
-                seen.code = secure.verification_code();
-                seen.names = secure.names();
+                seen.epoch = secure.mls.epoch();
+                seen.code = secure.mls.verification_code();
+                seen.names = secure.mls.names();
             }
             for reply in replies {
                 send(&mut self.ws, reply).await;

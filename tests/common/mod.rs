@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 pub mod bot;
-pub mod secure;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

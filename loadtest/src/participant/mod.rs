@@ -7,7 +7,7 @@
 //! participant counts exactly the same span of time without locks.
 
 mod receive;
-mod secure;
+pub mod secure;
 pub mod veil;
 
 use std::net::SocketAddr;

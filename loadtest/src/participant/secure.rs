@@ -2,11 +2,11 @@
 //! key ring: the same `veil-e2ee` calls the browser makes through wasm.
 //!
 //! Errors are returned, not panicked on: in a load test a participant that fails to key is a
-//! figure to report.
+//! figure to report. The integration tests' bots use it too, so there is one native client.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use veil_e2ee::{ExternalSenderInfo, KeyRing, Member, Processed};
+use veil_e2ee::{CommitBundle, ExternalSenderInfo, KeyRing, Member, Processed};
 use veil_proto::ParticipantId;
 use veil_proto::signal::{ClientMessage, E2eeSetup, ErrorCode, ServerMessage};
 
@@ -17,6 +17,8 @@ pub struct Secure {
     external: ExternalSenderInfo,
     /// Adds the server asked us to commit, not yet committed.
     queued: Vec<(ParticipantId, Vec<u8>)>,
+    /// Joined from a Welcome and the others don't know our display name yet.
+    announce: bool,
 }
 
 type Result<T> = std::result::Result<T, String>;
@@ -30,19 +32,22 @@ fn err(what: &str) -> impl Fn(veil_e2ee::GroupError) -> String + '_ {
 }
 
 impl Secure {
-    /// Sets up from `joined.e2ee`; returns the first MLS message to send.
+    /// Sets up from `joined.e2ee`; returns the first MLS message to send. `name` travels only
+    /// inside MLS: a joiner announces it with a self-update commit once it is in the group.
     pub fn new(
         me: ParticipantId,
+        name: &str,
         setup: &E2eeSetup,
         ring: &mut KeyRing,
     ) -> Result<(Secure, Vec<ClientMessage>)> {
-        let member = Member::new(&me.0, &format!("load {}", me.0)).map_err(err("new member"))?;
+        let member = Member::new(&me.0, name).map_err(err("new member"))?;
         let external = ExternalSenderInfo {
             signature_key: b64(&setup.external_sender.signature_key)?,
             identity: b64(&setup.external_sender.identity)?,
         };
+        let group_id = b64(&setup.group_id)?;
         let mut secure =
-            Secure { me, member, group_id: b64(&setup.group_id)?, external, queued: Vec::new() };
+            Secure { me, member, group_id, external, queued: Vec::new(), announce: false };
         let first = if setup.create_group {
             secure.create(ring)?
         } else {
@@ -58,6 +63,22 @@ impl Secure {
             .map_err(err("create group"))?;
         self.rekey(ring)?;
         Ok(vec![ClientMessage::MlsJoined { epoch: 0, leaf: self.leaf()? }])
+    }
+
+    /// The group's epoch, once we are in it.
+    pub fn epoch(&self) -> Option<u64> {
+        self.member.epoch().ok()
+    }
+
+    /// The code members compare to verify they share the epoch.
+    pub fn verification_code(&self) -> Option<String> {
+        self.member.verification_code().ok()
+    }
+
+    /// (participant id, display name) of every member, names as their credentials say.
+    pub fn names(&self) -> Vec<(String, String)> {
+        let members = self.member.members().unwrap_or_default();
+        members.into_iter().map(|m| (m.participant_id, m.display_name)).collect()
     }
 
     fn leaf(&self) -> Result<u32> {
@@ -81,8 +102,11 @@ impl Secure {
             ServerMessage::MlsWelcome { welcome } => {
                 self.member.join_from_welcome(&b64(welcome)?).map_err(err("welcome"))?;
                 self.rekey(ring)?;
+                self.announce = true;
                 let epoch = self.member.epoch().map_err(err("epoch"))?;
-                Ok(vec![ClientMessage::MlsJoined { epoch, leaf: self.leaf()? }])
+                let mut out = vec![ClientMessage::MlsJoined { epoch, leaf: self.leaf()? }];
+                out.extend(self.commit_queued()?);
+                Ok(out)
             }
             ServerMessage::MlsCreateGroup { group_id } => {
                 self.group_id = b64(group_id)?;
@@ -121,28 +145,25 @@ impl Secure {
                 if *committer != self.me || self.member.has_pending_commit() {
                     return Ok(Vec::new());
                 }
-                let Some(bundle) =
-                    self.member.commit_pending_proposals().map_err(err("commit proposals"))?
-                else {
-                    return Ok(Vec::new());
-                };
-                Ok(vec![ClientMessage::MlsCommit {
-                    epoch: bundle.epoch_before,
-                    commit: B64.encode(&bundle.commit),
-                    welcome: bundle.welcome.as_ref().map(|w| B64.encode(w)),
-                    added: Vec::new(),
-                    removed: bundle.removed.clone(),
-                }])
+                let bundle =
+                    self.member.commit_pending_proposals().map_err(err("commit proposals"))?;
+                Ok(bundle.iter().map(|b| commit_message(b, Vec::new())).collect())
             }
             _ => Ok(Vec::new()),
         }
     }
 
     fn commit_queued(&mut self) -> Result<Vec<ClientMessage>> {
-        if self.queued.is_empty()
-            || self.member.has_pending_commit()
-            || self.member.epoch().is_err()
-        {
+        if self.member.has_pending_commit() || self.member.epoch().is_err() {
+            return Ok(Vec::new());
+        }
+        if self.announce {
+            match self.member.announce_name().map_err(err("announce name"))? {
+                Some(bundle) => return Ok(vec![commit_message(&bundle, Vec::new())]),
+                None => self.announce = false,
+            }
+        }
+        if self.queued.is_empty() {
             return Ok(Vec::new());
         }
         let members: Vec<String> = self
@@ -159,12 +180,16 @@ impl Secure {
         }
         let packages: Vec<&Vec<u8>> = wanted.iter().map(|(_, kp)| kp).collect();
         let bundle = self.member.add_members(&packages).map_err(err("add members"))?;
-        Ok(vec![ClientMessage::MlsCommit {
-            epoch: bundle.epoch_before,
-            commit: B64.encode(&bundle.commit),
-            welcome: bundle.welcome.as_ref().map(|w| B64.encode(w)),
-            added: wanted.into_iter().map(|(p, _)| p).collect(),
-            removed: Vec::new(),
-        }])
+        Ok(vec![commit_message(&bundle, wanted.into_iter().map(|(p, _)| p).collect())])
+    }
+}
+
+fn commit_message(bundle: &CommitBundle, added: Vec<ParticipantId>) -> ClientMessage {
+    ClientMessage::MlsCommit {
+        epoch: bundle.epoch_before,
+        commit: B64.encode(&bundle.commit),
+        welcome: bundle.welcome.as_ref().map(|w| B64.encode(w)),
+        added,
+        removed: bundle.removed.clone(),
     }
 }

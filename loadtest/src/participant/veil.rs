@@ -94,7 +94,8 @@ async fn join(plan: &Plan, shared: &Arc<Shared>, tally: &mut Tally) -> Result<Bo
     tally.join.joined_ns = Some(crate::now_ns());
     Shared::add(&shared.joined);
     let mut ring = KeyRing::new();
-    let (secure, first) = Secure::new(participant_id, &e2ee, &mut ring)?;
+    let (secure, first) =
+        Secure::new(participant_id.clone(), &format!("load {participant_id}"), &e2ee, &mut ring)?;
     for msg in first {
         send_ws(&mut ws, msg).await?;
     }
