@@ -19,6 +19,7 @@
 pub mod engine;
 pub mod forward;
 pub mod shell;
+pub mod udp;
 
 pub use engine::{Engine, EngineConfig, Input, Output, Stats, Transmit};
 pub use shell::{Sfu, SfuConfig, SfuHandle};

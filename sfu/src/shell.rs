@@ -7,16 +7,19 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::thread;
 use std::time::Instant;
 
 use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info};
 use veil_proto::media::{MediaCommand, MediaEvent, MediaPlane, SessionId};
 
 use crate::engine::{Engine, EngineConfig, Input, Output};
+use crate::udp::{Inbox, Outbox};
 
 /// Where the SFU listens and what address it tells peers.
 #[derive(Debug, Clone)]
@@ -30,9 +33,6 @@ pub struct SfuConfig {
 
 /// Socket buffer size asked of the kernel; bursts of keyframes to many peers need room.
 const SOCKET_BUFFER_BYTES: usize = 4 << 20;
-
-/// Datagrams read per wake-up before the engine's output is drained.
-const RECEIVE_BATCH: usize = 64;
 
 /// Why the SFU could not start.
 #[derive(Debug, thiserror::Error)]
@@ -158,16 +158,22 @@ fn bind(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
 }
 
 /// Owns the engine, the socket and the per-session event channels.
+///
+/// Each wake-up reads one batch of datagrams (`recvmmsg`), hands them to the engine one by one,
+/// then sends everything the engine produced in batches (`sendmmsg`).
 struct Driver {
     engine: Engine,
     socket: UdpSocket,
     local_addr: SocketAddr,
+    inbox: Inbox,
+    outbox: Outbox,
     sessions: HashMap<SessionId, mpsc::UnboundedSender<MediaEvent>>,
 }
 
 impl Driver {
     fn new(engine: Engine, socket: UdpSocket, local_addr: SocketAddr) -> Self {
-        Self { engine, socket, local_addr, sessions: HashMap::new() }
+        let (inbox, outbox) = (Inbox::default(), Outbox::default());
+        Self { engine, socket, local_addr, inbox, outbox, sessions: HashMap::new() }
     }
 
     async fn run(
@@ -175,7 +181,6 @@ impl Driver {
         mut commands: mpsc::UnboundedReceiver<MediaCommand>,
         mut stop: oneshot::Receiver<()>,
     ) {
-        let mut buf = vec![0u8; 2048];
         loop {
             let deadline = self.drain().await;
             tokio::select! {
@@ -184,19 +189,10 @@ impl Driver {
                     Some(command) => self.command(command),
                     None => break,
                 },
-                received = self.socket.recv_from(&mut buf) => {
-                    match received {
-                        Ok((n, source)) => self.receive(source, &buf[..n]),
-                        Err(e) => debug!("media socket receive failed: {e}"),
-                    }
-                    // Take what else is queued before polling the engine again.
-                    for _ in 1..RECEIVE_BATCH {
-                        match self.socket.try_recv_from(&mut buf) {
-                            Ok((n, source)) => self.receive(source, &buf[..n]),
-                            Err(_) => break,
-                        }
-                    }
-                }
+                readable = self.socket.readable() => match readable {
+                    Ok(()) => self.receive_batch(),
+                    Err(e) => debug!("media socket failed: {e}"),
+                },
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     self.engine.handle_input(Instant::now(), Input::Timeout);
                 }
@@ -205,9 +201,20 @@ impl Driver {
         debug!("media thread stopped");
     }
 
-    fn receive(&mut self, source: SocketAddr, contents: &[u8]) {
-        let input = Input::Receive { source, destination: self.local_addr, contents };
-        self.engine.handle_input(Instant::now(), input);
+    /// Reads one batch of queued datagrams into the engine.
+    fn receive_batch(&mut self) {
+        let fd = self.socket.as_raw_fd();
+        let inbox = &mut self.inbox;
+        match self.socket.try_io(Interest::READABLE, || inbox.receive(fd)) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) => return debug!("media socket receive failed: {e}"),
+        }
+        let now = Instant::now();
+        let destination = self.local_addr;
+        for (source, contents) in self.inbox.datagrams() {
+            self.engine.handle_input(now, Input::Receive { source, destination, contents });
+        }
     }
 
     fn command(&mut self, command: MediaCommand) {
@@ -229,19 +236,9 @@ impl Driver {
 
     /// Sends and reports everything the engine has; returns when it next wants time.
     async fn drain(&mut self) -> Instant {
-        loop {
+        let deadline = loop {
             match self.engine.poll_output() {
-                Output::Transmit(t) => {
-                    let sent = match self.socket.try_send_to(&t.contents, t.destination) {
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            self.socket.send_to(&t.contents, t.destination).await.map(|_| ())
-                        }
-                        other => other.map(|_| ()),
-                    };
-                    if let Err(e) = sent {
-                        debug!("media send failed: {e}");
-                    }
-                }
+                Output::Transmit(t) => self.outbox.push(t.destination, t.contents),
                 Output::Event(session, event) => {
                     let closed = matches!(event, MediaEvent::Closed { .. });
                     if let Some(events) = self.sessions.get(&session) {
@@ -251,7 +248,26 @@ impl Driver {
                         self.sessions.remove(&session);
                     }
                 }
-                Output::Timeout(at) => return at,
+                Output::Timeout(at) => break at,
+            }
+        };
+        self.send_all().await;
+        deadline
+    }
+
+    /// Sends the outbox, waiting for room in the socket's buffer when it is full.
+    async fn send_all(&mut self) {
+        let fd = self.socket.as_raw_fd();
+        while self.outbox.pending() > 0 {
+            let outbox = &mut self.outbox;
+            match self.socket.try_io(Interest::WRITABLE, || outbox.flush(fd)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Err(e) = self.socket.writable().await {
+                        return debug!("media socket failed: {e}");
+                    }
+                }
+                Err(e) => return debug!("media send failed: {e}"),
             }
         }
     }
