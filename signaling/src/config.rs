@@ -20,7 +20,9 @@ pub const SILENT_INTERVALS: u32 = 3;
 pub struct SignalingConfig {
     /// The built browser client: `index.html` and an `assets/` folder.
     pub assets_dir: PathBuf,
-    /// Largest signaling message accepted from a client, in bytes (an SDP offer is 2–10 KiB).
+    /// Largest signaling message accepted from a client, in bytes. An SDP offer is 2–10 KiB;
+    /// an MLS commit that adds someone carries the Welcome with the group's whole ratchet tree,
+    /// about 600 bytes per member once base64-encoded (92 KiB for 150 members).
     pub max_message_bytes: usize,
     /// Interval between WebSocket pings. A connection silent for
     /// [`SILENT_INTERVALS`] intervals is dropped.
@@ -31,7 +33,7 @@ impl Default for SignalingConfig {
     fn default() -> Self {
         Self {
             assets_dir: PathBuf::from("client-js/dist"),
-            max_message_bytes: 64 * 1024,
+            max_message_bytes: 512 * 1024,
             heartbeat: Duration::from_secs(10),
         }
     }
@@ -42,7 +44,7 @@ impl Default for SignalingConfig {
 pub enum ConfigError {
     #[error(
         "max_message_bytes is {0}; it must be between 1024 and {SOCKET_MESSAGE_LIMIT} \
-         (SDP offers alone are several KiB; the default is 65536)"
+         (an MLS Welcome for a large room is hundreds of KiB; the default is 524288)"
     )]
     MessageLimit(usize),
     #[error("heartbeat is {0:?}; it must be between 100 ms and 5 min (the default is 10 s)")]
@@ -75,7 +77,7 @@ mod tests {
     fn defaults_are_valid() {
         let config = SignalingConfig::default();
         assert_eq!(config.validate(), Ok(()));
-        assert_eq!(config.max_message_bytes, 65536);
+        assert_eq!(config.max_message_bytes, 524288);
         assert_eq!(config.silence_limit(), Duration::from_secs(30));
     }
 

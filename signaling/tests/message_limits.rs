@@ -13,10 +13,10 @@ async fn oversized_message_is_refused_with_message_too_large_and_the_server_stil
     let (mut bob, bob_joined) = server.joined("standup", Some("bob")).await;
     ada.expect("participant_joined").await;
 
-    let huge_sdp = "a".repeat(70 * 1024);
+    let huge_sdp = "a".repeat(600 * 1024);
     bob.send(json!({"v": 1, "type": "offer", "sdp": huge_sdp})).await;
     let error = bob.expect_error("message_too_large", true).await;
-    assert!(error["message"].as_str().unwrap().contains("65536"), "{error}");
+    assert!(error["message"].as_str().unwrap().contains("524288"), "{error}");
     assert_eq!(bob.expect_close().await, Some(1009));
 
     let left = ada.expect("participant_left").await;
@@ -29,7 +29,7 @@ async fn oversized_message_is_refused_with_message_too_large_and_the_server_stil
 async fn oversized_message_before_join_is_refused_too() {
     let server = Server::start().await;
     let mut client = server.client().await;
-    client.send_raw("x".repeat(100 * 1024)).await;
+    client.send_raw("x".repeat(600 * 1024)).await;
     client.expect_error("message_too_large", true).await;
     assert_eq!(client.expect_close().await, Some(1009));
 }

@@ -72,3 +72,26 @@ async fn commits_are_ordered_welcomes_routed_and_leavers_proposed_for_removal() 
     eve.expect_error("mls_not_member", false).await;
     server.still_serves().await;
 }
+
+/// A Welcome carries the whole ratchet tree, about 600 bytes per member: joining a room of a
+/// few hundred means a commit of a few hundred KiB, which must reach the newcomer whole.
+#[tokio::test]
+async fn a_welcome_for_a_large_room_is_relayed_whole() {
+    let server = Server::start().await;
+    let (mut ada, _) = server.joined("big", Some("ada")).await;
+    ada.send(json!({"v":1,"type":"mls_joined","epoch":0,"leaf":0})).await;
+    let (mut bob, bob_joined) = server.joined("big", Some("bob")).await;
+    ada.expect("participant_joined").await;
+    bob.send(json!({"v":1,"type":"mls_key_package","key_package":"S1BC"})).await;
+    ada.expect("mls_add_request").await;
+
+    let welcome = "V".repeat(300 * 600 * 4 / 3);
+    let bob_id = bob_joined["participant_id"].clone();
+    ada.send(json!({"v":1,"type":"mls_commit","epoch":0,"commit":"QzE=","welcome":welcome,"added":[bob_id]}))
+        .await;
+    assert_eq!(ada.expect("mls_commit_accepted").await["epoch"], 1);
+    assert_eq!(
+        bob.expect("mls_welcome").await["welcome"].as_str().map(str::len),
+        Some(welcome.len())
+    );
+}
