@@ -16,7 +16,7 @@
 //!      |  media::Source: frames on schedule, SFrame-encrypted, packetized (~1150-byte RTP)
 //!      |  receive::Receiver: reassemble, decrypt, per-stream seq/jitter/latency accounting
 //!      v
-//!   server under test   veil serve  |  null forwarder (baseline)  |  (Janus: not yet)
+//!   server under test   veil serve  |  null forwarder (baseline)  |  Janus VideoRoom (baseline)
 //!      |  procstat: sum of the server threads' schedstat run time, VmRSS
 //!      v
 //!   report: JSON, human summary, SVG plots, docs/benchmarks.md tables
@@ -26,13 +26,16 @@
 //! encrypted payload. Publisher and subscriber share the clock, so receive time minus send time
 //! is the one-way delay through the server plus both endpoints' stacks; running the same
 //! workload through the [`null`] forwarder in the same run gives the part that is not the
-//! server's routing.
+//! server's routing, and running it through [`janus`] (a widely deployed SFU) gives a yardstick
+//! for what a production forwarder spends on it.
 //!
 //! Runs are only as good as the generator: a run whose generator used more than
 //! [`SATURATION_CPU`] of a core, or fell behind its send schedule, is marked void, never
 //! hidden.
 
 pub mod bench;
+pub mod janus;
+pub mod join;
 pub mod media;
 pub mod null;
 pub mod participant;

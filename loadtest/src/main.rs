@@ -33,11 +33,32 @@ enum Command {
         /// Shorter windows (5 s) for a quick look.
         #[arg(long)]
         quick: bool,
+        /// Also run each scenario through Janus (VideoRoom), if installed.
+        #[arg(long)]
+        janus: bool,
     },
     /// Each scenario briefly at small N; exits non-zero if a run produced no data.
     Smoke {
         #[arg(long, default_value = "target/debug/veil")]
         veil_bin: PathBuf,
+    },
+    /// One publishing participant in a meeting shared with others (browsers, other WebRTC
+    /// stacks); prints one JSON line of what it received per stream (see the `join` module).
+    Join {
+        /// The node: http://HOST:PORT.
+        #[arg(long)]
+        url: String,
+        /// A join token for the room (`veil token`).
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        room: String,
+        /// The longest it stays, in seconds.
+        #[arg(long, default_value_t = 20)]
+        duration: u64,
+        /// Count from a `count` line on stdin instead of from the start; end early at `end`.
+        #[arg(long)]
+        stdin_control: bool,
     },
     /// The null forwarder baseline (see the `null` module docs).
     NullForwarder {
@@ -73,6 +94,10 @@ struct RunArgs {
     /// Skip the null-forwarder baseline.
     #[arg(long)]
     no_baseline: bool,
+    /// After Veil, run the same workload through Janus (VideoRoom) in a network namespace of
+    /// its own (needs root and scripts/setup-janus.sh).
+    #[arg(long)]
+    janus: bool,
     /// Pin the server to CPU 1 and the generator to CPU 0.
     #[arg(long)]
     pin: bool,
@@ -107,7 +132,7 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
             eprintln!("smoke: {} runs produced data", results.len());
             Ok(())
         }
-        Command::Bench { veil_bin, doc, svg_dir, quick } => {
+        Command::Bench { veil_bin, doc, svg_dir, quick, janus } => {
             pin_self(0);
             let mut pairs = Vec::new();
             for (scenario, ns, secs) in bench::STANDARD {
@@ -115,7 +140,7 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
                     let mut cfg = RunConfig::new(*scenario, n);
                     cfg.duration = Duration::from_secs(if quick { 5 } else { *secs });
                     let pin = Some(Pinning { server_cpu: 1 });
-                    match bench::compare(&cfg, &veil_bin, pin, true).await {
+                    match bench::compare(&cfg, &veil_bin, pin, true, janus).await {
                         Ok(pair) => pairs.push(pair),
                         Err(e) => eprintln!("{scenario:?} n={n}: {e}"),
                     }
@@ -124,6 +149,21 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
             bench::write_report(&pairs, &doc, &svg_dir).context("writing the report")?;
             eprintln!("wrote {} and {}", doc.display(), svg_dir.display());
             Ok(())
+        }
+        Command::Join { url, token, room, duration, stdin_control } => {
+            let http = url
+                .strip_prefix("http://")
+                .and_then(|h| h.trim_end_matches('/').parse().ok())
+                .with_context(|| format!("--url {url:?} is not an http://HOST:PORT URL"))?;
+            let duration = Duration::from_secs(duration);
+            let cfg =
+                veil_loadtest::join::JoinConfig { http, token, room, duration, stdin_control };
+            let report = veil_loadtest::join::run(cfg).await;
+            println!("{}", serde_json::to_string(&report)?);
+            match report.error {
+                Some(e) => anyhow::bail!("the participant failed: {e}"),
+                None => Ok(()),
+            }
         }
         Command::NullForwarder { .. } => unreachable!("handled before the runtime starts"),
     }
@@ -143,11 +183,14 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         eprint!("{}", result.summary());
         serde_json::to_value(&result)?
     } else {
-        let pair = bench::compare(&cfg, &args.veil_bin, pin, !args.no_baseline).await?;
+        let pair = bench::compare(&cfg, &args.veil_bin, pin, !args.no_baseline, args.janus).await?;
         if let Some(svg) = &args.svg {
             let mut series = vec![("veil".to_string(), pair.veil.latency_cdf.clone())];
             if let Some(null) = &pair.null {
                 series.push(("null forwarder".to_string(), null.latency_cdf.clone()));
+            }
+            if let Some(janus) = &pair.janus {
+                series.push(("janus".to_string(), janus.latency_cdf.clone()));
             }
             std::fs::write(svg, veil_loadtest::svg::latency_cdf("One-way delay", &series))?;
         }

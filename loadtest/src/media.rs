@@ -1,15 +1,20 @@
 //! Synthetic media: frames on a real-time schedule with realistic sizes, SFrame-encrypted and
 //! packetized the way a browser's encoded transform and VP8 packetizer would.
 //!
-//! A frame's plaintext is its clear metadata (the Opus TOC byte, or the VP8 frame tag: 10 bytes
-//! on keyframes, 3 otherwise, which the SFU reads to find keyframes), then the send time in ns
-//! since [`crate::start`], the frame number, and filler up to the frame's size. The whole frame
-//! is encrypted once; video is then split into RTP payloads of at most
-//! [`VideoProfile::packet_payload`] bytes, each led by a one-byte VP8 payload descriptor (S=1 on
-//! the first). The SFU cannot see anything but the descriptor and frame tag.
+//! A frame's plaintext is its clear metadata (the Opus TOC byte, or the VP8 frame header: 10
+//! bytes on keyframes, 3 otherwise, which the SFU reads to find keyframes), zero filler up to
+//! the frame's size, and last a stamp: a marker, the send time in ns since [`crate::start`] and
+//! the frame number. The whole frame is encrypted once; video is then split into RTP payloads of
+//! at most [`VideoProfile::packet_payload`] bytes, each led by a one-byte VP8 payload descriptor
+//! (S=1 on the first). The SFU cannot see anything but the descriptor and frame header.
 //!
 //! Payloads are filler, not codec output: with SFrame the server sees ciphertext anyway, so
-//! only sizes, timing and the clear metadata matter to it.
+//! only sizes, timing and the clear metadata matter to it. The filler is still a frame a real
+//! decoder accepts, so a browser in the same meeting renders these participants: a VP8 decoder
+//! reads a run of zero bytes as a frame with every flag and probability update off and no
+//! coefficients (a flat grey picture), as long as the run is longer than what the decoder reads
+//! ([`vp8_partition_len`]); the stamp sits after it, where no decoder looks. An Opus decoder
+//! accepts any payload.
 
 use std::time::{Duration, Instant};
 
@@ -27,8 +32,13 @@ const OPUS_TOC: u8 = 0x78;
 /// SFrame context ids: one per track so counters never collide.
 pub const AUDIO_CONTEXT: u8 = 0;
 pub const VIDEO_CONTEXT: u8 = 1;
-/// Bytes of the plaintext after the metadata: send ns (8) and frame number (8).
-const STAMP_LEN: usize = 16;
+/// Marks the stamp, so frames from senders that do not stamp (a browser) are told apart.
+const STAMP_MARKER: [u8; 4] = *b"VLts";
+/// The stamp at the end of the plaintext: marker (4), send ns (8) and frame number (8).
+const STAMP_LEN: usize = 20;
+/// The picture the VP8 frame headers announce: small, so a decoder's work stays negligible.
+pub const VP8_WIDTH: u16 = 320;
+pub const VP8_HEIGHT: u16 = 180;
 
 /// What one video track sends.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -61,6 +71,16 @@ pub const SCREEN: VideoProfile = VideoProfile {
     bitrate_bps: 1_500_000,
     keyframe_interval: Duration::from_secs(5),
     keyframe_ratio: 10.0,
+    packet_payload: 1150,
+};
+
+/// A small camera (360p at 15 fps): for meetings shared with browsers on a test machine.
+pub const SMALL_CAMERA: VideoProfile = VideoProfile {
+    name: "camera-360p",
+    fps: 15,
+    bitrate_bps: 500_000,
+    keyframe_interval: Duration::from_secs(3),
+    keyframe_ratio: 5.0,
     packet_payload: 1150,
 };
 
@@ -190,12 +210,9 @@ impl Source {
                 self.last_keyframe = Some(now);
             }
             let size = self.frame_size(&profile, key);
-            let tag: &[u8] = if key {
-                &[0x00, 0x9d, 0x01, 0x2a, 0x00, 0x05, 0xd0, 0x02, 0x00, 0x00]
-            } else {
-                &[0x01, 0x00, 0x00]
-            };
-            let plain = stamped(tag, n, size);
+            let tag = vp8_header(key);
+            let least = tag.len() + 2 * vp8_partition_len() + STAMP_LEN;
+            let plain = stamped(&tag, n, size.max(least));
             if let Ok(data) = ring.encrypt(VIDEO_CONTEXT, tag.len(), &plain) {
                 let rtp_time = (n * 90_000 / u64::from(profile.fps)) as u32;
                 let payloads = packetize(&data, profile.packet_payload);
@@ -217,14 +234,42 @@ impl Source {
     }
 }
 
-/// `metadata`, then the send time and frame number, then filler up to `size` bytes.
+/// `metadata`, zero filler, then the stamp (marker, send time, frame number): `size` bytes, or
+/// just enough for the metadata and the stamp.
 fn stamped(metadata: &[u8], frame: u64, size: usize) -> Vec<u8> {
     let mut plain = Vec::with_capacity(size.max(metadata.len() + STAMP_LEN));
     plain.extend_from_slice(metadata);
+    plain.resize(size.max(metadata.len() + STAMP_LEN) - STAMP_LEN, 0);
+    plain.extend_from_slice(&STAMP_MARKER);
     plain.extend_from_slice(&crate::now_ns().to_le_bytes());
     plain.extend_from_slice(&frame.to_le_bytes());
-    plain.resize(size.max(plain.len()), 0x55);
     plain
+}
+
+/// Bytes of zeros that outlast what a VP8 decoder reads from one partition of a
+/// [`VP8_WIDTH`]×[`VP8_HEIGHT`] frame. From zeros its bool decoder reads every value as 0; that
+/// costs at most 8 input bits (a probability of 0: the inter frames' intra flag, whose
+/// probability is itself read as 0) and well under one for the usual probabilities. A
+/// macroblock reads at most one such flag and a few modes or end-of-block tokens, under 16 bits;
+/// the frame header needs a few hundred bits more.
+pub fn vp8_partition_len() -> usize {
+    let macroblocks = usize::from(VP8_WIDTH.div_ceil(16)) * usize::from(VP8_HEIGHT.div_ceil(16));
+    64 + 2 * macroblocks
+}
+
+/// The clear VP8 frame header (RFC 6386 §9.1): the 3-byte frame tag (key frame or not, version
+/// 0, shown, first partition [`vp8_partition_len`] bytes) and, on keyframes, the start code and
+/// the picture size.
+pub fn vp8_header(key: bool) -> Vec<u8> {
+    let first_partition = vp8_partition_len() as u32;
+    let tag = u32::from(!key) | 0x10 | (first_partition << 5);
+    let mut header = tag.to_le_bytes()[..3].to_vec();
+    if key {
+        header.extend_from_slice(&[0x9d, 0x01, 0x2a]);
+        header.extend_from_slice(&VP8_WIDTH.to_le_bytes());
+        header.extend_from_slice(&VP8_HEIGHT.to_le_bytes());
+    }
+    header
 }
 
 /// Splits an encrypted frame into RTP payloads with a one-byte VP8 descriptor each.
@@ -241,6 +286,29 @@ pub fn packetize(frame: &[u8], packet_payload: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The length of the VP8 payload descriptor leading an RTP payload (RFC 7741 §4.2): one byte,
+/// or more when its X bit announces picture id, TL0PICIDX or TID/KEYIDX fields, as browsers
+/// send them. `None` if the payload is shorter than its descriptor.
+pub fn vp8_descriptor_len(payload: &[u8]) -> Option<usize> {
+    let first = *payload.first()?;
+    if first & 0x80 == 0 {
+        return Some(1);
+    }
+    let x = *payload.get(1)?;
+    let mut len = 2;
+    if x & 0x80 != 0 {
+        // Picture id: 7 bits, or 15 when its M bit is set.
+        len += if payload.get(len)? & 0x80 != 0 { 2 } else { 1 };
+    }
+    if x & 0x40 != 0 {
+        len += 1;
+    }
+    if x & 0x30 != 0 {
+        len += 1;
+    }
+    (payload.len() >= len).then_some(len)
+}
+
 /// Clear metadata length of a received frame: 1 for audio, the VP8 frame tag for video.
 pub fn metadata_len(kind: MediaKind, frame: &[u8]) -> usize {
     match kind {
@@ -250,10 +318,58 @@ pub fn metadata_len(kind: MediaKind, frame: &[u8]) -> usize {
     }
 }
 
-/// The send time and frame number of a decrypted frame's plaintext.
+/// The send time and frame number of a decrypted frame's plaintext; `None` for a frame without
+/// a stamp (from a sender other than [`Source`]).
 pub fn read_stamp(plaintext: &[u8], metadata_len: usize) -> Option<(u64, u64)> {
-    let stamp = plaintext.get(metadata_len..metadata_len + STAMP_LEN)?;
-    let sent = u64::from_le_bytes(stamp[..8].try_into().ok()?);
-    let frame = u64::from_le_bytes(stamp[8..].try_into().ok()?);
+    let from = plaintext.len().checked_sub(STAMP_LEN).filter(|&at| at >= metadata_len)?;
+    let stamp = &plaintext[from..];
+    if stamp[..4] != STAMP_MARKER {
+        return None;
+    }
+    let sent = u64::from_le_bytes(stamp[4..12].try_into().ok()?);
+    let frame = u64::from_le_bytes(stamp[12..].try_into().ok()?);
     Some((sent, frame))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_sit_at_the_end_behind_zero_filler() {
+        let plain = stamped(&[0x78], 7, 90);
+        assert_eq!(plain.len(), 90);
+        assert!(plain[1..70].iter().all(|&b| b == 0));
+        assert_eq!(read_stamp(&plain, 1).map(|(_, frame)| frame), Some(7));
+        assert_eq!(read_stamp(&[0x78; 90], 1), None, "no marker, no stamp");
+        assert_eq!(read_stamp(&plain[..10], 1), None);
+    }
+
+    #[test]
+    fn vp8_headers_announce_the_first_partition_and_the_picture() {
+        let key = vp8_header(true);
+        assert_eq!(key.len(), 10);
+        assert_eq!(key[0] & 0x01, 0, "key frame");
+        assert_eq!(key[0] & 0x10, 0x10, "shown");
+        let first = (u32::from(key[0]) | u32::from(key[1]) << 8 | u32::from(key[2]) << 16) >> 5;
+        assert_eq!(first as usize, vp8_partition_len());
+        assert_eq!(&key[3..6], &[0x9d, 0x01, 0x2a]);
+        assert_eq!(u16::from_le_bytes([key[6], key[7]]), VP8_WIDTH);
+        assert_eq!(u16::from_le_bytes([key[8], key[9]]), VP8_HEIGHT);
+        let delta = vp8_header(false);
+        assert_eq!(delta.len(), 3);
+        assert_eq!(metadata_len(MediaKind::Video, &delta), 3);
+        assert_eq!(metadata_len(MediaKind::Video, &key), 10);
+    }
+
+    #[test]
+    fn descriptors_of_every_length_are_skipped() {
+        assert_eq!(vp8_descriptor_len(&[0x10, 0xaa]), Some(1));
+        // X, I with a 15-bit picture id: what browsers send.
+        assert_eq!(vp8_descriptor_len(&[0x90, 0x80, 0x81, 0x23, 0xaa]), Some(4));
+        // X, I (7-bit), L and T.
+        assert_eq!(vp8_descriptor_len(&[0x90, 0xe0, 0x05, 0x01, 0x40, 0xaa]), Some(5));
+        assert_eq!(vp8_descriptor_len(&[0x90, 0x80]), None);
+        assert_eq!(vp8_descriptor_len(&[]), None);
+    }
 }

@@ -15,8 +15,8 @@
 //! This is for benchmarking only: nothing here is secure.
 //!
 //! Clients ([`run_client`]) register with one datagram (`VLNF`, room id, subscribe flag) and
-//! then send the same frames as the Veil participants, SFrame-encrypted under a fixed epoch
-//! secret, in RTP packets of the same size (a 12-byte header extension block stands in for
+//! then send the same frames as the Veil participants, SFrame-encrypted under the fixed epoch
+//! secret ([`crate::participant::fixed_key_ring`]), in RTP packets of the same size (a 12-byte header extension block stands in for
 //! abs-send-time, transport-cc and mid).
 
 use std::collections::HashMap;
@@ -29,11 +29,10 @@ use std::time::{Duration, Instant};
 use aws_lc_rs::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use str0m::media::MediaKind;
 use tokio::sync::watch;
-use veil_e2ee::KeyRing;
 use veil_sfu::udp::{DATAGRAM_BYTES, Inbox, Outbox};
 
 use crate::media::{Frame, Source};
-use crate::participant::{Outcome, Plan, RtpIn, Shared, Tally, Target};
+use crate::participant::{Outcome, Plan, RtpIn, Shared, Tally, Target, fixed_key_ring};
 
 const MAGIC: &[u8; 4] = b"VLNF";
 const BASE_KEY: [u8; 16] = *b"veil-null-fwd-k!";
@@ -43,8 +42,6 @@ const HEADER_LEN: usize = 28;
 const TAG_LEN: usize = 16;
 const PT_AUDIO: u8 = 111;
 const PT_VIDEO: u8 = 96;
-/// The fixed SFrame epoch secret every null client shares.
-const EPOCH_SECRET: [u8; 16] = [7; 16];
 
 fn key_for(port: u16) -> LessSafeKey {
     let mut k = BASE_KEY;
@@ -161,8 +158,7 @@ pub async fn run_client(
     let mut hello = MAGIC.to_vec();
     hello.extend_from_slice(&room.to_be_bytes());
     hello.push(1);
-    let mut ring = KeyRing::new();
-    let _ = ring.set_epoch(0, &EPOCH_SECRET, plan.index as u32, 0);
+    let mut ring = fixed_key_ring(plan.index);
     let mut source =
         Source::new(Instant::now(), plan.role.audio, plan.role.video, plan.index as u64 + 1);
     tally.join.joined_ns = Some(crate::now_ns());

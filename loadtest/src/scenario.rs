@@ -90,16 +90,44 @@ pub fn roles(scenario: Scenario, n: usize) -> Vec<Role> {
     }
 }
 
-fn plans(cfg: &RunConfig, server: &Server) -> Result<Vec<Plan>, ServerError> {
+/// Creates the run's VideoRoom on a Janus server (the others need no setup); returns its id.
+async fn prepare(cfg: &RunConfig, server: &Server) -> Result<Option<u64>, ServerError> {
+    let Some(janus) = &server.janus else { return Ok(None) };
+    if cfg.scenario == Scenario::JoinStorm {
+        return Err(ServerError::Unsupported(
+            "join-storm is not run against Janus: its milestones (MLS keying) are Veil's own"
+                .into(),
+        ));
+    }
+    let room = u64::from(std::process::id()) * 1000 + crate::now_ns() % 1000;
+    let publishers = roles(cfg.scenario, cfg.n).iter().filter(|r| r.publishes()).count();
+    crate::participant::janus::create_room(janus.api, room, publishers)
+        .await
+        .map_err(ServerError::Janus)?;
+    Ok(Some(room))
+}
+
+fn plans(
+    cfg: &RunConfig,
+    server: &Server,
+    janus_room: Option<u64>,
+) -> Result<Vec<Plan>, ServerError> {
     let room = format!("load-{}-{}", std::process::id(), crate::now_ns() % 1_000_000);
     let mut plans = Vec::new();
     for (index, role) in roles(cfg.scenario, cfg.n).into_iter().enumerate() {
-        let target = match server.kind {
-            Kind::Veil => Target::Veil {
+        let target = match (server.kind, server.janus, janus_room) {
+            (Kind::Veil, ..) => Target::Veil {
                 http: server.http.ok_or(ServerError::NoSecret)?,
                 token: server.token(&room, &format!("load-{index}"))?,
             },
-            Kind::NullForwarder => Target::Null { udp: server.udp.ok_or(ServerError::NoSecret)? },
+            (Kind::NullForwarder, ..) => {
+                Target::Null { udp: server.udp.ok_or(ServerError::NoSecret)? }
+            }
+            (Kind::Janus, Some(janus), Some(room)) => {
+                let (api, bind, buffers) = (janus.api, janus.client_ip, janus.client_buffers);
+                Target::Janus { api, room, bind, buffers }
+            }
+            (Kind::Janus, ..) => return Err(ServerError::Janus("no room to join".into())),
         };
         plans.push(Plan { index, room: room.clone(), role, target });
     }
@@ -116,6 +144,7 @@ fn spawn(
     match kind {
         Kind::Veil => tokio::spawn(crate::participant::veil::run(plan, shared, stop)),
         Kind::NullForwarder => tokio::spawn(crate::null::run_client(plan, shared, stop)),
+        Kind::Janus => tokio::spawn(crate::participant::janus::run(plan, shared, stop)),
     }
 }
 
@@ -161,7 +190,8 @@ impl Progress {
 /// Runs `cfg` against `server`. Call from a current-thread tokio runtime: the generator's CPU
 /// share is then its one thread's.
 pub async fn run(cfg: &RunConfig, server: &Server) -> Result<RunResult, ServerError> {
-    let plans = plans(cfg, server)?;
+    let janus_room = prepare(cfg, server).await?;
+    let plans = plans(cfg, server, janus_room)?;
     let total = plans.len();
     let shared = Arc::new(Shared::default());
     let (stop_tx, stop_rx) = watch::channel(false);

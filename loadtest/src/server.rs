@@ -1,5 +1,5 @@
-//! The server under test: a `veil serve` or null forwarder this harness starts (and stops when
-//! dropped), or a remote `veil serve` given by URL.
+//! The server under test: a `veil serve`, null forwarder or Janus this harness starts (and
+//! stops when dropped), or a remote `veil serve` given by URL.
 //!
 //! A started server gets free loopback ports, a fresh API secret in `VEIL_API_SECRET` and a
 //! throwaway data directory, and is optionally pinned to one CPU with `taskset` so the
@@ -35,6 +35,10 @@ pub enum ServerError {
     NoSecret,
     #[error("room name {0:?} is not valid")]
     BadRoom(String),
+    #[error("Janus: {0}")]
+    Janus(String),
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// Which server this is.
@@ -43,6 +47,7 @@ pub enum ServerError {
 pub enum Kind {
     Veil,
     NullForwarder,
+    Janus,
 }
 
 /// A server to run participants against.
@@ -53,8 +58,12 @@ pub struct Server {
     pub pid: Option<u32>,
     pub http: Option<SocketAddr>,
     pub udp: Option<SocketAddr>,
+    /// Where participants reach Janus's API and which address they bind media to.
+    pub janus: Option<crate::janus::Endpoint>,
     secret: Option<ApiSecret>,
     data_dir: Option<PathBuf>,
+    /// Janus's namespace and socket defaults, undone once Janus has exited.
+    janus_environment: Option<crate::janus::Environment>,
 }
 
 fn command(program: &Path, cpu: Option<usize>) -> Command {
@@ -110,8 +119,10 @@ impl Server {
             kind: Kind::Veil,
             http: Some(http),
             udp: Some(udp),
+            janus: None,
             secret: Some(secret),
             data_dir: Some(data_dir),
+            janus_environment: None,
         })
     }
 
@@ -136,8 +147,27 @@ impl Server {
             kind: Kind::NullForwarder,
             http: None,
             udp: Some(udp),
+            janus: None,
             secret: None,
             data_dir: None,
+            janus_environment: None,
+        })
+    }
+
+    /// Starts Janus with only its VideoRoom plugin in a network namespace of its own (see
+    /// [`crate::janus`]). Needs root, for the namespace.
+    pub fn start_janus(cpu: Option<usize>) -> Result<Server, ServerError> {
+        let started = crate::janus::start(cpu).map_err(ServerError::Janus)?;
+        Ok(Server {
+            pid: Some(started.child.id()),
+            child: Some(started.child),
+            kind: Kind::Janus,
+            http: None,
+            udp: None,
+            janus: Some(started.endpoint),
+            secret: None,
+            data_dir: Some(started.conf_dir),
+            janus_environment: Some(started.environment),
         })
     }
 
@@ -159,8 +189,10 @@ impl Server {
             pid,
             http: Some(http),
             udp: None,
+            janus: None,
             secret: Some(secret),
             data_dir: None,
+            janus_environment: None,
         })
     }
 
@@ -196,5 +228,7 @@ impl Drop for Server {
         if let Some(dir) = &self.data_dir {
             let _ = std::fs::remove_dir_all(dir);
         }
+        // After the process is gone: a namespace with a process in it outlives `ip netns del`.
+        drop(self.janus_environment.take());
     }
 }

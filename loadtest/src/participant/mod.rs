@@ -1,21 +1,27 @@
 //! One synthetic participant: a [`Plan`] in, an [`Outcome`] out.
 //!
-//! Two transports share the media and receive logic: [`veil`] speaks the browser's protocol to
-//! `veil serve` (WebSocket signaling, str0m ICE/DTLS-SRTP in RTP mode, MLS keys), and
-//! [`crate::null`] sends fixed-key SRTP to the null forwarder. Progress goes to a [`Shared`] of
+//! Three transports share the media and receive logic: [`veil`] speaks the browser's protocol
+//! to `veil serve` (WebSocket signaling, str0m ICE/DTLS-SRTP in RTP mode, MLS keys), [`janus`]
+//! publishes and subscribes through a Janus VideoRoom with the same str0m [`link`]s, and
+//! [`crate::null`] sends fixed-key SRTP to the null forwarder. Where there is no MLS (Janus and
+//! the null forwarder) every participant keys SFrame with one fixed epoch secret
+//! ([`fixed_key_ring`]), so frames are encrypted exactly as often. Progress goes to a [`Shared`] of
 //! atomics the scenario prints once a second; the measured window is set there too, so every
 //! participant counts exactly the same span of time without locks.
 
+pub mod janus;
+pub mod link;
 mod receive;
 pub mod secure;
 pub mod veil;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use serde::Serialize;
+use veil_e2ee::KeyRing;
 
-pub use receive::{Received, Receiver, RtpIn, Window};
+pub use receive::{Received, Receiver, RtpIn, StreamCount, Window};
 
 use crate::media::{Schedule, VideoProfile};
 
@@ -40,6 +46,21 @@ pub enum Target {
     Veil { http: SocketAddr, token: String },
     /// The null forwarder's UDP address.
     Null { udp: SocketAddr },
+    /// A Janus VideoRoom: Janus's WebSocket API at `api`, the room the harness created, the
+    /// address to bind media sockets to (the only one Janus's ICE can reach) and the receive
+    /// and send buffer bytes those sockets keep (see [`crate::janus`]).
+    Janus { api: SocketAddr, room: u64, bind: IpAddr, buffers: (usize, usize) },
+}
+
+/// The SFrame epoch secret participants share where there is no MLS. Benchmarking only.
+const FIXED_EPOCH_SECRET: [u8; 16] = [7; 16];
+
+/// A key ring holding [`FIXED_EPOCH_SECRET`] as epoch 0, sending as leaf `index`: every
+/// participant of a run can decrypt every other's frames without a key exchange.
+pub fn fixed_key_ring(index: usize) -> KeyRing {
+    let mut ring = KeyRing::new();
+    let _ = ring.set_epoch(0, &FIXED_EPOCH_SECRET, index as u32, 0);
+    ring
 }
 
 /// One participant to run.

@@ -4,7 +4,9 @@
 //! A video frame is the packets sharing an RTP timestamp, from the one whose descriptor has S=1
 //! to the one with the marker bit. Only a frame with no gap decrypts; every packet of a
 //! decrypted frame gets the frame's one-way delay (its receive time minus the send time in the
-//! plaintext), so bursts of large keyframes weigh as much as they do on the wire.
+//! plaintext), so bursts of large keyframes weigh as much as they do on the wire. Frames from
+//! senders that do not stamp them (a browser in the same meeting) count as decrypted, without a
+//! delay.
 
 use std::collections::HashMap;
 
@@ -12,7 +14,7 @@ use serde::Serialize;
 use str0m::media::MediaKind;
 use veil_e2ee::KeyRing;
 
-use crate::media::{metadata_len, read_stamp};
+use crate::media::{metadata_len, read_stamp, vp8_descriptor_len};
 use crate::stats::{Histogram, StreamStats};
 
 /// One received RTP packet, transport details removed.
@@ -52,6 +54,20 @@ struct Rx {
     stats: StreamStats,
     assembly: Assembly,
     decrypting: bool,
+    count: StreamCount,
+}
+
+/// One received stream's counts inside the window, and who sent it: what a check across
+/// WebRTC stacks compares.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamCount {
+    pub ssrc: u32,
+    pub kind: &'static str,
+    pub packets: u64,
+    pub frames: u64,
+    pub decrypt_failures: u64,
+    /// The sender's MLS leaf, as the last frame that decrypted authenticated it.
+    pub sender_leaf: Option<u32>,
 }
 
 /// What a subscriber saw, for the report.
@@ -65,6 +81,9 @@ pub struct Received {
     #[serde(skip)]
     pub latency: Histogram,
     pub streams: Vec<StreamStats>,
+    /// The same packets, frames and failures per stream (left out of the load-test reports).
+    #[serde(skip)]
+    pub by_stream: Vec<StreamCount>,
 }
 
 type Packets = Vec<(u64, u64, Vec<u8>, bool)>;
@@ -106,9 +125,18 @@ impl Receiver {
             stats: StreamStats::default(),
             assembly: Assembly::default(),
             decrypting: false,
+            count: StreamCount {
+                ssrc: p.ssrc,
+                kind: if p.kind == MediaKind::Audio { "audio" } else { "video" },
+                packets: 0,
+                frames: 0,
+                decrypt_failures: 0,
+                sender_leaf: None,
+            },
         });
         if counting {
             rx.stats.on_seq(p.seq);
+            rx.count.packets += 1;
             self.seen.packets += 1;
             self.seen.bytes += p.payload.len() as u64;
         }
@@ -126,10 +154,11 @@ impl Receiver {
                 }
                 a.rtp_time = p.rtp_time;
                 let start = p.payload.first().is_some_and(|d| d & 0x10 != 0);
+                let descriptor = vp8_descriptor_len(p.payload).unwrap_or(p.payload.len());
                 a.packets.push((
                     p.seq,
                     p.received_ns,
-                    p.payload.get(1..).unwrap_or(&[]).to_vec(),
+                    p.payload.get(descriptor..).unwrap_or(&[]).to_vec(),
                     start,
                 ));
                 if p.marker { assemble(std::mem::take(&mut a.packets)) } else { None }
@@ -145,12 +174,12 @@ impl Receiver {
         let Ok(frame) = ring.decrypt(meta, &data) else {
             if counting {
                 self.seen.decrypt_failures += 1;
+                rx.count.decrypt_failures += 1;
             }
             return;
         };
-        let Some((sent_ns, _)) = read_stamp(&frame.plaintext, meta) else {
-            return;
-        };
+        rx.count.sender_leaf = Some(frame.sender_leaf);
+        let sent_ns = read_stamp(&frame.plaintext, meta).map(|(sent_ns, _)| sent_ns);
         if rx.kind == MediaKind::Video && meta == 10 {
             self.first_keyframe_ns.get_or_insert(p.received_ns);
         }
@@ -159,16 +188,22 @@ impl Receiver {
         }
         if counting {
             self.seen.frames += 1;
-            for (_, received_ns, _, _) in &packets {
-                rx.stats.on_transit(sent_ns, *received_ns);
-                self.seen.latency.record(received_ns.saturating_sub(sent_ns));
+            rx.count.frames += 1;
+            if let Some(sent_ns) = sent_ns {
+                for (_, received_ns, _, _) in &packets {
+                    rx.stats.on_transit(sent_ns, *received_ns);
+                    self.seen.latency.record(received_ns.saturating_sub(sent_ns));
+                }
             }
         }
     }
 
     /// Ends the run: per-stream figures move into [`Received::streams`].
     pub fn finish(mut self) -> Received {
-        self.seen.streams = self.streams.into_values().map(|rx| rx.stats).collect();
+        for rx in self.streams.into_values() {
+            self.seen.streams.push(rx.stats);
+            self.seen.by_stream.push(rx.count);
+        }
         self.seen
     }
 }

@@ -1,35 +1,25 @@
 //! A participant that talks to `veil serve` exactly as the browser does: `join` with a token
 //! over the WebSocket, MLS key agreement through the delivery service, an SDP offer of its own
 //! tracks, answers to the SFU's offers, and ICE/DTLS-SRTP with str0m in RTP mode on its own UDP
-//! socket.
-//!
-//! str0m keeps at most one received RTP packet until polled, so the connection is drained after
-//! every datagram; datagrams are read in batches of up to [`RECEIVE_BATCH`] per wake-up.
+//! socket (a [`Link`]).
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, Mid, Pt};
-use str0m::net::{Protocol, Receive};
-use str0m::rtp::{AbsCaptureTime, Extension, ExtensionMap, ExtensionValues, RtpWrite, Ssrc};
-use str0m::{Candidate, Event, Rtc};
-use tokio::net::UdpSocket;
+use str0m::media::{Direction, MediaKind};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 use veil_e2ee::KeyRing;
 use veil_proto::signal::{ClientMessage, Envelope, ServerMessage};
 
+use super::link::{Link, Local};
 use super::secure::Secure;
-use super::{Outcome, Plan, RtpIn, Shared, Tally, Target};
-use crate::media::{Frame, Source};
+use super::{Outcome, Plan, Shared, Tally, Target};
+use crate::media::Source;
 
-/// Datagrams read per wake-up.
-pub const RECEIVE_BATCH: usize = 64;
 /// How long a join may take before the participant gives up.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -37,22 +27,11 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 struct Peer {
-    rtc: Rtc,
-    socket: UdpSocket,
-    local: SocketAddr,
+    link: Link,
     ws: Ws,
     pending: Option<SdpPendingOffer>,
-    mids: (Option<Mid>, Option<Mid>),
-    pts: Option<(Pt, Pt)>,
-    seqs: (u64, u64),
-    ring: KeyRing,
     secure: Secure,
-    source: Source,
-    kinds: HashMap<Ssrc, MediaKind>,
-    tally: Tally,
-    shared: Arc<Shared>,
-    connected: bool,
-    frames: Vec<Frame>,
+    me: Local,
 }
 
 /// Runs one participant until `stop` turns true.
@@ -72,7 +51,7 @@ pub async fn run(plan: Plan, shared: Arc<Shared>, stop: watch::Receiver<bool>) -
     }
     let _ = peer.send(ClientMessage::Leave).await;
     let _ = peer.ws.close(None).await;
-    peer.tally.finish(plan.index, peer.source.schedule, result.err())
+    peer.me.tally.finish(plan.index, peer.me.source.schedule, result.err())
 }
 
 async fn join(plan: &Plan, shared: &Arc<Shared>, tally: &mut Tally) -> Result<Box<Peer>, String> {
@@ -99,45 +78,25 @@ async fn join(plan: &Plan, shared: &Arc<Shared>, tally: &mut Tally) -> Result<Bo
     for msg in first {
         send_ws(&mut ws, msg).await?;
     }
-    let socket = UdpSocket::bind("127.0.0.1:0").await.map_err(|e| format!("UDP bind: {e}"))?;
-    let local = socket.local_addr().map_err(|e| e.to_string())?;
-    let mut exts = ExtensionMap::standard();
-    exts.set(5, Extension::AbsoluteCaptureTime);
-    let mut rtc = Rtc::builder().set_rtp_mode(true).set_extension_map(exts).build(Instant::now());
-    let candidate = Candidate::host(local, "udp").map_err(|e| e.to_string())?;
-    rtc.add_local_candidate(candidate);
-    let mut api = rtc.sdp_api();
+    let mut link = Link::bind(Ipv4Addr::LOCALHOST.into()).await?;
     let role = plan.role;
-    let audio =
-        role.audio.then(|| api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
-    let video =
-        role.video.map(|_| api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+    let mut api = link.offer_tracks(&role);
     if !role.publishes() {
         // A listener still offers one m-line so ICE and DTLS come up.
         api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
     }
     let (offer, pending) = api.apply().ok_or("nothing to offer")?;
     send_ws(&mut ws, ClientMessage::Offer { sdp: offer.to_sdp_string() }).await?;
+    if role.publishes() {
+        // As the browser does: the others show a camera or microphone only once announced.
+        let state =
+            ClientMessage::PublishState { microphone: role.audio, camera: role.video.is_some() };
+        send_ws(&mut ws, state).await?;
+    }
     let source = Source::new(Instant::now(), role.audio, role.video, plan.index as u64 + 1);
     let tally = std::mem::replace(tally, Tally::new(0));
-    Ok(Box::new(Peer {
-        rtc,
-        socket,
-        local,
-        ws,
-        pending: Some(pending),
-        mids: (audio, video),
-        pts: None,
-        seqs: (0, 0),
-        ring,
-        secure,
-        source,
-        kinds: HashMap::new(),
-        tally,
-        shared: shared.clone(),
-        connected: false,
-        frames: Vec::new(),
-    }))
+    let me = Local::new(ring, source, tally, shared.clone());
+    Ok(Box::new(Peer { link, ws, pending: Some(pending), secure, me }))
 }
 
 async fn send_ws(ws: &mut Ws, msg: ClientMessage) -> Result<(), String> {
@@ -165,24 +124,24 @@ fn parse(text: &str) -> Result<ServerMessage, String> {
 impl Peer {
     async fn run(&mut self, mut stop: watch::Receiver<bool>) -> Result<(), String> {
         let mut buf = vec![0u8; 2048];
-        self.tally.check_ready(&self.shared);
-        if self.ring.epoch().is_some() {
-            self.tally.join.keyed_ns = Some(crate::now_ns());
+        let me = &mut self.me;
+        me.tally.check_ready(&me.shared);
+        if me.ring.epoch().is_some() {
+            me.tally.join.keyed_ns = Some(crate::now_ns());
         }
         loop {
-            let timeout = self.drain().await?;
-            let sending = self.connected && self.ring.epoch().is_some();
-            let due = self.source.next_due().filter(|_| sending);
+            let timeout = self.link.drain(&mut self.me).await?;
+            if self.link.connected {
+                self.me.mark_connected();
+            }
+            let sending = self.link.connected && self.me.ring.epoch().is_some();
+            let due = self.me.source.next_due().filter(|_| sending);
             let deadline = due.map_or(timeout, |d| d.min(timeout));
             tokio::select! {
                 _ = stop.changed() => return Ok(()),
-                received = self.socket.recv_from(&mut buf) => {
-                    let (n, from) = received.map_err(|e| format!("UDP receive: {e}"))?;
-                    self.receive(from, &buf[..n]).await?;
-                    for _ in 1..RECEIVE_BATCH {
-                        let Ok((n, from)) = self.socket.try_recv_from(&mut buf) else { break };
-                        self.receive(from, &buf[..n]).await?;
-                    }
+                received = self.link.recv_from(&mut buf) => {
+                    let first = received.map_err(|e| format!("UDP receive: {e}"))?;
+                    self.link.receive_batch(first, &mut buf, &mut self.me).await?;
                 }
                 message = self.ws.next() => match message {
                     Some(Ok(Message::Text(text))) => self.on_message(parse(&text)?).await?,
@@ -194,20 +153,12 @@ impl Peer {
             }
             let now = Instant::now();
             if now >= timeout {
-                let _ = self.rtc.handle_input(str0m::Input::Timeout(now));
+                self.link.timeout(now);
             }
             if sending && due.is_some_and(|d| now >= d) {
-                self.send_media(now);
+                self.link.send_media(now, &mut self.me);
             }
         }
-    }
-
-    async fn receive(&mut self, from: SocketAddr, data: &[u8]) -> Result<(), String> {
-        let now = Instant::now();
-        if let Ok(r) = Receive::new(Protocol::Udp, from, self.local, data) {
-            let _ = self.rtc.handle_input(str0m::Input::Receive(now, r));
-        }
-        self.drain().await.map(|_| ())
     }
 
     async fn send(&mut self, msg: ClientMessage) -> Result<(), String> {
@@ -215,22 +166,24 @@ impl Peer {
     }
 
     async fn on_message(&mut self, message: ServerMessage) -> Result<(), String> {
-        let had_key = self.ring.epoch().is_some();
-        for reply in self.secure.on_message(&message, &mut self.ring)? {
+        let had_key = self.me.ring.epoch().is_some();
+        for reply in self.secure.on_message(&message, &mut self.me.ring)? {
             self.send(reply).await?;
         }
-        if !had_key && self.ring.epoch().is_some() {
-            self.tally.join.keyed_ns = Some(crate::now_ns());
+        if !had_key && self.me.ring.epoch().is_some() {
+            self.me.tally.join.keyed_ns = Some(crate::now_ns());
         }
         match message {
             ServerMessage::Answer { sdp } => {
                 let pending = self.pending.take().ok_or("an answer with no offer in flight")?;
                 let answer = SdpAnswer::from_sdp_string(&sdp).map_err(|e| e.to_string())?;
-                self.rtc.sdp_api().accept_answer(pending, answer).map_err(|e| e.to_string())?;
+                let api = self.link.rtc.sdp_api();
+                api.accept_answer(pending, answer).map_err(|e| e.to_string())?;
             }
             ServerMessage::Offer { sdp } => {
                 let offer = SdpOffer::from_sdp_string(&sdp).map_err(|e| e.to_string())?;
-                let answer = self.rtc.sdp_api().accept_offer(offer).map_err(|e| e.to_string())?;
+                let answer =
+                    self.link.rtc.sdp_api().accept_offer(offer).map_err(|e| e.to_string())?;
                 self.send(ClientMessage::Answer { sdp: answer.to_sdp_string() }).await?;
             }
             ServerMessage::Error { code, message, fatal } if fatal => {
@@ -239,108 +192,5 @@ impl Peer {
             _ => {}
         }
         Ok(())
-    }
-
-    /// Sends what str0m has queued and handles its events; returns its next timeout.
-    async fn drain(&mut self) -> Result<Instant, String> {
-        loop {
-            match self.rtc.poll_output() {
-                Ok(str0m::Output::Transmit(t)) => {
-                    if let Err(e) = self.socket.try_send_to(&t.contents, t.destination) {
-                        if e.kind() != std::io::ErrorKind::WouldBlock {
-                            return Err(format!("UDP send: {e}"));
-                        }
-                        let _ = self.socket.send_to(&t.contents, t.destination).await;
-                    }
-                }
-                Ok(str0m::Output::Timeout(t)) => return Ok(t),
-                Ok(str0m::Output::Event(e)) => self.on_event(e),
-                Err(e) => return Err(format!("str0m: {e}")),
-            }
-        }
-    }
-
-    fn on_event(&mut self, event: Event) {
-        match event {
-            Event::Connected => {
-                self.connected = true;
-                self.tally.join.connected_ns = Some(crate::now_ns());
-                Shared::add(&self.shared.connected);
-            }
-            Event::KeyframeRequest(_) => self.source.request_keyframe(),
-            Event::RtpPacket(p) => {
-                let ssrc = p.header.ssrc;
-                let kind = match self.kinds.get(&ssrc) {
-                    Some(kind) => *kind,
-                    None => {
-                        let mid = self.rtc.direct_api().stream_rx(&ssrc).map(|s| s.mid());
-                        let Some(kind) = mid.and_then(|m| self.rtc.media(m)).map(|m| m.kind())
-                        else {
-                            return;
-                        };
-                        self.kinds.insert(ssrc, kind);
-                        kind
-                    }
-                };
-                let rtp = RtpIn {
-                    kind,
-                    ssrc: *ssrc,
-                    seq: *p.seq_no,
-                    rtp_time: p.header.timestamp,
-                    marker: p.header.marker,
-                    payload: &p.payload,
-                    received_ns: crate::ns_at(p.timestamp),
-                };
-                self.shared.packets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.tally.receiver.on_rtp(&mut self.ring, rtp, self.shared.window());
-                self.tally.after_receive(&self.shared);
-            }
-            _ => {}
-        }
-    }
-
-    fn send_media(&mut self, now: Instant) {
-        let counting = self.shared.counting(crate::ns_at(now));
-        let mut frames = std::mem::take(&mut self.frames);
-        self.source.poll(now, &mut self.ring, counting, &mut frames);
-        let (opus, vp8) = match self.pts {
-            Some(pts) => pts,
-            None => {
-                let pt = |codec| {
-                    self.rtc.codec_config().find(|p| p.spec().codec == codec).map(|p| p.pt())
-                };
-                let (Some(opus), Some(vp8)) = (pt(Codec::Opus), pt(Codec::Vp8)) else {
-                    frames.clear();
-                    self.frames = frames;
-                    return;
-                };
-                *self.pts.insert((opus, vp8))
-            }
-        };
-        let capture = AbsCaptureTime { capture_time: SystemTime::now(), clock_offset: None };
-        let ext = ExtensionValues { abs_capture_time: Some(capture), ..Default::default() };
-        for frame in frames.drain(..) {
-            let (mid, pt, seq, video) = match frame.kind {
-                MediaKind::Audio => (self.mids.0, opus, &mut self.seqs.0, false),
-                MediaKind::Video => (self.mids.1, vp8, &mut self.seqs.1, true),
-            };
-            let mut api = self.rtc.direct_api();
-            let Some(tx) = mid.and_then(|mid| api.stream_tx_by_mid(mid, None)) else {
-                continue;
-            };
-            let count = frame.payloads.len();
-            for (i, payload) in frame.payloads.into_iter().enumerate() {
-                *seq += 1;
-                let write = RtpWrite::new(pt, (*seq).into(), frame.rtp_time, now, payload)
-                    .marker(video && i + 1 == count)
-                    .nackable(video)
-                    .ext_vals(ext.clone());
-                tx.write_rtp(write);
-                if counting {
-                    self.tally.sent_packets += 1;
-                }
-            }
-        }
-        self.frames = frames;
     }
 }
