@@ -25,21 +25,27 @@ fmt-check:
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# Builds the debug binary the browser tests drive, then runs every Rust test.
+# Builds the debug binaries the browser tests drive (the server, and the webrtc-rs and str0m
+# peers of the interoperability test), then runs every Rust test.
 rust-test:
-	$(CARGO) build --bin veil
+	$(CARGO) build -p veil -p veil-interop -p veil-loadtest --bins
 	$(CARGO) test --workspace
 
 # The wasm build of veil-e2ee against the RFC 9605 vectors, then the client in real Chromium.
 browser-test:
 	node --test e2ee/tests/wasm/
 	npm --prefix client-js run --silent typecheck
-	VEIL_BIN=$(CURDIR)/target/debug/veil npm --prefix client-js test
+	VEIL_BIN=$(CURDIR)/target/debug/veil \
+	VEIL_WEBRTC_PEER_BIN=$(CURDIR)/target/debug/veil-webrtc-peer \
+	VEIL_LOADTEST_BIN=$(CURDIR)/target/debug/veil-loadtest \
+	npm --prefix client-js test
 
 # The load-test standard set against the release binary (see docs/benchmarks.md). Heavy: run it
-# on a quiet machine; it pins the server to CPU 1 and the generator to CPU 0.
+# on a quiet machine; it pins the server to CPU 1 and the generator to CPU 0. Each scenario also
+# runs through Janus (installed here by scripts/setup-janus.sh; never part of `make test`).
 .PHONY: bench
 bench:
+	scripts/setup-janus.sh
 	$(CARGO) build --release --bin veil
 	$(CARGO) build --release -p veil-loadtest
-	target/release/veil-loadtest bench --veil-bin target/release/veil
+	target/release/veil-loadtest bench --janus --veil-bin target/release/veil
