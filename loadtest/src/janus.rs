@@ -16,8 +16,8 @@
 //! first, which moves Janus's outgoing SRTP rollover counter ahead of the subscriber's and
 //! leaves the stream undecryptable. Janus deployments raise those defaults, so while Janus runs
 //! the harness sets them to what Veil's socket gets ([`SocketDefaults`]) and restores them
-//! after; the participants' own sockets keep the old defaults explicitly, so the generator is
-//! the same in every run. The originals are saved to a file first, so a run that dies before
+//! after; the participants size their own sockets (`participant::link::SOCKET_BUFFER_BYTES`),
+//! so the generator is the same in every run. The originals are saved to a file first, so a run that dies before
 //! restoring them is undone by the next one, which also deletes the namespaces (and ends the
 //! Janus processes) of harness runs that are gone.
 //!
@@ -60,9 +60,6 @@ pub struct Endpoint {
     pub api: SocketAddr,
     /// The host side of the veth pair: the address participants bind their media sockets to.
     pub client_ip: IpAddr,
-    /// Receive and send buffer bytes the participants' sockets keep: the kernel's defaults
-    /// before [`SocketDefaults`] raised them.
-    pub client_buffers: (usize, usize),
 }
 
 /// What Janus needs around it while it runs: its namespace and the raised socket defaults.
@@ -358,7 +355,6 @@ pub fn start(cpu: Option<usize>) -> Result<Started, String> {
     let janus = executable().ok_or("janus is not installed (scripts/setup-janus.sh)")?;
     let netns = Netns::create()?;
     let buffers = SocketDefaults::raise()?;
-    let (rcv, snd) = buffers.original;
     let conf_dir = std::env::temp_dir().join(format!("veil-loadtest-janus-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&conf_dir);
     let started =
@@ -373,7 +369,6 @@ pub fn start(cpu: Option<usize>) -> Result<Started, String> {
     let endpoint = Endpoint {
         api: SocketAddr::new(netns.inner_ip.into(), API_PORT),
         client_ip: netns.host_ip.into(),
-        client_buffers: (rcv as usize, snd as usize),
     };
     let environment = Environment { _netns: netns, _buffers: buffers };
     let mut started = Started { child, endpoint, environment, conf_dir };

@@ -32,9 +32,12 @@ use tokio::sync::watch;
 use veil_sfu::udp::{DATAGRAM_BYTES, Inbox, Outbox};
 
 use crate::media::{Frame, Source};
+use crate::participant::link::size_buffers;
 use crate::participant::{Outcome, Plan, RtpIn, Shared, Tally, Target, fixed_key_ring};
 
 const MAGIC: &[u8; 4] = b"VLNF";
+/// What Veil's shell asks for its socket (`SOCKET_BUFFER_BYTES` in sfu/src/shell.rs).
+const SERVER_SOCKET_BUFFER_BYTES: usize = 4 << 20;
 const BASE_KEY: [u8; 16] = *b"veil-null-fwd-k!";
 const SALT: [u8; 12] = *b"veil-salt-12";
 /// Fixed RTP header (12) + one-byte extension header (4) + 12 bytes of extensions.
@@ -85,6 +88,10 @@ struct Member {
 /// Runs the null forwarder on `udp` until killed; prints `null-forwarder ready: udp ADDR`.
 pub fn serve(udp: SocketAddr) -> std::io::Result<()> {
     let socket = UdpSocket::bind(udp)?;
+    // The same buffers Veil's shell asks for, so bursts are absorbed alike.
+    let sock = socket2::SockRef::from(&socket);
+    sock.set_recv_buffer_size(SERVER_SOCKET_BUFFER_BYTES)?;
+    sock.set_send_buffer_size(SERVER_SOCKET_BUFFER_BYTES)?;
     println!("null-forwarder ready: udp {}", socket.local_addr()?);
     std::io::stdout().flush()?;
     let fd = socket.as_raw_fd();
@@ -151,6 +158,9 @@ pub async fn run_client(
         Ok(s) => s,
         Err(e) => return tally.finish(plan.index, Default::default(), Some(e.to_string())),
     };
+    if let Err(e) = size_buffers(&socket) {
+        return tally.finish(plan.index, Default::default(), Some(e));
+    }
     let port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
     let key = key_for(port);
     let room: u32 =

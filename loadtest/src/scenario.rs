@@ -124,8 +124,7 @@ fn plans(
                 Target::Null { udp: server.udp.ok_or(ServerError::NoSecret)? }
             }
             (Kind::Janus, Some(janus), Some(room)) => {
-                let (api, bind, buffers) = (janus.api, janus.client_ip, janus.client_buffers);
-                Target::Janus { api, room, bind, buffers }
+                Target::Janus { api: janus.api, room, bind: janus.client_ip }
             }
             (Kind::Janus, ..) => return Err(ServerError::Janus("no room to join".into())),
         };

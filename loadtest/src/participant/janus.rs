@@ -285,7 +285,7 @@ pub async fn run(plan: Plan, shared: Arc<Shared>, stop: watch::Receiver<bool>) -
 }
 
 async fn join(plan: &Plan, shared: &Arc<Shared>, tally: &mut Tally) -> Result<Box<Peer>, String> {
-    let Target::Janus { api, room, bind, buffers } = plan.target else {
+    let Target::Janus { api, room, bind } = plan.target else {
         return Err("a Janus participant needs a Janus target".into());
     };
     let mut api = Api::connect(api).await?;
@@ -301,7 +301,6 @@ async fn join(plan: &Plan, shared: &Arc<Shared>, tally: &mut Tally) -> Result<Bo
     let role = plan.role;
     let (publisher, pending) = if role.publishes() {
         let mut link = Link::bind(bind).await?;
-        link.keep_buffers(buffers)?;
         let (offer, pending) = link.offer_tracks(&role).apply().ok_or("nothing to offer")?;
         let jsep = json!({"type": "offer", "sdp": offer.to_sdp_string()});
         api.message(roster, json!({"request": "configure"}), Some(jsep)).await?;
@@ -313,7 +312,6 @@ async fn join(plan: &Plan, shared: &Arc<Shared>, tally: &mut Tally) -> Result<Bo
     let subscriber = if role.expect_streams > 0 {
         let handle = api.attach().await?;
         let link = Link::bind(bind).await?;
-        link.keep_buffers(buffers)?;
         let (subscribed, wanted) = (HashSet::new(), Vec::new());
         Some(Subscriber { handle, link, joined: false, negotiating: false, subscribed, wanted })
     } else {

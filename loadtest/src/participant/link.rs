@@ -65,11 +65,27 @@ pub struct Link {
     pub connected: bool,
 }
 
+/// Socket buffer bytes every participant asks for, whichever server it talks to. A keyframe
+/// arrives as a burst of up to ~140 packets per publisher, and the kernel's default (208 KiB
+/// here) let a generator socket overflow in webinars: loss that was the generator's, not the
+/// server's. The kernel caps the request at `net.core.{r,w}mem_max`.
+pub const SOCKET_BUFFER_BYTES: usize = 1 << 20;
+
+/// Gives a participant's socket [`SOCKET_BUFFER_BYTES`] each way.
+pub fn size_buffers(socket: &impl std::os::fd::AsFd) -> Result<(), String> {
+    let socket = socket2::SockRef::from(socket);
+    let set = socket
+        .set_recv_buffer_size(SOCKET_BUFFER_BYTES)
+        .and_then(|()| socket.set_send_buffer_size(SOCKET_BUFFER_BYTES));
+    set.map_err(|e| format!("socket buffers: {e}"))
+}
+
 impl Link {
     /// A link on a fresh UDP socket on `ip`, offering that socket as its one host candidate.
     /// Every link also offers abs-capture-time, as a browser does.
     pub async fn bind(ip: IpAddr) -> Result<Link, String> {
         let socket = UdpSocket::bind((ip, 0)).await.map_err(|e| format!("UDP bind: {e}"))?;
+        size_buffers(&socket)?;
         let local = socket.local_addr().map_err(|e| e.to_string())?;
         let mut exts = ExtensionMap::standard();
         exts.set(5, Extension::AbsoluteCaptureTime);
@@ -87,16 +103,6 @@ impl Link {
             kinds: HashMap::new(),
             connected: false,
         })
-    }
-
-    /// Gives the socket `receive` and `send` bytes of buffer, whatever the kernel's defaults
-    /// are now (the kernel doubles what it is asked for).
-    pub fn keep_buffers(&self, (receive, send): (usize, usize)) -> Result<(), String> {
-        let socket = socket2::SockRef::from(&self.socket);
-        let set = socket
-            .set_recv_buffer_size(receive / 2)
-            .and_then(|()| socket.set_send_buffer_size(send / 2));
-        set.map_err(|e| format!("socket buffers: {e}"))
     }
 
     /// Starts an SDP change with a send-only m-line for each track `role` publishes; the

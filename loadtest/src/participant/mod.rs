@@ -49,7 +49,7 @@ pub enum Target {
     /// A Janus VideoRoom: Janus's WebSocket API at `api`, the room the harness created, the
     /// address to bind media sockets to (the only one Janus's ICE can reach) and the receive
     /// and send buffer bytes those sockets keep (see [`crate::janus`]).
-    Janus { api: SocketAddr, room: u64, bind: IpAddr, buffers: (usize, usize) },
+    Janus { api: SocketAddr, room: u64, bind: IpAddr },
 }
 
 /// The SFrame epoch secret participants share where there is no MLS. Benchmarking only.
