@@ -47,10 +47,24 @@ pub mod stats;
 pub mod svg;
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Generator CPU share of one core above which a run is void.
 pub const SATURATION_CPU: f64 = 0.85;
+
+static GENERATOR_THREADS: AtomicUsize = AtomicUsize::new(1);
+
+/// Worker threads the generator runs on (1 unless `--generator-threads` says otherwise); a run
+/// is void above [`SATURATION_CPU`] of that many cores.
+pub fn generator_threads() -> usize {
+    GENERATOR_THREADS.load(Ordering::Relaxed).max(1)
+}
+
+/// Records how many worker threads the generator's runtime has.
+pub fn set_generator_threads(threads: usize) {
+    GENERATOR_THREADS.store(threads.max(1), Ordering::Relaxed);
+}
 
 static START: OnceLock<Instant> = OnceLock::new();
 

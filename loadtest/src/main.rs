@@ -99,8 +99,13 @@ struct RunArgs {
     #[arg(long)]
     janus: bool,
     /// Pin the server to CPU 1 and the generator to CPU 0.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "generator_threads")]
     pin: bool,
+    /// Run the generator on this many worker threads instead of one. For runs whose generator
+    /// work is not the server's to carry, such as a join storm, where every synthetic member
+    /// processes every MLS commit: in a real meeting each member has its own device.
+    #[arg(long, default_value_t = 1)]
+    generator_threads: usize,
     #[arg(long)]
     json: Option<PathBuf>,
     /// Latency CDF plot.
@@ -120,7 +125,16 @@ fn main() -> anyhow::Result<()> {
     if let Command::NullForwarder { udp } = cli.command {
         return veil_loadtest::null::serve(udp).context("null forwarder");
     }
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let threads = match &cli.command {
+        Command::Run(args) => args.generator_threads.max(1),
+        _ => 1,
+    };
+    veil_loadtest::set_generator_threads(threads);
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()?
+    };
     runtime.block_on(async_main(cli.command))
 }
 

@@ -195,8 +195,11 @@ impl RunResult {
         generator.late_ticks = schedule.late;
         generator.skipped_ticks = schedule.skipped;
         generator.max_late_ms = schedule.max_late_ns as f64 / 1e6;
-        if let Some(cores) = i.generator_cores.filter(|c| *c > crate::SATURATION_CPU) {
-            generator.reasons.push(format!("generator used {:.0}% of a core", cores * 100.0));
+        let threads = crate::generator_threads();
+        let limit = crate::SATURATION_CPU * threads as f64;
+        if let Some(cores) = i.generator_cores.filter(|c| *c > limit) {
+            let of = if threads == 1 { "a core".to_string() } else { format!("{threads} cores") };
+            generator.reasons.push(format!("generator used {:.0}% of {of}", cores * 100.0));
         }
         if schedule.ticks > 0 && schedule.late as f64 / schedule.ticks as f64 > LATE_TICKS_ALLOWED {
             generator.reasons.push(format!(
