@@ -6,7 +6,10 @@ use std::fmt::Write;
 const W: f64 = 640.0;
 const H: f64 = 360.0;
 const PAD: f64 = 56.0;
-const COLORS: [&str; 6] = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"];
+const COLORS: [&str; 10] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf",
+];
 
 fn frame(title: &str, xlabel: &str, ylabel: &str) -> String {
     let mut s = format!(
@@ -76,7 +79,7 @@ pub fn latency_cdf(title: &str, series: &[(String, Vec<(f64, f64)>)]) -> String 
         );
         decade += 1.0;
     }
-    for f in [0.0, 0.5, 0.9, 0.99, 1.0] {
+    for f in [0.0, 0.5, 0.9, 1.0] {
         let _ = writeln!(
             s,
             "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{f}</text>",
