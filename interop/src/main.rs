@@ -38,36 +38,18 @@ mod signaling;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
+use veil_loadtest::join::JoinArgs;
 
 #[derive(Parser)]
 #[command(version, about = "A Veil participant on webrtc-rs, for interoperability tests")]
 struct Cli {
-    /// The node: http://HOST:PORT.
-    #[arg(long)]
-    url: String,
-    /// A join token for the room (`veil token`).
-    #[arg(long)]
-    token: String,
-    #[arg(long)]
-    room: String,
+    #[command(flatten)]
+    join: JoinArgs,
     /// The display name, which travels only inside MLS.
     #[arg(long, default_value = "webrtc-rs peer")]
     name: String,
-    /// The longest it stays, in seconds.
-    #[arg(long, default_value_t = 20)]
-    duration: u64,
-    /// Count from a `count` line on stdin instead of from the start; end early at `end`.
-    #[arg(long)]
-    stdin_control: bool,
-}
-
-fn http_addr(url: &str) -> Result<SocketAddr, String> {
-    url.strip_prefix("http://")
-        .and_then(|h| h.trim_end_matches('/').parse().ok())
-        .ok_or_else(|| format!("--url {url:?} is not an http://HOST:PORT URL"))
 }
 
 /// Media goes from the node's interface: loopback for a node on loopback, otherwise every
@@ -79,21 +61,21 @@ fn bind_for(http: SocketAddr) -> IpAddr {
 fn main() -> ExitCode {
     veil_loadtest::start();
     let cli = Cli::parse();
-    let http = match http_addr(&cli.url) {
-        Ok(http) => http,
+    let join = match cli.join.config() {
+        Ok(join) => join,
         Err(e) => {
             eprintln!("veil-webrtc-peer: {e}");
             return ExitCode::from(2);
         }
     };
     let opts = session::Options {
-        http,
-        token: cli.token,
-        room: cli.room,
+        http: join.http,
+        token: join.token,
+        room: join.room,
         name: cli.name,
-        duration: Duration::from_secs(cli.duration),
-        stdin_control: cli.stdin_control,
-        bind: bind_for(http),
+        duration: join.duration,
+        stdin_control: join.stdin_control,
+        bind: bind_for(join.http),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,

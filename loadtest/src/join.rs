@@ -47,6 +47,44 @@ pub fn stdin_marks() -> mpsc::UnboundedReceiver<Mark> {
     rx
 }
 
+/// The command line of a single participant in someone else's meeting: `veil-loadtest join`
+/// and `veil-webrtc-peer` take the same one.
+#[derive(Debug, Clone, clap::Args)]
+pub struct JoinArgs {
+    /// The node: http://HOST:PORT.
+    #[arg(long)]
+    pub url: String,
+    /// A join token for the room (`veil token`).
+    #[arg(long)]
+    pub token: String,
+    #[arg(long)]
+    pub room: String,
+    /// The longest it stays, in seconds.
+    #[arg(long, default_value_t = 20)]
+    pub duration: u64,
+    /// Count from a `count` line on stdin instead of from the start; end early at `end`.
+    #[arg(long)]
+    pub stdin_control: bool,
+}
+
+impl JoinArgs {
+    /// The participant these arguments describe, or why the URL is unusable.
+    pub fn config(self) -> Result<JoinConfig, String> {
+        let http = self
+            .url
+            .strip_prefix("http://")
+            .and_then(|h| h.trim_end_matches('/').parse().ok())
+            .ok_or_else(|| format!("--url {:?} is not an http://HOST:PORT URL", self.url))?;
+        Ok(JoinConfig {
+            http,
+            token: self.token,
+            room: self.room,
+            duration: Duration::from_secs(self.duration),
+            stdin_control: self.stdin_control,
+        })
+    }
+}
+
 /// One participant to run.
 #[derive(Debug, Clone)]
 pub struct JoinConfig {

@@ -44,22 +44,7 @@ enum Command {
     },
     /// One publishing participant in a meeting shared with others (browsers, other WebRTC
     /// stacks); prints one JSON line of what it received per stream (see the `join` module).
-    Join {
-        /// The node: http://HOST:PORT.
-        #[arg(long)]
-        url: String,
-        /// A join token for the room (`veil token`).
-        #[arg(long)]
-        token: String,
-        #[arg(long)]
-        room: String,
-        /// The longest it stays, in seconds.
-        #[arg(long, default_value_t = 20)]
-        duration: u64,
-        /// Count from a `count` line on stdin instead of from the start; end early at `end`.
-        #[arg(long)]
-        stdin_control: bool,
-    },
+    Join(veil_loadtest::join::JoinArgs),
     /// The null forwarder baseline (see the `null` module docs).
     NullForwarder {
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -164,14 +149,8 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
             eprintln!("wrote {} and {}", doc.display(), svg_dir.display());
             Ok(())
         }
-        Command::Join { url, token, room, duration, stdin_control } => {
-            let http = url
-                .strip_prefix("http://")
-                .and_then(|h| h.trim_end_matches('/').parse().ok())
-                .with_context(|| format!("--url {url:?} is not an http://HOST:PORT URL"))?;
-            let duration = Duration::from_secs(duration);
-            let cfg =
-                veil_loadtest::join::JoinConfig { http, token, room, duration, stdin_control };
+        Command::Join(args) => {
+            let cfg = args.config().map_err(anyhow::Error::msg)?;
             let report = veil_loadtest::join::run(cfg).await;
             println!("{}", serde_json::to_string(&report)?);
             match report.error {
