@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::participant::Outcome;
 use crate::scenario::{RunConfig, Scenario};
 use crate::server::Kind;
-use crate::stats::Histogram;
+use crate::stats::{Histogram, StreamStats};
 
 /// Share of schedule ticks that may be late before the generator counts as behind.
 const LATE_TICKS_ALLOWED: f64 = 0.01;
@@ -79,6 +79,53 @@ pub struct Generator {
     pub reasons: Vec<String>,
 }
 
+/// How the received streams compare with one another: an overall figure can hide one stream
+/// that lost packets or lagged behind the rest.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct PerStream {
+    /// Streams that received anything in the window.
+    pub streams: usize,
+    pub streams_with_loss: usize,
+    pub worst_loss_ratio: f64,
+    /// Each stream's mean one-way delay: the median stream's and the worst stream's, ms.
+    pub mean_latency_ms_median: f64,
+    pub mean_latency_ms_worst: f64,
+    /// The largest single delay of any stream, ms.
+    pub max_latency_ms: f64,
+}
+
+impl PerStream {
+    fn of<'a>(streams: impl Iterator<Item = &'a StreamStats>) -> Self {
+        let mut out = PerStream::default();
+        let mut means = Vec::new();
+        for s in streams.filter(|s| s.received > 0) {
+            out.streams += 1;
+            let loss = s.lost as f64 / (s.received + s.lost) as f64;
+            out.streams_with_loss += usize::from(s.lost > 0);
+            out.worst_loss_ratio = out.worst_loss_ratio.max(loss);
+            if s.timed > 0 {
+                means.push(s.latency_sum_ns as f64 / s.timed as f64 / 1e6);
+            }
+            out.max_latency_ms = out.max_latency_ms.max(s.latency_max_ns as f64 / 1e6);
+        }
+        means.sort_by(f64::total_cmp);
+        out.mean_latency_ms_median = means.get(means.len() / 2).copied().unwrap_or(0.0);
+        out.mean_latency_ms_worst = means.last().copied().unwrap_or(0.0);
+        out
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} streams, {} with loss (worst {:.5}); mean delay of the median stream {:.3} ms, of the worst {:.3} ms",
+            self.streams,
+            self.streams_with_loss,
+            self.worst_loss_ratio,
+            self.mean_latency_ms_median,
+            self.mean_latency_ms_worst
+        )
+    }
+}
+
 /// One run, as written to JSON.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunResult {
@@ -102,6 +149,7 @@ pub struct RunResult {
     pub latency_ms: Quantiles,
     pub jitter_ms_mean: f64,
     pub jitter_ms_max: f64,
+    pub per_stream: PerStream,
     pub loss_ratio: f64,
     pub lost: u64,
     pub reordered: u64,
@@ -247,6 +295,7 @@ impl RunResult {
             latency_ms: Quantiles::of(&latency),
             jitter_ms_mean: if streams > 0 { jitter_sum / streams as f64 / 1e6 } else { 0.0 },
             jitter_ms_max: jitter_max / 1e6,
+            per_stream: PerStream::of(i.outcomes.iter().flat_map(|o| &o.received.streams)),
             loss_ratio: if packets + lost > 0 {
                 lost as f64 / (packets + lost) as f64
             } else {
@@ -320,6 +369,7 @@ impl RunResult {
             self.frames_incomplete,
             self.decrypt_failures
         );
+        s += &format!("  per stream: {}\n", self.per_stream.describe());
         if let Some(j) = &self.join_time_ms {
             s += &format!("  joins: {}\n", j.describe());
         }
@@ -333,5 +383,32 @@ impl RunResult {
             s += &format!("  error: {e}\n");
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(seqs: impl IntoIterator<Item = u64>, delay_ms: u64) -> StreamStats {
+        let mut s = StreamStats::default();
+        for seq in seqs {
+            s.on_seq(seq);
+            s.on_transit(seq * 20_000_000, seq * 20_000_000 + delay_ms * 1_000_000);
+        }
+        s
+    }
+
+    #[test]
+    fn one_lossy_slow_stream_stands_out() {
+        let clean = stream(0..1000, 1);
+        let lossy = stream((0..1000).filter(|s| s % 100 != 7), 9);
+        let silent = StreamStats::default();
+        let per = PerStream::of([&clean, &clean, &lossy, &silent].into_iter());
+        assert_eq!(per.streams, 3);
+        assert_eq!(per.streams_with_loss, 1);
+        assert!((per.worst_loss_ratio - 0.01).abs() < 0.002, "{per:?}");
+        assert!((per.mean_latency_ms_median - 1.0).abs() < 1e-9, "{per:?}");
+        assert!((per.mean_latency_ms_worst - 9.0).abs() < 1e-9, "{per:?}");
     }
 }
