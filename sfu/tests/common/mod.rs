@@ -135,6 +135,12 @@ impl Net {
 
     /// A participant joins `room` publishing audio and video; returns its index.
     pub fn join(&mut self, room: &str, name: &str) -> usize {
+        self.join_publishing(room, name, true, true)
+    }
+
+    /// A participant joins `room` publishing the tracks asked for; one that publishes nothing
+    /// offers a receive-only audio m-line, as a listener does, so ICE and DTLS come up.
+    pub fn join_publishing(&mut self, room: &str, name: &str, audio: bool, video: bool) -> usize {
         let session = SessionId(self.next_session);
         self.next_session += 1;
         let participant = ParticipantId(format!("p_{name}"));
@@ -142,8 +148,14 @@ impl Net {
         let mut rtc = Rtc::builder().set_rtp_mode(true).build(self.now);
         rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
         let mut api = rtc.sdp_api();
-        let audio_mid = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
-        let video_mid = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+        let send = |api: &mut str0m::change::SdpApi, kind| {
+            api.add_media(kind, Direction::SendOnly, None, None, None)
+        };
+        let audio_mid = audio.then(|| send(&mut api, MediaKind::Audio));
+        let video_mid = video.then(|| send(&mut api, MediaKind::Video));
+        if !audio && !video {
+            api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+        }
         let (offer, pending) = api.apply().unwrap();
         self.engine.handle_input(
             self.now,
@@ -161,8 +173,8 @@ impl Net {
             addr,
             online: true,
             pending: Some(pending),
-            audio_mid: Some(audio_mid),
-            video_mid: Some(video_mid),
+            audio_mid,
+            video_mid,
             received: Vec::new(),
             keyframe_requests: 0,
             connected: false,
