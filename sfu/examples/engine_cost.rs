@@ -67,21 +67,22 @@ fn captured(case: &Case) -> (Net, Vec<(Instant, SocketAddr, Vec<u8>)>) {
                 let rtp_time = (tick * 960) as u32;
                 tx.write_rtp(RtpWrite::new(opus, (*audio_seq).into(), rtp_time, now, vec![7; 90]));
             }
-            if case.video && tick % 2 == 0 {
-                if let Some(tx) = c.video_mid.and_then(|mid| api.stream_tx_by_mid(mid, None)) {
-                    for p in 0..VIDEO_PACKETS_PER_FRAME {
-                        *video_seq += 1;
-                        let mut payload = vec![0u8; VIDEO_PACKET];
-                        // VP8 descriptor (S=1 on the first packet), then the frame tag: the
-                        // first frame is a keyframe, the rest deltas.
-                        payload[0] = if p == 0 { 0x10 } else { 0x00 };
-                        payload[1] = if tick == 0 { 0x00 } else { 0x01 };
-                        let rtp_time = (tick * 1800) as u32;
-                        let write = RtpWrite::new(vp8, (*video_seq).into(), rtp_time, now, payload)
-                            .marker(p + 1 == VIDEO_PACKETS_PER_FRAME)
-                            .nackable(true);
-                        tx.write_rtp(write);
-                    }
+            let video_due = case.video && tick.is_multiple_of(2);
+            if let Some(tx) =
+                c.video_mid.filter(|_| video_due).and_then(|mid| api.stream_tx_by_mid(mid, None))
+            {
+                for p in 0..VIDEO_PACKETS_PER_FRAME {
+                    *video_seq += 1;
+                    let mut payload = vec![0u8; VIDEO_PACKET];
+                    // VP8 descriptor (S=1 on the first packet), then the frame tag: the
+                    // first frame is a keyframe, the rest deltas.
+                    payload[0] = if p == 0 { 0x10 } else { 0x00 };
+                    payload[1] = if tick == 0 { 0x00 } else { 0x01 };
+                    let rtp_time = (tick * 1800) as u32;
+                    let write = RtpWrite::new(vp8, (*video_seq).into(), rtp_time, now, payload)
+                        .marker(p + 1 == VIDEO_PACKETS_PER_FRAME)
+                        .nackable(true);
+                    tx.write_rtp(write);
                 }
             }
             let _ = c.rtc.handle_input(str0m::Input::Timeout(now));
