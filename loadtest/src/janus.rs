@@ -44,8 +44,8 @@ const DEBUG_LEVEL: u8 = 2;
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 const FALLBACK_LIB: &str = "/usr/lib/x86_64-linux-gnu/janus";
 
-/// What Veil's shell asks for its socket's buffers (`SOCKET_BUFFER_BYTES` in sfu/src/shell.rs).
-const VEIL_SOCKET_BUFFER: u64 = 4 << 20;
+/// What Veil's shell asks for its socket's buffers.
+const VEIL_SOCKET_BUFFER: u64 = veil_sfu::udp::SOCKET_BUFFER_BYTES as u64;
 const RMEM_DEFAULT: &str = "/proc/sys/net/core/rmem_default";
 const WMEM_DEFAULT: &str = "/proc/sys/net/core/wmem_default";
 const RMEM_MAX: &str = "/proc/sys/net/core/rmem_max";

@@ -29,15 +29,13 @@ use std::time::{Duration, Instant};
 use aws_lc_rs::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use str0m::media::MediaKind;
 use tokio::sync::watch;
-use veil_sfu::udp::{DATAGRAM_BYTES, Inbox, Outbox};
+use veil_sfu::udp::{DATAGRAM_BYTES, Inbox, Outbox, SOCKET_BUFFER_BYTES};
 
 use crate::media::{Frame, Source};
 use crate::participant::link::size_buffers;
 use crate::participant::{Outcome, Plan, RtpIn, Shared, Tally, Target, fixed_key_ring};
 
 const MAGIC: &[u8; 4] = b"VLNF";
-/// What Veil's shell asks for its socket (`SOCKET_BUFFER_BYTES` in sfu/src/shell.rs).
-const SERVER_SOCKET_BUFFER_BYTES: usize = 4 << 20;
 const BASE_KEY: [u8; 16] = *b"veil-null-fwd-k!";
 const SALT: [u8; 12] = *b"veil-salt-12";
 /// Fixed RTP header (12) + one-byte extension header (4) + 12 bytes of extensions.
@@ -90,8 +88,8 @@ pub fn serve(udp: SocketAddr) -> std::io::Result<()> {
     let socket = UdpSocket::bind(udp)?;
     // The same buffers Veil's shell asks for, so bursts are absorbed alike.
     let sock = socket2::SockRef::from(&socket);
-    sock.set_recv_buffer_size(SERVER_SOCKET_BUFFER_BYTES)?;
-    sock.set_send_buffer_size(SERVER_SOCKET_BUFFER_BYTES)?;
+    sock.set_recv_buffer_size(SOCKET_BUFFER_BYTES)?;
+    sock.set_send_buffer_size(SOCKET_BUFFER_BYTES)?;
     println!("null-forwarder ready: udp {}", socket.local_addr()?);
     std::io::stdout().flush()?;
     let fd = socket.as_raw_fd();

@@ -19,7 +19,7 @@ use tracing::{debug, error, info};
 use veil_proto::media::{MediaCommand, MediaEvent, MediaPlane, SessionId};
 
 use crate::engine::{Engine, EngineConfig, Input, Output};
-use crate::udp::{Inbox, Outbox};
+use crate::udp::{Inbox, Outbox, SOCKET_BUFFER_BYTES};
 
 /// Where the SFU listens and what address it tells peers.
 #[derive(Debug, Clone)]
@@ -30,9 +30,6 @@ pub struct SfuConfig {
     /// to 0.0.0.0, or behind NAT). The port is always the bound port.
     pub public_ip: Option<IpAddr>,
 }
-
-/// Socket buffer size asked of the kernel; bursts of keyframes to many peers need room.
-const SOCKET_BUFFER_BYTES: usize = 4 << 20;
 
 /// Why the SFU could not start.
 #[derive(Debug, thiserror::Error)]
