@@ -131,8 +131,11 @@ export async function startServer() {
     dataDir,
     /** The last lines the server logged, for failure messages. */
     logs: () => stderr.slice(-200).join('\n'),
-    /** A join link from `veil token` (its last line of output). */
-    async token({ room, identity, name, ttl = '1h' }) {
+    /**
+     * A join link from `veil token` (its last line of output). The identity defaults to the
+     * name's first word, lowercased ("Ada Lovelace" → "ada").
+     */
+    async token({ room, name, identity = name?.split(' ')[0].toLowerCase(), ttl = '1h' }) {
       const args = ['token', '--room', room, '--identity', identity, '--ttl', ttl, '--url', info.url];
       if (name) args.push('--name', name);
       const { stdout } = await promisify(execFile)(VEIL_BIN, args, { env });

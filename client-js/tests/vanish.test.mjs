@@ -27,7 +27,7 @@ describe('a participant whose browser is killed', { timeout: 120_000 }, () => {
     browser = await launchBrowser();
     doomed = await launchKillableBrowser();
     for (const name of STAYING) {
-      const link = await server.token({ room: 'standup', identity: name.split(' ')[0].toLowerCase(), name });
+      const link = await server.token({ room: 'standup', name });
       pages.set(name, await join(browser, link, name));
     }
     const link = await server.token({ room: 'standup', identity: 'alan', name: VANISHING });
