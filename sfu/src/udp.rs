@@ -32,11 +32,18 @@ pub struct Outbox {
     /// Queued datagrams before this index have been sent.
     sent: usize,
     headers: MultiHeaders<SockaddrStorage>,
+    /// The socket is IPv6 (dual-stack): IPv4 destinations go out as v4-mapped addresses.
+    ipv6_socket: bool,
 }
 
 impl Default for Outbox {
     fn default() -> Self {
-        Self { queue: Vec::new(), sent: 0, headers: MultiHeaders::preallocate(BATCH, None) }
+        Self {
+            queue: Vec::new(),
+            sent: 0,
+            headers: MultiHeaders::preallocate(BATCH, None),
+            ipv6_socket: false,
+        }
     }
 }
 
@@ -47,8 +54,20 @@ impl std::fmt::Debug for Outbox {
 }
 
 impl Outbox {
+    /// An outbox for a socket bound to `local`. A dual-stack IPv6 socket reports IPv4 peers
+    /// as plain IPv4 addresses ([`Inbox`] unmaps them) and needs them mapped back to send.
+    pub fn for_socket(local: SocketAddr) -> Self {
+        Self { ipv6_socket: local.is_ipv6(), ..Self::default() }
+    }
+
     /// Queues one datagram.
     pub fn push(&mut self, destination: SocketAddr, contents: Vec<u8>) {
+        let destination = match destination {
+            SocketAddr::V4(v4) if self.ipv6_socket => {
+                SocketAddr::V6(SocketAddrV6::new(v4.ip().to_ipv6_mapped(), v4.port(), 0, 0))
+            }
+            other => other,
+        };
         self.queue.push((SockaddrStorage::from(destination), contents));
     }
 
@@ -131,7 +150,8 @@ impl Inbox {
         Ok(self.received.len())
     }
 
-    /// The datagrams the last [`Inbox::receive`] read: source and contents.
+    /// The datagrams the last [`Inbox::receive`] read: source and contents. An IPv4 peer of a
+    /// dual-stack IPv6 socket appears with its plain IPv4 address, as it would to an IPv4 socket.
     pub fn datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
         self.received
             .iter()
@@ -145,6 +165,9 @@ fn socket_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
         return Some(SocketAddr::V4(SocketAddrV4::new(v4.ip(), v4.port())));
     }
     let v6 = addr.as_sockaddr_in6()?;
+    if let Some(v4) = v6.ip().to_ipv4_mapped() {
+        return Some(SocketAddr::V4(SocketAddrV4::new(v4, v6.port())));
+    }
     Some(SocketAddr::V6(SocketAddrV6::new(v6.ip(), v6.port(), v6.flowinfo(), v6.scope_id())))
 }
 
@@ -182,6 +205,36 @@ mod tests {
             assert_eq!(data, &vec![i as u8; 100 + i]);
         }
         assert_eq!(inbox.receive(b.as_raw_fd()).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn a_dual_stack_socket_talks_to_ipv4_peers_by_their_ipv4_address() {
+        let dual = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::DGRAM, None).unwrap();
+        dual.set_only_v6(false).unwrap();
+        dual.bind(&"[::]:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+        let dual: std::net::UdpSocket = dual.into();
+        dual.set_nonblocking(true).unwrap();
+        let v4 = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = dual.local_addr().unwrap().port();
+        v4.send_to(b"ping", ("127.0.0.1", port)).unwrap();
+
+        let mut inbox = Inbox::default();
+        let from = loop {
+            match inbox.receive(dual.as_raw_fd()) {
+                Ok(_) => break inbox.datagrams().next().unwrap().0,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => panic!("receive failed: {e}"),
+            }
+        };
+        assert_eq!(from, v4.local_addr().unwrap(), "unmapped to the peer's IPv4 address");
+
+        let mut outbox = Outbox::for_socket(dual.local_addr().unwrap());
+        outbox.push(from, b"pong".to_vec());
+        outbox.flush(dual.as_raw_fd()).unwrap();
+        let mut buf = [0u8; 8];
+        v4.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        let (n, _) = v4.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"pong");
     }
 
     #[test]

@@ -10,6 +10,13 @@
 //! claimed by the peer whose ICE credentials its STUN request carries (`Rtc::accepts`). Anything
 //! else is dropped and counted in [`Stats`], so garbage on the port never reaches a peer.
 //!
+//! The addresses peers send to ([`EngineConfig::candidates`]) need not be addresses of this
+//! machine: behind a 1:1 NAT, in a container with a port mapping or on a socket bound to
+//! `0.0.0.0`, a datagram arrives on an address no peer was told about. The engine therefore
+//! files each datagram under the candidate it was sent to when that is one of its own, and
+//! otherwise under its first candidate of the source's address family (see
+//! [`Engine::candidate_for`]); ICE then pairs it with that candidate as if it had arrived there.
+//!
 //! A peer's connection is drained right after each input it handles (str0m keeps only one
 //! received RTP packet until polled). Peers that had forwarded packets written to them are
 //! marked "dirty" and drained once before the engine next reports a timeout, so the work per
@@ -37,8 +44,10 @@ use peer::{Forwarded, Peer, TrackId};
 /// How the engine presents itself to peers.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// The address peers send media to: the ICE host candidate in every SDP answer.
-    pub candidate: SocketAddr,
+    /// The addresses peers send media to, each an ICE host candidate in every SDP answer: the
+    /// node's public addresses (for example one IPv4 and one IPv6) with the media port. At
+    /// least one.
+    pub candidates: Vec<SocketAddr>,
 }
 
 /// Something for the engine to handle.
@@ -52,7 +61,8 @@ pub enum Input<'a> {
     Answer { session: SessionId, sdp: String },
     /// The participant left; drop its connection without reporting back.
     Close { session: SessionId },
-    /// A datagram arrived on `destination` (our socket) from `source`.
+    /// A datagram arrived from `source` on `destination`: the local address it was received
+    /// at (the socket's own address, which may be unspecified or private; see the module docs).
     Receive { source: SocketAddr, destination: SocketAddr, contents: &'a [u8] },
     /// Time passed.
     Timeout,
@@ -81,6 +91,8 @@ pub struct Stats {
     pub dropped_unparseable: u64,
     /// Datagrams from an address no peer has claimed, that no peer's ICE accepted.
     pub dropped_unknown_source: u64,
+    /// Datagrams from an address family no candidate serves (IPv6 to an IPv4-only node, say).
+    pub dropped_no_candidate: u64,
     /// Datagrams a peer's connection refused (bad SRTP, replay, malformed RTCP, …).
     pub dropped_by_peer: u64,
     /// RTP packets received from publishers.
@@ -228,15 +240,17 @@ impl Engine {
             .enable_vp8(true)
             .set_send_buffer_video(VIDEO_RESEND_PACKETS)
             .build(self.now);
-        match Candidate::host(self.config.candidate, "udp") {
-            Ok(candidate) => {
-                rtc.add_local_candidate(candidate);
-            }
-            Err(e) => {
-                warn!(%session, "cannot use {} as ICE candidate: {e}", self.config.candidate);
-                let reason = "the SFU's media address is not usable".to_string();
-                self.events.push_back((session, MediaEvent::Closed { reason }));
-                return;
+        for addr in &self.config.candidates {
+            match Candidate::host(*addr, "udp") {
+                Ok(candidate) => {
+                    rtc.add_local_candidate(candidate);
+                }
+                Err(e) => {
+                    warn!(%session, "cannot use {addr} as ICE candidate: {e}");
+                    let reason = "the SFU's media address is not usable".to_string();
+                    self.events.push_back((session, MediaEvent::Closed { reason }));
+                    return;
+                }
             }
         }
         let mut peer = Peer::new(participant, room.clone(), rtc, self.now);
@@ -318,7 +332,25 @@ impl Engine {
         }
     }
 
+    /// The candidate a datagram from `source`, received at `destination`, was sent to: the
+    /// destination itself when it is one of ours, else our first candidate of the source's
+    /// address family. Peers only ever learn our candidates, so whatever address the datagram
+    /// arrived at on this machine (a wildcard, a private address behind NAT), the peer sent it
+    /// to one of them; when several of one family exist, any one serves, since ICE-lite answers
+    /// from the socket the datagram came in on.
+    pub fn candidate_for(&self, source: SocketAddr, destination: SocketAddr) -> Option<SocketAddr> {
+        let candidates = &self.config.candidates;
+        if candidates.contains(&destination) {
+            return Some(destination);
+        }
+        candidates.iter().find(|c| c.is_ipv4() == source.is_ipv4()).copied()
+    }
+
     fn receive(&mut self, source: SocketAddr, destination: SocketAddr, contents: &[u8]) {
+        let Some(destination) = self.candidate_for(source, destination) else {
+            self.stats.dropped_no_candidate += 1;
+            return;
+        };
         let Ok(receive) = Receive::new(Protocol::Udp, source, destination, contents) else {
             self.stats.dropped_unparseable += 1;
             return;

@@ -109,23 +109,41 @@ pub struct Net {
     pub clients: Vec<Client>,
     /// Events the engine reported, in order.
     pub events: Vec<(SessionId, MediaEvent)>,
+    /// The engine's first candidate: where clients send to.
     pub sfu: SocketAddr,
+    /// Every address the engine offers as a candidate.
+    pub candidates: Vec<SocketAddr>,
+    /// The address the engine's socket has: datagrams to any candidate arrive there, as they
+    /// would through a 1:1 NAT or on a socket bound to a wildcard address.
+    pub bound: SocketAddr,
     next_session: u64,
 }
 
 impl Net {
     pub fn new() -> Self {
-        let now = Instant::now();
         let sfu: SocketAddr = SFU.parse().unwrap();
+        Self::behind_nat(vec![sfu], sfu)
+    }
+
+    /// An engine that offers `candidates` while its socket is bound to `bound`.
+    pub fn behind_nat(candidates: Vec<SocketAddr>, bound: SocketAddr) -> Self {
+        let now = Instant::now();
         Self {
             now,
             start: now,
-            engine: Engine::new(EngineConfig { candidate: sfu }, now),
+            engine: Engine::new(EngineConfig { candidates: candidates.clone() }, now),
             clients: Vec::new(),
             events: Vec::new(),
-            sfu,
+            sfu: candidates[0],
+            candidates,
+            bound,
             next_session: 1,
         }
+    }
+
+    /// The candidate a client at `addr` talks to: the first of its address family.
+    fn candidate_for(&self, addr: SocketAddr) -> SocketAddr {
+        *self.candidates.iter().find(|c| c.is_ipv4() == addr.is_ipv4()).unwrap_or(&self.sfu)
     }
 
     /// Elapsed virtual time.
@@ -141,10 +159,22 @@ impl Net {
     /// A participant joins `room` publishing the tracks asked for; one that publishes nothing
     /// offers a receive-only audio m-line, as a listener does, so ICE and DTLS come up.
     pub fn join_publishing(&mut self, room: &str, name: &str, audio: bool, video: bool) -> usize {
+        let addr: SocketAddr = format!("10.0.1.{}:4000", self.next_session).parse().unwrap();
+        self.join_at(room, name, addr, audio, video)
+    }
+
+    /// A participant at `addr` joins `room` publishing the tracks asked for.
+    pub fn join_at(
+        &mut self,
+        room: &str,
+        name: &str,
+        addr: SocketAddr,
+        audio: bool,
+        video: bool,
+    ) -> usize {
         let session = SessionId(self.next_session);
         self.next_session += 1;
         let participant = ParticipantId(format!("p_{name}"));
-        let addr: SocketAddr = format!("10.0.1.{}:4000", session.0).parse().unwrap();
         let mut rtc = Rtc::builder().set_rtp_mode(true).build(self.now);
         rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
         let mut api = rtc.sdp_api();
@@ -196,7 +226,7 @@ impl Net {
                 match self.engine.poll_output() {
                     Output::Transmit(t) => {
                         busy = true;
-                        let (now, sfu) = (self.now, self.sfu);
+                        let (now, sfu) = (self.now, self.candidate_for(t.destination));
                         let Some(c) = self.clients.iter_mut().find(|c| c.addr == t.destination)
                         else {
                             continue;
@@ -256,11 +286,14 @@ impl Net {
                 Ok(str0m::Output::Transmit(t)) => {
                     busy = true;
                     if c.online {
-                        let input = Input::Receive {
-                            source: c.addr,
-                            destination: t.destination,
-                            contents: &t.contents,
+                        // Whatever candidate the client sent to, the engine's socket gets it.
+                        let destination = if self.candidates.contains(&t.destination) {
+                            self.bound
+                        } else {
+                            t.destination
                         };
+                        let input =
+                            Input::Receive { source: c.addr, destination, contents: &t.contents };
                         self.engine.handle_input(self.now, input);
                     }
                 }
