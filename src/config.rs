@@ -13,11 +13,29 @@ use serde::Deserialize;
 pub struct FileConfig {
     pub http: Option<SocketAddr>,
     pub udp: Option<SocketAddr>,
-    pub public_ip: Option<IpAddr>,
+    /// One address (`"203.0.113.7"`) or several (`["203.0.113.7", "2001:db8::7"]`).
+    pub public_ip: Option<OneOrMany<IpAddr>>,
     pub public_url: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub assets_dir: Option<PathBuf>,
     pub max_message_bytes: Option<usize>,
+}
+
+/// A file key that takes one value or a list of them.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    pub fn into_vec(self) -> Vec<T> {
+        match self {
+            Self::One(one) => vec![one],
+            Self::Many(many) => many,
+        }
+    }
 }
 
 impl FileConfig {
@@ -34,7 +52,9 @@ impl FileConfig {
 pub struct Config {
     pub http: SocketAddr,
     pub udp: SocketAddr,
-    pub public_ip: Option<IpAddr>,
+    /// Addresses browsers send media to, each an ICE candidate with the UDP port. Empty: the UDP
+    /// address itself.
+    pub public_ips: Vec<IpAddr>,
     /// Base of join links, e.g. `https://meet.example.org`; derived from `http` when unset.
     pub public_url: Option<String>,
     pub data_dir: PathBuf,
@@ -48,12 +68,27 @@ pub const DEFAULT_UDP: &str = "127.0.0.1:7882";
 impl Config {
     /// Checks settings that only fail later, and less clearly, if left alone.
     pub fn validate(&self) -> anyhow::Result<()> {
-        if self.udp.ip().is_unspecified() && self.public_ip.is_none() {
+        if self.udp.ip().is_unspecified() && self.public_ips.is_empty() {
             bail!(
                 "media is bound to {} but no public IP is set, so browsers would not know where to \
-                 send media; pass --public-ip (or set VEIL_PUBLIC_IP / public_ip)",
+                 send media; pass --public-ip with the address browsers reach this machine at \
+                 (or set VEIL_PUBLIC_IP / public_ip)",
                 self.udp
             );
+        }
+        let dual_stack = self.udp.ip() == IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED);
+        for ip in &self.public_ips {
+            if ip.is_unspecified() || ip.is_multicast() {
+                bail!("public IP {ip} is not an address browsers can send media to");
+            }
+            if !dual_stack && ip.is_ipv4() != self.udp.is_ipv4() {
+                bail!(
+                    "public IP {ip} is of another address family than the UDP address {}; bind \
+                     media to [::]:{} to serve IPv4 and IPv6",
+                    self.udp,
+                    self.udp.port()
+                );
+            }
         }
         if let Some(url) = &self.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -68,7 +103,7 @@ impl Config {
         if let Some(url) = &self.public_url {
             return url.trim_end_matches('/').to_string();
         }
-        let ip = match (bound_http.ip(), self.public_ip) {
+        let ip = match (bound_http.ip(), self.public_ips.first().copied()) {
             (ip, Some(public)) if ip.is_unspecified() => public,
             (ip, _) if ip.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
             (ip, _) => ip,
@@ -107,7 +142,7 @@ mod tests {
         Config {
             http: DEFAULT_HTTP.parse().unwrap(),
             udp: DEFAULT_UDP.parse().unwrap(),
-            public_ip: None,
+            public_ips: Vec::new(),
             public_url: None,
             data_dir: PathBuf::from("/tmp/x"),
             assets_dir: PathBuf::from("/tmp/y"),
@@ -126,8 +161,34 @@ mod tests {
         let mut c = config();
         c.udp = "0.0.0.0:7882".parse().unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("--public-ip"));
-        c.public_ip = Some("192.0.2.1".parse().unwrap());
+        c.public_ips = vec!["192.0.2.1".parse().unwrap()];
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn public_ips_must_be_of_a_family_the_socket_receives() {
+        let mut c = config();
+        c.udp = "0.0.0.0:7882".parse().unwrap();
+        c.public_ips = vec!["2001:db8::7".parse().unwrap()];
+        assert!(c.validate().unwrap_err().to_string().contains("[::]:7882"));
+        c.udp = "[::]:7882".parse().unwrap();
+        c.public_ips.push("203.0.113.7".parse().unwrap());
+        assert!(c.validate().is_ok(), "a dual-stack socket serves both");
+        c.public_ips = vec!["0.0.0.0".parse().unwrap()];
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn the_file_takes_one_public_ip_or_a_list() {
+        let one: FileConfig = toml::from_str("public_ip = \"203.0.113.7\"").unwrap();
+        assert_eq!(
+            one.public_ip.unwrap().into_vec(),
+            vec!["203.0.113.7".parse::<IpAddr>().unwrap()]
+        );
+        let many: FileConfig =
+            toml::from_str("public_ip = [\"203.0.113.7\", \"2001:db8::7\"]").unwrap();
+        assert_eq!(many.public_ip.unwrap().into_vec().len(), 2);
+        assert!(toml::from_str::<FileConfig>("public_ip = \"nope\"").is_err());
     }
 
     #[test]

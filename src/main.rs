@@ -49,9 +49,11 @@ struct Common {
     /// Base URL of join links when the server is reached through another name or a proxy.
     #[arg(long, env = "VEIL_PUBLIC_URL")]
     public_url: Option<String>,
-    /// IP address browsers on other machines reach this one at (the ICE candidate).
-    #[arg(long, env = "VEIL_PUBLIC_IP")]
-    public_ip: Option<IpAddr>,
+    /// Address(es) browsers on other machines send media to, each an ICE candidate with the
+    /// UDP port: needed when media is bound to 0.0.0.0 or [::], or behind NAT. Repeat the flag
+    /// or separate with commas for several (e.g. one IPv4 and one IPv6).
+    #[arg(long, env = "VEIL_PUBLIC_IP", value_delimiter = ',')]
+    public_ip: Vec<IpAddr>,
 }
 
 #[derive(Args)]
@@ -120,7 +122,11 @@ fn resolve(
     let config = Config {
         http: common.http.or(file.http).unwrap_or_else(|| DEFAULT_HTTP.parse().unwrap()),
         udp: udp.or(file.udp).unwrap_or_else(|| DEFAULT_UDP.parse().unwrap()),
-        public_ip: common.public_ip.or(file.public_ip),
+        public_ips: if common.public_ip.is_empty() {
+            file.public_ip.map(config::OneOrMany::into_vec).unwrap_or_default()
+        } else {
+            common.public_ip.clone()
+        },
         public_url: common.public_url.clone().or(file.public_url),
         data_dir: common
             .data_dir
@@ -178,7 +184,7 @@ fn token_command(args: TokenArgs) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let secret = secret::load_or_create(&config.data_dir)?;
-    let sfu = Sfu::start(SfuConfig { udp: config.udp, public_ip: config.public_ip })?;
+    let sfu = Sfu::start(SfuConfig { udp: config.udp, public_ips: config.public_ips.clone() })?;
     let signaling = SignalingConfig {
         assets_dir: config.assets_dir.clone(),
         max_message_bytes: config.max_message_bytes,
@@ -199,7 +205,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     let room = RoomName::new(format!("room-{}", random_suffix()))?;
     let claims = Claims::for_room(room, token::now_unix(), Duration::from_secs(12 * 3600));
-    println!("veil ready: {base} (media udp {})", sfu.candidate());
+    let media: Vec<String> = sfu.candidates().iter().map(ToString::to_string).collect();
+    println!("veil ready: {base} (media udp {})", media.join(", "));
     println!("join link: {}", join_link(&base, &secret, &claims));
 
     let external_sender = external_sender::DeliveryServiceKey::generate()?;

@@ -107,12 +107,9 @@ impl Server {
             .spawn()
             .map_err(|source| ServerError::Spawn { what: what.clone(), source })?;
         let line = ready_line(&mut child, &what)?;
-        // veil ready: http://127.0.0.1:PORT (media udp 127.0.0.1:PORT)
-        let bad = || ServerError::BadReadyLine { what: what.clone(), line: line.clone() };
-        let http = line.split("http://").nth(1).and_then(|s| s.split([' ', '/']).next());
-        let udp = line.split("media udp ").nth(1).map(|s| s.trim_end_matches(')'));
-        let http = http.and_then(|s| s.parse().ok()).ok_or_else(bad)?;
-        let udp = udp.and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+        let ready = ReadyLine::parse(&line)
+            .ok_or_else(|| ServerError::BadReadyLine { what: what.clone(), line: line.clone() })?;
+        let (http, udp) = (ready.http, ready.media[0]);
         Ok(Server {
             pid: Some(child.id()),
             child: Some(child),
@@ -230,5 +227,44 @@ impl Drop for Server {
         }
         // After the process is gone: a namespace with a process in it outlives `ip netns del`.
         drop(self.janus_environment.take());
+    }
+}
+
+/// What `veil serve` prints once it listens:
+/// `veil ready: http://127.0.0.1:PORT (media udp 127.0.0.1:PORT[, [::1]:PORT…])`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadyLine {
+    pub http: SocketAddr,
+    /// The media addresses (ICE candidates) it offers, the first one first; never empty.
+    pub media: Vec<SocketAddr>,
+}
+
+impl ReadyLine {
+    pub fn parse(line: &str) -> Option<ReadyLine> {
+        let rest = line.strip_prefix("veil ready: http://")?;
+        let http = rest.split([' ', '/']).next()?.parse().ok()?;
+        let media = rest.split("(media udp ").nth(1)?.strip_suffix(')')?;
+        let media: Vec<SocketAddr> =
+            media.split(", ").map(str::parse).collect::<Result<_, _>>().ok()?;
+        (!media.is_empty()).then_some(ReadyLine { http, media })
+    }
+}
+
+#[cfg(test)]
+mod ready_line_tests {
+    use super::ReadyLine;
+
+    #[test]
+    fn one_or_several_media_addresses() {
+        let one = ReadyLine::parse("veil ready: http://127.0.0.1:7880 (media udp 127.0.0.1:7882)")
+            .unwrap();
+        assert_eq!(one.http.port(), 7880);
+        assert_eq!(one.media, vec!["127.0.0.1:7882".parse().unwrap()]);
+        let two = ReadyLine::parse(
+            "veil ready: http://127.0.0.1:7880 (media udp 203.0.113.7:7882, [2001:db8::7]:7882)",
+        )
+        .unwrap();
+        assert_eq!(two.media.len(), 2);
+        assert!(ReadyLine::parse("veil ready: http://127.0.0.1:7880 (media udp )").is_none());
     }
 }

@@ -21,14 +21,15 @@ use veil_proto::media::{MediaCommand, MediaEvent, MediaPlane, SessionId};
 use crate::engine::{Engine, EngineConfig, Input, Output};
 use crate::udp::{Inbox, Outbox, SOCKET_BUFFER_BYTES};
 
-/// Where the SFU listens and what address it tells peers.
+/// Where the SFU listens and what addresses it tells peers.
 #[derive(Debug, Clone)]
 pub struct SfuConfig {
-    /// UDP address to bind. Port 0 picks a free port.
+    /// UDP address to bind. Port 0 picks a free port. `[::]` receives IPv4 as well.
     pub udp: SocketAddr,
-    /// The address peers reach this machine at, when it differs from the bound one (e.g. bound
-    /// to 0.0.0.0, or behind NAT). The port is always the bound port.
-    pub public_ip: Option<IpAddr>,
+    /// The addresses peers reach this machine at, when they differ from the bound one (bound
+    /// to `0.0.0.0` or `[::]`, behind a 1:1 NAT, in a container with a port mapping). Each is
+    /// offered as an ICE candidate with the bound port. Empty: the bound address itself.
+    pub public_ips: Vec<IpAddr>,
 }
 
 /// Why the SFU could not start.
@@ -41,6 +42,12 @@ pub enum StartError {
          set the address peers should use with --public-ip (or VEIL_PUBLIC_IP)"
     )]
     NoCandidate(SocketAddr),
+    #[error(
+        "the public address {public} is IPv{}, but the media socket bound to {bound} receives \
+         only IPv{}; bind the media socket to [::] to serve both families",
+        if public.is_ipv4() { 4 } else { 6 }, if bound.is_ipv4() { 4 } else { 6 }
+    )]
+    WrongFamily { public: IpAddr, bound: SocketAddr },
     #[error("cannot start the media thread: {0}")]
     Thread(io::Error),
 }
@@ -67,7 +74,7 @@ impl MediaPlane for SfuHandle {
 pub struct Sfu {
     handle: SfuHandle,
     local_addr: SocketAddr,
-    candidate: SocketAddr,
+    candidates: Vec<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -79,16 +86,10 @@ impl Sfu {
             bind(config.udp).map_err(|source| StartError::Bind { addr: config.udp, source })?;
         let local_addr =
             socket.local_addr().map_err(|source| StartError::Bind { addr: config.udp, source })?;
-        let candidate = match config.public_ip {
-            Some(ip) => SocketAddr::new(ip, local_addr.port()),
-            None if local_addr.ip().is_unspecified() => {
-                return Err(StartError::NoCandidate(local_addr));
-            }
-            None => local_addr,
-        };
+        let candidates = candidates(local_addr, &config.public_ips)?;
         let (commands, receiver) = mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel();
-        let engine = Engine::new(EngineConfig { candidate }, Instant::now());
+        let engine = Engine::new(EngineConfig { candidates: candidates.clone() }, Instant::now());
         let thread = thread::Builder::new()
             .name("veil-sfu".into())
             .spawn(move || {
@@ -107,11 +108,11 @@ impl Sfu {
                 });
             })
             .map_err(StartError::Thread)?;
-        info!(%local_addr, %candidate, "SFU listening");
+        info!(%local_addr, ?candidates, "SFU listening");
         Ok(Sfu {
             handle: SfuHandle { commands },
             local_addr,
-            candidate,
+            candidates,
             stop: Some(stop),
             thread: Some(thread),
         })
@@ -127,10 +128,34 @@ impl Sfu {
         self.local_addr
     }
 
-    /// The address advertised to peers as the ICE candidate.
-    pub fn candidate(&self) -> SocketAddr {
-        self.candidate
+    /// The addresses advertised to peers as ICE candidates, the first one first.
+    pub fn candidates(&self) -> &[SocketAddr] {
+        &self.candidates
     }
+}
+
+/// The ICE candidates for a socket bound to `bound`: each public IP with the bound port, or the
+/// bound address itself when no public IP is given and peers can send to it.
+fn candidates(bound: SocketAddr, public_ips: &[IpAddr]) -> Result<Vec<SocketAddr>, StartError> {
+    if public_ips.is_empty() {
+        if bound.ip().is_unspecified() {
+            return Err(StartError::NoCandidate(bound));
+        }
+        return Ok(vec![bound]);
+    }
+    // A socket bound to [::] is dual-stack (see `bind`); any other receives one family.
+    let dual_stack = bound.ip() == IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED);
+    let mut out = Vec::new();
+    for &ip in public_ips {
+        if !dual_stack && ip.is_ipv4() != bound.is_ipv4() {
+            return Err(StartError::WrongFamily { public: ip, bound });
+        }
+        let addr = SocketAddr::new(ip, bound.port());
+        if !out.contains(&addr) {
+            out.push(addr);
+        }
+    }
+    Ok(out)
 }
 
 impl Drop for Sfu {
@@ -146,6 +171,10 @@ impl Drop for Sfu {
 
 fn bind(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        // `[::]` takes IPv4 too (as v4-mapped addresses), whatever net.ipv6.bindv6only says.
+        socket.set_only_v6(false)?;
+    }
     // Best effort: the kernel caps these at net.core.{r,w}mem_max.
     let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
     let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
@@ -169,7 +198,7 @@ struct Driver {
 
 impl Driver {
     fn new(engine: Engine, socket: UdpSocket, local_addr: SocketAddr) -> Self {
-        let (inbox, outbox) = (Inbox::default(), Outbox::default());
+        let (inbox, outbox) = (Inbox::default(), Outbox::for_socket(local_addr));
         Self { engine, socket, local_addr, inbox, outbox, sessions: HashMap::new() }
     }
 
@@ -208,6 +237,7 @@ impl Driver {
             Err(e) => return debug!("media socket receive failed: {e}"),
         }
         let now = Instant::now();
+        // The engine maps the bound address to the candidate each datagram was sent to.
         let destination = self.local_addr;
         for (source, contents) in self.inbox.datagrams() {
             self.engine.handle_input(now, Input::Receive { source, destination, contents });

@@ -4,12 +4,14 @@
 #![allow(dead_code)]
 
 pub mod bot;
+pub mod nat;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use veil_loadtest::server::ReadyLine;
 use veil_proto::RoomName;
 use veil_signaling::token::{self, ApiSecret, Claims};
 
@@ -17,17 +19,26 @@ use veil_signaling::token::{self, ApiSecret, Claims};
 pub struct Server {
     child: Child,
     pub http: SocketAddr,
+    /// The first media address it offers peers.
     pub udp: SocketAddr,
+    /// Every media address it offers peers (its ICE candidates).
+    pub media: Vec<SocketAddr>,
     pub secret: ApiSecret,
 }
 
 impl Server {
     pub fn start() -> Server {
+        Self::start_with(&["--udp", "127.0.0.1:0"])
+    }
+
+    /// Starts `veil serve --http 127.0.0.1:0` with `args` added (which must set `--udp`).
+    pub fn start_with(args: &[&str]) -> Server {
         let secret = ApiSecret::generate();
         let data_dir =
             std::env::temp_dir().join(format!("veil-it-{}-{}", std::process::id(), rand_u32()));
         let mut child = Command::new(env!("CARGO_BIN_EXE_veil"))
-            .args(["serve", "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
+            .args(["serve", "--http", "127.0.0.1:0"])
+            .args(args)
             .env("VEIL_API_SECRET", secret.to_hex())
             .env("VEIL_DATA_DIR", &data_dir)
             .env("VEIL_LOG", "warn")
@@ -37,13 +48,10 @@ impl Server {
             .expect("start veil serve");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
-        let ready = lines.next().expect("a ready line").unwrap();
-        // veil ready: http://127.0.0.1:PORT (media udp 127.0.0.1:PORT)
-        let http =
-            ready.split("http://").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
-        let udp = ready.split("media udp ").nth(1).unwrap().trim_end_matches(')').parse().unwrap();
+        let line = lines.next().expect("a ready line").unwrap();
+        let ready = ReadyLine::parse(&line).unwrap_or_else(|| panic!("not a ready line: {line}"));
         std::thread::spawn(move || for _ in lines {});
-        Server { child, http, udp, secret }
+        Server { child, http: ready.http, udp: ready.media[0], media: ready.media, secret }
     }
 
     /// A token for `identity` in `room`, valid for `ttl`.
