@@ -78,15 +78,16 @@ function checkPrerequisites() {
 
 /**
  * Starts `veil serve` on free loopback ports with a fresh data directory. Resolves once it
- * printed its address and join link.
+ * printed its address and join link. `udp` is the media socket's address; `args` go on the
+ * command line as they are (`['--public-ip', '127.0.0.2']`, say).
  */
-export async function startServer() {
+export async function startServer({ udp = '127.0.0.1:0', args = [] } = {}) {
   checkPrerequisites();
   const dataDir = await mkdtemp(joinPath(tmpdir(), 'veil-test-'));
   const env = { ...process.env, VEIL_DATA_DIR: dataDir };
   const child = spawn(
     VEIL_BIN,
-    ['serve', '--http', '127.0.0.1:0', '--udp', '127.0.0.1:0', '--assets', DIST_DIR],
+    ['serve', '--http', '127.0.0.1:0', '--udp', udp, '--assets', DIST_DIR, ...args],
     { env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const stderr = [];
@@ -99,12 +100,14 @@ export async function startServer() {
 
   const ready = new Promise((resolveReady, rejectReady) => {
     let url = null;
+    let media = [];
     createInterface({ input: child.stdout }).on('line', (line) => {
       if (LOG) process.stderr.write(`[veil stdout] ${line}\n`);
-      const r = /^veil ready: (http:\/\/\S+)/.exec(line);
-      if (r) url = r[1];
+      // veil ready: http://127.0.0.1:PORT (media udp 127.0.0.1:PORT[, [::1]:PORT])
+      const r = /^veil ready: (http:\/\/\S+) \(media udp (.+)\)$/.exec(line);
+      if (r) [url, media] = [r[1], r[2].split(', ')];
       const j = /^join link: (\S+)/.exec(line);
-      if (j && url) resolveReady({ url, joinLink: j[1] });
+      if (j && url) resolveReady({ url, media, joinLink: j[1] });
     });
     child.once('exit', (code, signal) =>
       rejectReady(

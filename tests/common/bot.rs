@@ -2,7 +2,7 @@
 //! VP8-framed video, answers the SFU's offers and counts what it receives per sender.
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,8 @@ struct Keys {
     mls: Secure,
     ring: KeyRing,
 }
+
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 /// Plaintext every frame a bot sends starts with, to search the wire for.
 pub const KNOWN_PLAINTEXT: &[u8] = b"KNOWN-PLAINTEXT|";
@@ -104,15 +106,20 @@ async fn send(ws: &mut Ws, msg: ClientMessage) {
 impl Bot {
     /// Joins `room` and starts publishing audio and video, in the clear.
     pub async fn join(http: SocketAddr, room: &str, token: &str) -> Bot {
-        Self::join_with(http, room, token, false).await
+        Self::join_with(http, room, token, false, LOOPBACK).await
+    }
+
+    /// Like [`Bot::join`], with media from a socket on `ip` (`::1` for IPv6, say).
+    pub async fn join_from(http: SocketAddr, room: &str, token: &str, ip: IpAddr) -> Bot {
+        Self::join_with(http, room, token, false, ip).await
     }
 
     /// Joins `room`, takes part in its MLS group and publishes SFrame-encrypted media.
     pub async fn join_secure(http: SocketAddr, room: &str, token: &str) -> Bot {
-        Self::join_with(http, room, token, true).await
+        Self::join_with(http, room, token, true, LOOPBACK).await
     }
 
-    async fn join_with(http: SocketAddr, room: &str, token: &str, secure: bool) -> Bot {
+    async fn join_with(http: SocketAddr, room: &str, token: &str, secure: bool, ip: IpAddr) -> Bot {
         let (mut ws, reply) = connect(http, room, token).await;
         let ServerMessage::Joined { participant_id, participants, e2ee, .. } = reply else {
             panic!("join refused: {reply:?}");
@@ -130,7 +137,7 @@ impl Bot {
         } else {
             None
         };
-        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await.unwrap();
         let local = socket.local_addr().unwrap();
         let mut rtc = Rtc::builder().set_rtp_mode(true).build(Instant::now());
         rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
