@@ -1,7 +1,6 @@
 //! `veil`: signaling and SFU in one process (`veil serve`), and join links (`veil token`).
 
 mod config;
-mod external_sender;
 mod secret;
 
 use std::net::{IpAddr, SocketAddr};
@@ -81,7 +80,8 @@ struct TokenArgs {
     /// A shareable link: everyone who opens it joins under a fresh guest identity.
     #[arg(long, conflicts_with = "identity")]
     guest: bool,
-    /// Display name suggested on the pre-join screen.
+    /// Display name suggested on the pre-join screen. It goes in the link's fragment, which
+    /// browsers never send to the server, not in the token.
     #[arg(long)]
     name: Option<String>,
     /// How long the token is valid: e.g. 90s, 30m, 1h, 7d.
@@ -142,8 +142,28 @@ fn resolve(
     Ok(config)
 }
 
-fn join_link(base: &str, secret: &token::ApiSecret, claims: &Claims) -> String {
-    format!("{base}/r/{}#token={}", claims.room, token::mint(secret, claims))
+/// `BASE/r/ROOM#token=JWT[&name=NAME]`: the token and the suggested name travel in the URL
+/// fragment, which browsers keep to themselves.
+fn join_link(base: &str, secret: &token::ApiSecret, claims: &Claims, name: Option<&str>) -> String {
+    let mut link = format!("{base}/r/{}#token={}", claims.room, token::mint(secret, claims));
+    if let Some(name) = name.filter(|n| !n.is_empty()) {
+        link.push_str("&name=");
+        link.push_str(&percent_encode(name));
+    }
+    link
+}
+
+/// Percent-encodes everything but unreserved URI characters (RFC 3986 §2.3).
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn main() -> anyhow::Result<()> {
@@ -173,12 +193,11 @@ fn token_command(args: TokenArgs) -> anyhow::Result<()> {
     let secret = secret::load_or_create(&config.data_dir)?;
     let mut claims = Claims::for_room(room, token::now_unix(), args.ttl);
     claims.sub = args.identity;
-    claims.name = args.name;
     let base = match args.url {
         Some(url) => url.trim_end_matches('/').to_string(),
         None => config.link_base(config.http),
     };
-    println!("{}", join_link(&base, &secret, &claims));
+    println!("{}", join_link(&base, &secret, &claims, args.name.as_deref()));
     Ok(())
 }
 
@@ -207,10 +226,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let claims = Claims::for_room(room, token::now_unix(), Duration::from_secs(12 * 3600));
     let media: Vec<String> = sfu.candidates().iter().map(ToString::to_string).collect();
     println!("veil ready: {base} (media udp {})", media.join(", "));
-    println!("join link: {}", join_link(&base, &secret, &claims));
+    println!("join link: {}", join_link(&base, &secret, &claims, None));
 
-    let external_sender = external_sender::DeliveryServiceKey::generate()?;
-    let state = AppState::new(signaling, secret, Arc::new(sfu.handle()), Arc::new(external_sender));
+    // The MLS delivery service's key: fresh per process, since groups live only as long as
+    // their rooms, which a restart ends anyway.
+    let delivery = veil_ds::Verifier::generate().context("cannot create the MLS delivery key")?;
+    let state = AppState::new(signaling, secret, Arc::new(sfu.handle()), Arc::new(delivery));
     axum::serve(listener, veil_signaling::app(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -220,6 +241,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .context("the HTTP server failed")?;
     drop(sfu);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_in_links_are_percent_encoded_in_the_fragment() {
+        let secret = token::ApiSecret::generate();
+        let claims = Claims::for_room(RoomName::new("r").unwrap(), 0, Duration::from_secs(60));
+        let link = join_link("http://x", &secret, &claims, Some("Zoë & Ada"));
+        let (_, fragment) = link.split_once('#').unwrap();
+        assert!(fragment.starts_with("token="));
+        assert!(fragment.ends_with("&name=Zo%C3%AB%20%26%20Ada"), "{link}");
+        assert!(!join_link("http://x", &secret, &claims, None).contains("name="));
+    }
 }
 
 fn random_suffix() -> String {

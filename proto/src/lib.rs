@@ -4,9 +4,13 @@
 //!   the WebSocket. Every message carries the protocol version `v`.
 //! - [`media`]: the boundary between signaling and the SFU. Signaling drives media sessions only
 //!   through [`media::MediaPlane`], with messages that could as well cross a network, so that
-//!   signaling and the SFU can later run on different machines.
+//!   signaling and the SFU can later run on different machines (feature `media`, on by
+//!   default; the browser's wasm build of the E2EE crate reads [`signal`] without it).
+//! - [`mls`]: the boundary between signaling and the MLS delivery service's verification.
 
+#[cfg(feature = "media")]
 pub mod media;
+pub mod mls;
 pub mod signal;
 
 use std::fmt;

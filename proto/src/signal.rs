@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::{ParticipantId, RoomName};
 
-/// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The protocol version this build speaks. Version 2: handshake messages are MLS
+/// PublicMessages the server verifies, display names travel only in MLS application messages.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The lowest protocol version this build accepts from a peer.
-pub const MIN_PROTOCOL_VERSION: u32 = 1;
+pub const MIN_PROTOCOL_VERSION: u32 = 2;
 
 /// A message and its protocol version, as it travels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,15 +36,13 @@ impl<T> Envelope<T> {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {
     /// First message on a connection: who and where. `min_version` is the lowest protocol
-    /// version the client accepts; the server refuses to speak below it.
+    /// version the client accepts; the server refuses to speak below it. No display name: it
+    /// travels only inside the MLS group, encrypted.
     Join {
         room: RoomName,
         token: String,
         #[serde(default)]
         min_version: Option<u32>,
-        /// Display name chosen on the pre-join screen; the token's name is used when absent.
-        #[serde(default)]
-        name: Option<String>,
     },
     /// SDP offer for the client's own (sending) tracks.
     Offer { sdp: String },
@@ -57,22 +56,24 @@ pub enum ClientMessage {
     Leave,
     /// MLS: a KeyPackage (base64 of an MLSMessage) so that a member adds us to the group.
     MlsKeyPackage { key_package: String },
-    /// MLS: we are a member now (created the group, or processed a Welcome) at this leaf.
+    /// MLS: we created the room's group; `group_info` is its GroupInfo with the ratchet tree
+    /// (base64 of an MLSMessage), from which the server tracks the group's public state.
+    MlsGroupCreated { group_info: String },
+    /// MLS: we joined from a Welcome and are at `leaf` in `epoch`. The server checks it against
+    /// the leaf the commit that added us gave us.
     MlsJoined { epoch: u64, leaf: u32 },
-    /// MLS: a commit made in `epoch` (base64), with the Welcome for the members it adds.
-    /// `added` names the participants whose KeyPackages it adds, `removed` the leaves it removes,
-    /// so the delivery service can route the Welcome and forget departed leaves without reading
-    /// the commit.
+    /// MLS: a commit made in `epoch` (base64 of an MLSMessage holding a PublicMessage), with
+    /// the Welcome for the members it adds. The server verifies it and derives who it adds and
+    /// removes from the commit itself.
     MlsCommit {
         epoch: u64,
         commit: String,
         #[serde(default)]
         welcome: Option<String>,
-        #[serde(default)]
-        added: Vec<ParticipantId>,
-        #[serde(default)]
-        removed: Vec<u32>,
     },
+    /// MLS: an application message (names, chat) made in `epoch`, encrypted for the group;
+    /// relayed to the other members as it is.
+    MlsApplication { epoch: u64, message: String },
 }
 
 /// Server to browser (or bot).
@@ -83,8 +84,8 @@ pub enum ServerMessage {
     Joined {
         participant_id: ParticipantId,
         room: RoomName,
+        /// The identity the join token authenticated (or a fresh guest identity).
         identity: String,
-        name: String,
         participants: Vec<ParticipantInfo>,
         /// How this participant takes part in the room's MLS group.
         e2ee: E2eeSetup,
@@ -113,6 +114,9 @@ pub enum ServerMessage {
     MlsCommit { commit: String, epoch: u64 },
     /// MLS: our commit was accepted; the group is now in `epoch`.
     MlsCommitAccepted { epoch: u64 },
+    /// MLS: another member's application message, as it sent it. `from` is who sent it to
+    /// the server; members trust only the sender the message itself authenticates.
+    MlsApplication { from: ParticipantId, message: String },
     /// MLS: the Welcome that adds us to the group.
     MlsWelcome { welcome: String },
     /// Something went wrong. `code` is stable and machine-readable; `message` is for people.
@@ -141,11 +145,12 @@ pub struct ExternalSenderKey {
 }
 
 /// One participant as the others see them. Media tracks carry `id` as their `msid` stream id.
+/// No display name: members learn names from each other inside the MLS group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParticipantInfo {
     pub id: ParticipantId,
+    /// The identity the join token authenticated, or a `guest-…` identity.
     pub identity: String,
-    pub name: String,
     pub microphone: bool,
     pub camera: bool,
 }
@@ -184,6 +189,13 @@ pub enum ErrorCode {
     MlsStaleCommit,
     /// An MLS message that needs group membership came from a participant that is not a member.
     MlsNotMember,
+    /// An MLS commit that does not verify against the group's public state or does not fit
+    /// the room (signed by another leaf, adds someone not waiting, removes someone present, a
+    /// proposal outside Veil's profile). It was not relayed; the group goes on without it.
+    MlsInvalidCommit,
+    /// Another MLS message that does not verify or does not fit (a key package of someone
+    /// else, a GroupInfo that is not the room's new group, a leaf that is not ours).
+    MlsInvalidMessage,
 }
 
 impl ErrorCode {
@@ -205,6 +217,8 @@ impl ErrorCode {
             Self::Internal => "internal",
             Self::MlsStaleCommit => "mls_stale_commit",
             Self::MlsNotMember => "mls_not_member",
+            Self::MlsInvalidCommit => "mls_invalid_commit",
+            Self::MlsInvalidMessage => "mls_invalid_message",
         }
     }
 }
@@ -215,24 +229,26 @@ mod tests {
 
     #[test]
     fn join_round_trips_with_version() {
-        let text = r#"{"v":1,"type":"join","room":"standup","token":"abc"}"#;
+        let text = r#"{"v":2,"type":"join","room":"standup","token":"abc"}"#;
         let env: Envelope<ClientMessage> = serde_json::from_str(text).unwrap();
-        assert_eq!(env.v, 1);
+        assert_eq!(env.v, 2);
         assert_eq!(
             env.msg,
             ClientMessage::Join {
                 room: RoomName::new("standup").unwrap(),
                 token: "abc".into(),
                 min_version: None,
-                name: None,
             }
         );
+        // A display name has no place in anything the server receives.
+        let named = r#"{"v":2,"type":"join","room":"standup","token":"abc","name":"Ada"}"#;
+        assert!(serde_json::from_str::<Envelope<ClientMessage>>(named).is_err());
     }
 
     #[test]
     fn server_messages_carry_version_and_type() {
         let text = serde_json::to_string(&Envelope::new(ServerMessage::Pong)).unwrap();
-        assert_eq!(text, r#"{"v":1,"type":"pong"}"#);
+        assert_eq!(text, r#"{"v":2,"type":"pong"}"#);
         let err =
             ServerMessage::Error { code: ErrorCode::WrongRoom, message: "x".into(), fatal: true };
         let text = serde_json::to_string(&Envelope::new(err)).unwrap();

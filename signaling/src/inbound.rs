@@ -13,9 +13,6 @@ use veil_proto::signal::{
     ClientMessage, Envelope, ErrorCode, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 
-/// Longest display name kept, in characters.
-pub(crate) const MAX_NAME_CHARS: usize = 64;
-
 /// A message that can't be used, and what to tell the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Refusal {
@@ -111,20 +108,6 @@ pub(crate) fn parse(text: &str) -> Result<ClientMessage, Refusal> {
     })
 }
 
-/// A display name fit to show others: control and bidi-override characters removed, trimmed,
-/// at most [`MAX_NAME_CHARS`] characters. `None` when nothing is left.
-pub(crate) fn clean_name(raw: &str) -> Option<String> {
-    let kept: String = raw.chars().filter(|&c| !c.is_control() && !is_bidi_control(c)).collect();
-    let name: String = kept.trim().chars().take(MAX_NAME_CHARS).collect();
-    let name = name.trim_end();
-    (!name.is_empty()).then(|| name.to_owned())
-}
-
-/// Characters that reorder text around them, letting a name disguise itself as another.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,24 +119,25 @@ mod tests {
 
     #[test]
     fn good_messages_parse() {
-        assert_eq!(parse(r#"{"v":1,"type":"ping"}"#), Ok(ClientMessage::Ping));
-        let join = r#"{"v":1,"type":"join","room":"a","token":"t","min_version":1,"name":"x"}"#;
+        assert_eq!(parse(r#"{"v":2,"type":"ping"}"#), Ok(ClientMessage::Ping));
+        let join = r#"{"v":2,"type":"join","room":"a","token":"t","min_version":2}"#;
         assert!(matches!(parse(join), Ok(ClientMessage::Join { .. })));
         // Through the envelope's `flatten`, serde refuses unknown fields of messages with
         // fields but not of field-less ones (`ping`, `leave`); either way nothing is misread.
-        assert_eq!(parse(r#"{"v":1,"type":"ping","extra":1}"#), Ok(ClientMessage::Ping));
-        let join_extra = r#"{"v":1,"type":"join","room":"a","token":"t","extra":1}"#;
+        assert_eq!(parse(r#"{"v":2,"type":"ping","extra":1}"#), Ok(ClientMessage::Ping));
+        let join_extra = r#"{"v":2,"type":"join","room":"a","token":"t","extra":1}"#;
         assert_eq!(code(join_extra), (ErrorCode::BadMessage, false));
     }
 
     #[test]
     fn versions_outside_ours_are_fatal() {
         let fatal = (ErrorCode::UnsupportedVersion, true);
-        assert_eq!(code(r#"{"v":2,"type":"ping"}"#), fatal);
+        assert_eq!(code(r#"{"v":3,"type":"ping"}"#), fatal);
+        assert_eq!(code(r#"{"v":1,"type":"ping"}"#), fatal, "version 1 is no longer spoken");
         assert_eq!(code(r#"{"v":0,"type":"ping"}"#), fatal);
         assert_eq!(code(r#"{"v":-1,"type":"ping"}"#), fatal);
         assert_eq!(code(r#"{"v":99,"type":"join","future_field":1}"#), fatal);
-        let too_new = r#"{"v":1,"type":"join","room":"a","token":"t","min_version":2}"#;
+        let too_new = r#"{"v":2,"type":"join","room":"a","token":"t","min_version":3}"#;
         assert_eq!(code(too_new), fatal);
     }
 
@@ -165,9 +149,9 @@ mod tests {
             "[]",
             "null",
             r#"{"type":"ping"}"#,
-            r#"{"v":"1","type":"ping"}"#,
-            r#"{"v":1,"type":"explode"}"#,
-            r#"{"v":1,"type":"publish_state","microphone":"yes","camera":true}"#,
+            r#"{"v":"2","type":"ping"}"#,
+            r#"{"v":2,"type":"explode"}"#,
+            r#"{"v":2,"type":"publish_state","microphone":"yes","camera":true}"#,
         ] {
             assert_eq!(code(text), soft, "{text}");
         }
@@ -175,16 +159,7 @@ mod tests {
 
     #[test]
     fn join_to_an_invalid_room_is_unknown_room() {
-        let text = r#"{"v":1,"type":"join","room":"../etc","token":"t"}"#;
+        let text = r#"{"v":2,"type":"join","room":"../etc","token":"t"}"#;
         assert_eq!(code(text), (ErrorCode::UnknownRoom, true));
-    }
-
-    #[test]
-    fn names_are_cleaned() {
-        assert_eq!(clean_name("  Ada Lovelace \n"), Some("Ada Lovelace".into()));
-        assert_eq!(clean_name("A\u{0}d\u{202e}a"), Some("Ada".into()));
-        assert_eq!(clean_name(" \t\u{7} "), None);
-        let long = "é".repeat(100);
-        assert_eq!(clean_name(&long).unwrap().chars().count(), MAX_NAME_CHARS);
     }
 }

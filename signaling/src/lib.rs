@@ -4,8 +4,9 @@
 //! # The model
 //!
 //! A participant holds a **join token** ([`token`]): an HS256 JWT minted with the deployment's
-//! [`token::ApiSecret`] that names a room, optionally an identity and a display name, and an
-//! expiry. The browser loads the client from `/r/{room}` ([`assets`]), reads the token from the
+//! [`token::ApiSecret`] that names a room, optionally an identity, and an expiry. A display
+//! name never reaches the server: the join link carries a suggested one in its fragment, and
+//! members exchange names inside the encrypted MLS group. The browser loads the client from `/r/{room}` ([`assets`]), reads the token from the
 //! URL fragment (never sent to the server) and opens one WebSocket at `/ws`.
 //!
 //! Each WebSocket is a small state machine (`ws`): it must `join` within 10 s; the join is
@@ -19,8 +20,9 @@
 //! own writer task (`outbound`): a slow or vanished client fills only its own queue, and is
 //! dropped when it is full, so it never holds up the room.
 //!
-//! What signaling never sees: media (that is the SFU's, and encrypted end to end anyway) and
-//! media keys. What it keeps out of logs at `info`: IP addresses, tokens, identities, display
+//! What signaling never sees: media (that is the SFU's, and encrypted end to end anyway), media
+//! keys, display names and chat. It verifies the rooms' MLS commits against each group's public
+//! state through [`DeliveryService`] (`mls`), holding no group secret. What it keeps out of logs at `info`: IP addresses, tokens, identities, display
 //! names and room names; session ids, participant ids and error codes are logged instead.
 //!
 //! # Routes
@@ -54,7 +56,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use veil_proto::media::{MediaPlane, SessionId};
 
 pub use config::SignalingConfig;
-pub use mls::ExternalSender;
+pub use mls::DeliveryService;
 
 use rooms::Registry;
 
@@ -68,7 +70,7 @@ struct Shared {
     config: SignalingConfig,
     secret: token::ApiSecret,
     media: Arc<dyn MediaPlane>,
-    external_sender: Arc<dyn ExternalSender>,
+    delivery: Arc<dyn DeliveryService>,
     rooms: Registry,
     next_session: AtomicU64,
 }
@@ -80,14 +82,14 @@ impl AppState {
         config: SignalingConfig,
         secret: token::ApiSecret,
         media: Arc<dyn MediaPlane>,
-        external_sender: Arc<dyn ExternalSender>,
+        delivery: Arc<dyn DeliveryService>,
     ) -> Self {
         Self {
             inner: Arc::new(Shared {
                 config,
                 secret,
                 media,
-                external_sender,
+                delivery,
                 rooms: Registry::default(),
                 next_session: AtomicU64::new(1),
             }),
@@ -117,8 +119,8 @@ impl AppState {
         &*self.inner.media
     }
 
-    pub(crate) fn external_sender(&self) -> &dyn ExternalSender {
-        &*self.inner.external_sender
+    pub(crate) fn delivery(&self) -> &dyn DeliveryService {
+        &*self.inner.delivery
     }
 
     pub(crate) fn rooms(&self) -> &Registry {

@@ -161,6 +161,6 @@ mod tests {
 
     #[test]
     fn encoded_messages_carry_the_version() {
-        assert_eq!(encode(ServerMessage::Pong).as_str(), r#"{"v":1,"type":"pong"}"#);
+        assert_eq!(encode(ServerMessage::Pong).as_str(), r#"{"v":2,"type":"pong"}"#);
     }
 }

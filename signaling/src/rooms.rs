@@ -16,7 +16,7 @@ use veil_proto::media::SessionId;
 use veil_proto::signal::{ParticipantInfo, ServerMessage};
 use veil_proto::{ParticipantId, RoomName};
 
-use crate::mls::{Delivery, ExternalSender, Group, MlsRefusal, To};
+use crate::mls::{Delivery, DeliveryService, Group, MlsRefusal, To};
 use crate::outbound::{KickReason, Link, encode};
 
 /// Who is joining: a named identity from the token, or a guest who gets a fresh one.
@@ -31,8 +31,6 @@ pub(crate) enum Identity {
 pub(crate) struct Admission {
     pub room: RoomName,
     pub identity: Identity,
-    /// Display name; the identity is shown when absent.
-    pub name: Option<String>,
     pub participant: ParticipantId,
     pub session: SessionId,
     pub link: Link,
@@ -67,17 +65,10 @@ struct Room {
 #[derive(Debug)]
 pub(crate) enum MlsInput {
     KeyPackage(String),
-    Joined {
-        epoch: u64,
-        leaf: u32,
-    },
-    Commit {
-        epoch: u64,
-        commit: String,
-        welcome: Option<String>,
-        added: Vec<ParticipantId>,
-        removed: Vec<u32>,
-    },
+    GroupCreated { group_info: String },
+    Joined { leaf: u32 },
+    Commit { epoch: u64, commit: String, welcome: Option<String> },
+    Application { epoch: u64, message: String },
 }
 
 impl Room {
@@ -97,6 +88,13 @@ impl Room {
                 }
                 To::Members => {
                     for p in self.group.members() {
+                        if let Some(m) = self.members.iter().find(|m| &m.info.id == p) {
+                            m.link.deliver(text.clone());
+                        }
+                    }
+                }
+                To::MembersExcept(except) => {
+                    for p in self.group.members().filter(|p| **p != except) {
                         if let Some(m) = self.members.iter().find(|m| &m.info.id == p) {
                             m.link.deliver(text.clone());
                         }
@@ -147,7 +145,7 @@ impl Registry {
     /// Adds a participant: replaces a connection with the same identity (it is kicked and the
     /// others see it leave), queues `joined` for the newcomer and `participant_joined` for the
     /// others.
-    pub(crate) fn join(&self, a: Admission, sender: &dyn ExternalSender) -> Admitted {
+    pub(crate) fn join(&self, a: Admission, ds: &dyn DeliveryService) -> Admitted {
         let mut rooms = self.lock();
         let room = rooms.entry(a.room.clone()).or_default();
 
@@ -162,26 +160,23 @@ impl Registry {
             let left =
                 encode(ServerMessage::ParticipantLeft { participant_id: old.info.id.clone() });
             room.broadcast(&left, &old.info.id);
-            let out = room.group.on_leave(&old.info.id, &room.ids(), sender);
+            let out = room.group.on_leave(&old.info.id, &room.ids());
             room.deliver(out);
             replaced = Some((old.session, old.info.id));
         }
 
-        let name = a.name.unwrap_or_else(|| identity.clone());
         let info = ParticipantInfo {
             id: a.participant.clone(),
             identity: identity.clone(),
-            name: name.clone(),
             // Nothing is published until the client says so with `publish_state`.
             microphone: false,
             camera: false,
         };
-        let e2ee = room.group.on_join(&a.participant, sender);
+        let e2ee = room.group.on_join(&a.participant, ds);
         a.link.deliver(encode(ServerMessage::Joined {
             participant_id: a.participant.clone(),
             room: a.room,
             identity: identity.clone(),
-            name,
             participants: room.members.iter().map(|m| m.info.clone()).collect(),
             e2ee,
         }));
@@ -195,12 +190,7 @@ impl Registry {
 
     /// Removes a participant and tells the others. Returns false if it was not there (already
     /// replaced, or never admitted). Drops the room when it empties.
-    pub(crate) fn leave(
-        &self,
-        room_name: &RoomName,
-        participant: &ParticipantId,
-        sender: &dyn ExternalSender,
-    ) -> bool {
+    pub(crate) fn leave(&self, room_name: &RoomName, participant: &ParticipantId) -> bool {
         let mut rooms = self.lock();
         let Some((room, i)) = find(&mut rooms, room_name, participant) else {
             return false;
@@ -212,7 +202,7 @@ impl Registry {
             let left =
                 encode(ServerMessage::ParticipantLeft { participant_id: participant.clone() });
             room.broadcast(&left, participant);
-            let out = room.group.on_leave(participant, &room.ids(), sender);
+            let out = room.group.on_leave(participant, &room.ids());
             room.deliver(out);
         }
         true
@@ -224,7 +214,7 @@ impl Registry {
         room_name: &RoomName,
         participant: &ParticipantId,
         input: MlsInput,
-        sender: &dyn ExternalSender,
+        ds: &dyn DeliveryService,
     ) -> Result<(), MlsRefusal> {
         let mut rooms = self.lock();
         let Some((room, _)) = find(&mut rooms, room_name, participant) else {
@@ -232,12 +222,19 @@ impl Registry {
         };
         let group = &mut room.group;
         let out = match input {
-            MlsInput::KeyPackage(kp) => group.on_key_package(participant, kp)?,
-            MlsInput::Joined { epoch, leaf } => {
-                group.on_joined(participant, epoch, leaf, sender)?
+            MlsInput::KeyPackage(kp) => group.on_key_package(participant, kp, ds)?,
+            MlsInput::GroupCreated { group_info } => {
+                group.on_group_created(participant, &group_info, ds)?
             }
-            MlsInput::Commit { epoch, commit, welcome, added, removed } => {
-                group.on_commit(participant, epoch, commit, welcome, added, &removed, sender)?
+            MlsInput::Joined { leaf } => {
+                group.on_joined(participant, leaf)?;
+                Vec::new()
+            }
+            MlsInput::Commit { epoch, commit, welcome } => {
+                group.on_commit(participant, epoch, &commit, welcome)?
+            }
+            MlsInput::Application { epoch, message } => {
+                group.on_application(participant, epoch, message, ds)?
             }
         };
         room.deliver(out);
@@ -299,7 +296,7 @@ pub(crate) fn fresh_participant_id() -> ParticipantId {
 mod tests {
     use std::sync::Arc;
 
-    use crate::mls::tests::FakeSender;
+    use crate::mls::tests::FakeDs;
 
     use tokio::sync::mpsc;
 
@@ -329,12 +326,11 @@ mod tests {
             Admission {
                 room: RoomName::new(room).unwrap(),
                 identity,
-                name: None,
                 participant: ParticipantId(format!("p_{session}")),
                 session: SessionId(session),
                 link: Link::new(tx, kick.clone()),
             },
-            &FakeSender,
+            &FakeDs,
         );
         (admitted, Probe { rx, kick })
     }
@@ -356,11 +352,7 @@ mod tests {
         assert_eq!(a2.types(), ["joined"]);
         assert_eq!(reg.participant_count(), 2);
         // The replaced connection's own leave is a no-op.
-        assert!(!reg.leave(
-            &RoomName::new("r").unwrap(),
-            &ParticipantId("p_1".into()),
-            &FakeSender
-        ));
+        assert!(!reg.leave(&RoomName::new("r").unwrap(), &ParticipantId("p_1".into())));
     }
 
     #[test]
@@ -371,8 +363,8 @@ mod tests {
         assert!(g1.identity.starts_with("guest-") && g1.identity.len() == 12);
         assert_ne!(g1.identity, g2.identity);
         let room = RoomName::new("r").unwrap();
-        assert!(reg.leave(&room, &ParticipantId("p_1".into()), &FakeSender));
-        assert!(reg.leave(&room, &ParticipantId("p_2".into()), &FakeSender));
+        assert!(reg.leave(&room, &ParticipantId("p_1".into())));
+        assert!(reg.leave(&room, &ParticipantId("p_2".into())));
         assert_eq!(reg.room_count(), 0);
     }
 

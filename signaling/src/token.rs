@@ -1,7 +1,8 @@
 //! Join tokens: HS256 JSON Web Tokens signed with the deployment's API secret.
 //!
 //! A token says who may join which room until when: `{"sub":"ada","room":"standup",
-//! "name":"Ada","iat":…,"exp":…}`. Only HS256 is accepted; the header's `alg` is checked
+//! "iat":…,"exp":…}`. It carries no display name: the server must not learn names, so a join
+//! link suggests one in its URL fragment, next to the token, where it stays in the browser. Only HS256 is accepted; the header's `alg` is checked
 //! before anything else, so `none` and every other algorithm are refused whatever the payload
 //! says. The MAC is compared in constant time, and the claims are parsed only once it matches.
 //!
@@ -134,9 +135,6 @@ pub struct Claims {
     pub sub: Option<String>,
     /// The only room this token opens.
     pub room: RoomName,
-    /// Display name suggested to the client; the name the client sends on join wins.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
     /// Issued at, Unix seconds.
     pub iat: u64,
     /// Expires at, Unix seconds.
@@ -146,13 +144,7 @@ pub struct Claims {
 impl Claims {
     /// Claims for a guest link to `room`, valid for `ttl` from `now_unix`.
     pub fn for_room(room: RoomName, now_unix: u64, ttl: Duration) -> Self {
-        Self {
-            sub: None,
-            room,
-            name: None,
-            iat: now_unix,
-            exp: now_unix.saturating_add(ttl.as_secs()),
-        }
+        Self { sub: None, room, iat: now_unix, exp: now_unix.saturating_add(ttl.as_secs()) }
     }
 }
 
@@ -296,7 +288,6 @@ mod tests {
         Claims {
             sub: Some("ada".into()),
             room: RoomName::new("standup").unwrap(),
-            name: Some("Ada".into()),
             iat: NOW,
             exp: NOW + 600,
         }
@@ -414,11 +405,13 @@ mod tests {
     #[test]
     fn unknown_claims_are_ignored_and_sub_is_optional() {
         let secret = ApiSecret::generate();
-        let payload = r#"{"room":"standup","iat":1800000000,"exp":1800000600,"grants":{"x":1}}"#;
+        // Older links carried a `name` claim: it is ignored, never used or repeated.
+        let payload =
+            r#"{"room":"standup","iat":1800000000,"exp":1800000600,"grants":{"x":1},"name":"Ada"}"#;
         let token = forge(Some(&secret), r#"{"alg":"HS256","typ":"JWT","kid":"k"}"#, payload);
         let claims = verify(&secret, &token, NOW).unwrap();
         assert_eq!(claims.sub, None);
-        assert_eq!(claims.name, None);
+        assert!(!serde_json::to_string(&claims).unwrap().contains("Ada"));
     }
 
     #[test]

@@ -28,7 +28,7 @@ use veil_proto::{ParticipantId, RoomName};
 
 use crate::AppState;
 use crate::config::{JOIN_TIMEOUT, SOCKET_MESSAGE_LIMIT};
-use crate::inbound::{self, Refusal, clean_name};
+use crate::inbound::{self, Refusal};
 use crate::outbound::{self, Kick, KickReason, Link, Outgoing, QUEUE_CAPACITY, encode};
 use crate::rooms::{Admission, Identity, MlsInput, fresh_participant_id};
 use crate::token::{self, TokenError};
@@ -194,7 +194,7 @@ impl Connection {
     fn on_message(&mut self, msg: ClientMessage) -> Result<(), End> {
         let Some(joined) = &self.joined else {
             return match msg {
-                ClientMessage::Join { room, token, name, .. } => self.join(room, &token, name),
+                ClientMessage::Join { room, token, .. } => self.join(room, &token),
                 _ => self.refuse(Refusal::soft(
                     ErrorCode::NotJoined,
                     "send `join` before anything else",
@@ -228,9 +228,15 @@ impl Connection {
             ClientMessage::MlsKeyPackage { key_package } => {
                 self.mls(MlsInput::KeyPackage(key_package))
             }
-            ClientMessage::MlsJoined { epoch, leaf } => self.mls(MlsInput::Joined { epoch, leaf }),
-            ClientMessage::MlsCommit { epoch, commit, welcome, added, removed } => {
-                self.mls(MlsInput::Commit { epoch, commit, welcome, added, removed })
+            ClientMessage::MlsGroupCreated { group_info } => {
+                self.mls(MlsInput::GroupCreated { group_info })
+            }
+            ClientMessage::MlsJoined { leaf, .. } => self.mls(MlsInput::Joined { leaf }),
+            ClientMessage::MlsCommit { epoch, commit, welcome } => {
+                self.mls(MlsInput::Commit { epoch, commit, welcome })
+            }
+            ClientMessage::MlsApplication { epoch, message } => {
+                self.mls(MlsInput::Application { epoch, message })
             }
         }
     }
@@ -240,8 +246,7 @@ impl Connection {
             return Ok(());
         };
         let state = &self.state;
-        let result =
-            state.rooms().mls(&joined.room, &joined.participant, input, state.external_sender());
+        let result = state.rooms().mls(&joined.room, &joined.participant, input, state.delivery());
         match result {
             Ok(()) => Ok(()),
             Err(refusal) => {
@@ -251,7 +256,7 @@ impl Connection {
         }
     }
 
-    fn join(&mut self, room: RoomName, token: &str, name: Option<String>) -> Result<(), End> {
+    fn join(&mut self, room: RoomName, token: &str) -> Result<(), End> {
         let claims = match token::verify(self.state.secret(), token, token::now_unix()) {
             Ok(claims) => claims,
             Err(e) => {
@@ -273,21 +278,16 @@ impl Connection {
         }
 
         let participant = fresh_participant_id();
-        let name = name
-            .as_deref()
-            .and_then(clean_name)
-            .or_else(|| claims.name.as_deref().and_then(clean_name));
         let (events_tx, events) = mpsc::unbounded_channel();
         let admitted = self.state.rooms().join(
             Admission {
                 room: room.clone(),
                 identity: claims.sub.map_or(Identity::Guest, Identity::Named),
-                name,
                 participant: participant.clone(),
                 session: self.session,
                 link: self.link.clone(),
             },
-            self.state.external_sender(),
+            self.state.delivery(),
         );
         if let Some((old_session, old_participant)) = admitted.replaced {
             tracing::info!(%participant, replaced_session = %old_session,
@@ -392,11 +392,7 @@ impl Connection {
             }
         }
         if let Some(joined) = self.joined.take() {
-            self.state.rooms().leave(
-                &joined.room,
-                &joined.participant,
-                self.state.external_sender(),
-            );
+            self.state.rooms().leave(&joined.room, &joined.participant);
             self.state.media().send(MediaCommand::Close { session: self.session });
         }
         flush

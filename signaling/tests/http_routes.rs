@@ -16,18 +16,6 @@ impl MediaPlane for NoMedia {
     fn send(&self, _: MediaCommand) {}
 }
 
-/// These routes never reach MLS.
-struct NoSender;
-
-impl veil_signaling::ExternalSender for NoSender {
-    fn key(&self) -> veil_proto::signal::ExternalSenderKey {
-        unreachable!("no join over plain HTTP")
-    }
-    fn remove_proposal(&self, _: &[u8], _: u64, _: u32) -> Result<Vec<u8>, String> {
-        unreachable!("no join over plain HTTP")
-    }
-}
-
 /// A temporary assets directory, removed on drop.
 struct Assets(PathBuf);
 
@@ -60,7 +48,12 @@ fn rand_suffix() -> u64 {
 
 async fn get(assets: &Assets, uri: &str) -> (StatusCode, String, axum::http::HeaderMap) {
     let config = SignalingConfig { assets_dir: assets.0.clone(), ..Default::default() };
-    let state = AppState::new(config, ApiSecret::generate(), Arc::new(NoMedia), Arc::new(NoSender));
+    let state = AppState::new(
+        config,
+        ApiSecret::generate(),
+        Arc::new(NoMedia),
+        Arc::new(veil_ds::Verifier::generate().unwrap()),
+    );
     let request = Request::get(uri).body(Body::empty()).unwrap();
     let response = app(state).oneshot(request).await.unwrap();
     let status = response.status();

@@ -12,7 +12,7 @@ use veil_signaling::token::{self, ApiSecret, Claims};
 
 async fn refused(server: &Server, room: &str, token: &str, code: &str) {
     let mut client = server.client().await;
-    client.send_join(room, token, None).await;
+    client.send_join(room, token).await;
     client.expect_error(code, true).await;
     assert_eq!(client.expect_close().await, Some(1008));
     assert_eq!(server.state.participant_count(), 0);
@@ -26,7 +26,6 @@ async fn expired_token_is_refused_and_the_server_still_serves() {
     let claims = Claims {
         sub: Some("ada".into()),
         room: RoomName::new("standup").unwrap(),
-        name: None,
         iat: now - 3600,
         exp: now - 60,
     };
@@ -59,12 +58,18 @@ async fn unsupported_versions_are_refused() {
     let token = server.token("standup", Some("ada"));
 
     let mut future_client = server.client().await;
-    future_client.send(json!({"v": 2, "type": "join", "room": "standup", "token": token})).await;
+    future_client.send(json!({"v": 3, "type": "join", "room": "standup", "token": token})).await;
     future_client.expect_error("unsupported_version", true).await;
     assert_eq!(future_client.expect_close().await, Some(1008));
 
+    // Version 1 clients trusted the server with names and unverified commits: not spoken any more.
+    let mut old_client = server.client().await;
+    old_client.send(json!({"v": 1, "type": "join", "room": "standup", "token": token})).await;
+    old_client.expect_error("unsupported_version", true).await;
+    assert_eq!(old_client.expect_close().await, Some(1008));
+
     let mut picky_client = server.client().await;
-    let join = json!({"v": 1, "type": "join", "room": "standup", "token": token, "min_version": 2});
+    let join = json!({"v": 2, "type": "join", "room": "standup", "token": token, "min_version": 3});
     picky_client.send(join).await;
     picky_client.expect_error("unsupported_version", true).await;
     assert_eq!(picky_client.expect_close().await, Some(1008));
@@ -76,7 +81,7 @@ async fn invalid_room_name_in_join_is_refused() {
     let server = Server::start().await;
     let mut client = server.client().await;
     let token = server.token("standup", None);
-    client.send_join("../etc", &token, None).await;
+    client.send_join("../etc", &token).await;
     client.expect_error("unknown_room", true).await;
     client.expect_close().await;
 }
@@ -85,9 +90,9 @@ async fn invalid_room_name_in_join_is_refused() {
 async fn messages_before_join_get_not_joined_and_the_connection_goes_on() {
     let server = Server::start().await;
     let mut client = server.client().await;
-    client.send(json!({"v": 1, "type": "offer", "sdp": "v=0"})).await;
+    client.send(json!({"v": 2, "type": "offer", "sdp": "v=0"})).await;
     client.expect_error("not_joined", false).await;
-    let joined = client.join("standup", &server.token("standup", None), None).await;
+    let joined = client.join("standup", &server.token("standup", None)).await;
     assert!(joined["identity"].as_str().unwrap().starts_with("guest-"));
 }
 
@@ -95,7 +100,7 @@ async fn messages_before_join_get_not_joined_and_the_connection_goes_on() {
 async fn second_join_on_one_connection_gets_already_joined() {
     let server = Server::start().await;
     let (mut client, _) = server.joined("standup", Some("ada")).await;
-    client.send_join("standup", &server.token("standup", Some("ada")), None).await;
+    client.send_join("standup", &server.token("standup", Some("ada"))).await;
     client.expect_error("already_joined", false).await;
     client.ping_pong().await;
     assert_eq!(server.state.participant_count(), 1);

@@ -36,7 +36,7 @@ async fn client_that_stops_reading_is_dropped_without_holding_up_the_room() {
     let server = Server::start().await;
     // A tiny receive buffer makes the slow client's socket fill up quickly.
     let mut slow = Client::connect(server.addr, Some(4096)).await;
-    let slow_joined = slow.join("standup", &server.token("standup", Some("slow")), None).await;
+    let slow_joined = slow.join("standup", &server.token("standup", Some("slow"))).await;
     let (mut busy, _) = server.joined("standup", Some("busy")).await;
     slow.expect("participant_joined").await;
     // From here on `slow` reads nothing.
@@ -46,7 +46,7 @@ async fn client_that_stops_reading_is_dropped_without_holding_up_the_room() {
     loop {
         for _ in 0..500 {
             let on = sent.is_multiple_of(2);
-            busy.send(json!({"v": 1, "type": "publish_state", "microphone": on, "camera": on}))
+            busy.send(json!({"v": 2, "type": "publish_state", "microphone": on, "camera": on}))
                 .await;
             sent += 1;
         }

@@ -14,7 +14,7 @@ async fn oversized_message_is_refused_with_message_too_large_and_the_server_stil
     ada.expect("participant_joined").await;
 
     let huge_sdp = "a".repeat(600 * 1024);
-    bob.send(json!({"v": 1, "type": "offer", "sdp": huge_sdp})).await;
+    bob.send(json!({"v": 2, "type": "offer", "sdp": huge_sdp})).await;
     let error = bob.expect_error("message_too_large", true).await;
     assert!(error["message"].as_str().unwrap().contains("524288"), "{error}");
     assert_eq!(bob.expect_close().await, Some(1009));
@@ -41,7 +41,7 @@ async fn malformed_json_gets_bad_message_and_the_connection_still_works() {
 
     ada.send_raw("{this is not json".into()).await;
     ada.expect_error("bad_message", false).await;
-    ada.send(json!({"v": 1, "type": "explode"})).await;
+    ada.send(json!({"v": 2, "type": "explode"})).await;
     ada.expect_error("bad_message", false).await;
     ada.send(json!({"type": "ping"})).await;
     ada.expect_error("bad_message", false).await;
@@ -49,6 +49,6 @@ async fn malformed_json_gets_bad_message_and_the_connection_still_works() {
     ada.expect_error("bad_message", false).await;
 
     ada.ping_pong().await;
-    ada.send(json!({"v": 1, "type": "offer", "sdp": "v=0"})).await;
+    ada.send(json!({"v": 2, "type": "offer", "sdp": "v=0"})).await;
     assert_eq!(ada.expect("answer").await["sdp"], "answer:v=0");
 }

@@ -31,21 +31,6 @@ pub enum Cmd {
     Close { session: SessionId },
 }
 
-/// Stands in for openmls: proposals that say what they would remove.
-pub struct TestSender;
-
-impl veil_signaling::ExternalSender for TestSender {
-    fn key(&self) -> veil_proto::signal::ExternalSenderKey {
-        veil_proto::signal::ExternalSenderKey {
-            signature_key: "a2V5".into(),
-            identity: "dmVpbA==".into(),
-        }
-    }
-    fn remove_proposal(&self, _group: &[u8], epoch: u64, leaf: u32) -> Result<Vec<u8>, String> {
-        Ok(format!("remove {leaf} at {epoch}").into_bytes())
-    }
-}
-
 /// Stands in for the SFU: records commands, answers offers with `answer:<offer sdp>`.
 #[derive(Default)]
 pub struct TestPlane {
@@ -127,7 +112,9 @@ impl Server {
     pub async fn with_config(config: SignalingConfig) -> Self {
         let secret = ApiSecret::generate();
         let plane = Arc::new(TestPlane::default());
-        let state = AppState::new(config, secret.clone(), plane.clone(), Arc::new(TestSender));
+        // The real delivery service: commits in these tests are real MLS.
+        let delivery = Arc::new(veil_ds::Verifier::generate().unwrap());
+        let state = AppState::new(config, secret.clone(), plane.clone(), delivery);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(axum::serve(listener, app(state.clone())).into_future());
@@ -152,7 +139,7 @@ impl Server {
     /// A client joined to `room` as `sub`; returns it with its `joined` message.
     pub async fn joined(&self, room: &str, sub: Option<&str>) -> (Client, Value) {
         let mut client = self.client().await;
-        let joined = client.join(room, &self.token(room, sub), None).await;
+        let joined = client.join(room, &self.token(room, sub)).await;
         (client, joined)
     }
 
@@ -160,7 +147,7 @@ impl Server {
     pub async fn still_serves(&self) {
         let (mut c, joined) = self.joined("still-serving", Some("probe")).await;
         assert_eq!(joined["identity"], "probe");
-        c.send(json!({"v": 1, "type": "leave"})).await;
+        c.send(json!({"v": 2, "type": "leave"})).await;
     }
 }
 
@@ -195,17 +182,13 @@ impl Client {
     }
 
     /// Sends `join` and expects `joined`.
-    pub async fn join(&mut self, room: &str, token: &str, name: Option<&str>) -> Value {
-        self.send_join(room, token, name).await;
+    pub async fn join(&mut self, room: &str, token: &str) -> Value {
+        self.send_join(room, token).await;
         self.expect("joined").await
     }
 
-    pub async fn send_join(&mut self, room: &str, token: &str, name: Option<&str>) {
-        let mut msg =
-            json!({"v": 1, "type": "join", "room": room, "token": token, "min_version": 1});
-        if let Some(name) = name {
-            msg["name"] = json!(name);
-        }
+    pub async fn send_join(&mut self, room: &str, token: &str) {
+        let msg = json!({"v": 2, "type": "join", "room": room, "token": token, "min_version": 2});
         self.send(msg).await;
     }
 
@@ -221,7 +204,7 @@ impl Client {
             match frame {
                 Some(Ok(Message::Text(text))) => {
                     let value: Value = serde_json::from_str(text.as_str()).unwrap();
-                    assert_eq!(value["v"], 1, "every message carries the version: {value}");
+                    assert_eq!(value["v"], 2, "every message carries the version: {value}");
                     return value;
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
@@ -263,13 +246,13 @@ impl Client {
 
     /// Checks the connection still works: `ping` is answered by `pong`.
     pub async fn ping_pong(&mut self) {
-        self.send(json!({"v": 1, "type": "ping"})).await;
+        self.send(json!({"v": 2, "type": "ping"})).await;
         self.expect("pong").await;
     }
 
     /// Sends `leave` and waits for the server's close.
     pub async fn leave(mut self) {
-        self.send(json!({"v": 1, "type": "leave"})).await;
+        self.send(json!({"v": 2, "type": "leave"})).await;
         assert_eq!(self.expect_close().await, Some(1000));
     }
 }
