@@ -1,31 +1,32 @@
-//! JavaScript bindings (wasm-bindgen) over [`Member`] and [`KeyRing`], for the browser client.
+//! JavaScript bindings (wasm-bindgen) over [`Session`] and [`KeyRing`], for the browser client.
 //!
-//! Thin by design: every method forwards to the native type. Bytes are `Uint8Array`s, epochs
-//! and times are `Number`s (safe integers), and a failure throws an `Error` whose `kind`
-//! property is the stable code of the Rust error ([`FrameError::code`], [`GroupError::code`]),
-//! e.g. `"authentication-failed"` or `"not-encrypted"`, so UI code never parses messages.
+//! Thin by design: every method forwards to the native type, so the browser runs the same key
+//! agreement and the same frame rules as every other client. Signaling messages cross as JSON
+//! text (the server's messages in, ours out), bytes as `Uint8Array`s, epochs and times as
+//! `Number`s (safe integers). A failure throws an `Error` whose `kind` property is the stable
+//! code of the Rust error ([`FrameError::code`]), e.g. `"authentication-failed"`, so UI code
+//! never parses messages.
 //!
-//! `WasmMember` lives where the signaling connection is (MLS messages are rare);
-//! `WasmKeyRing` lives in the encoded-transform worker (every frame). The epoch secret crosses
+//! `WasmSession` lives where the signaling connection is (MLS messages are rare); `WasmKeyRing`
+//! lives in the encoded-transform worker (every frame). The epoch secret and the leaf map cross
 //! between them with `postMessage`.
 
 use js_sys::{Array, Error, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroizing;
 
+use crate::FrameError;
+use crate::frame::codec::MediaKind;
 use crate::frame::{KeyRing, rfc};
-use crate::group::{CommitBundle, ExternalSenderInfo, Member, Processed, verification_code};
-use crate::{FrameError, GroupError};
+use crate::group::verification_code;
+use crate::session::{Input, Output, Session};
+use veil_proto::signal::ServerMessage;
 
 fn throw(kind: &str, message: &str) -> JsValue {
     let error = Error::new(message);
     // Setting a property on a fresh Error object cannot fail.
     let _ = Reflect::set(&error, &"kind".into(), &kind.into());
     error.into()
-}
-
-fn group_error(err: GroupError) -> JsValue {
-    throw(err.code(), &err.to_string())
 }
 
 fn frame_error(err: FrameError) -> JsValue {
@@ -42,6 +43,11 @@ fn integer(value: f64, what: &str) -> Result<u64, JsValue> {
     }
 }
 
+/// A time in ms from `performance.now()`, which has a fraction.
+fn millis(value: f64) -> Result<u64, JsValue> {
+    integer(value.max(0.0).floor(), "nowMs")
+}
+
 /// Builds a plain object from `(key, value)` pairs.
 fn object(fields: &[(&str, JsValue)]) -> JsValue {
     let out = Object::new();
@@ -55,180 +61,144 @@ fn bytes(data: &[u8]) -> JsValue {
     Uint8Array::from(data).into()
 }
 
-fn bundle(b: CommitBundle) -> JsValue {
-    object(&[
-        ("commit", bytes(&b.commit)),
-        ("welcome", b.welcome.as_deref().map_or(JsValue::UNDEFINED, bytes)),
-        ("epochBefore", (b.epoch_before as f64).into()),
-        ("removed", b.removed.iter().map(|&leaf| JsValue::from(leaf)).collect::<Array>().into()),
-    ])
+fn media_kind(kind: &str) -> Result<MediaKind, JsValue> {
+    match kind {
+        "audio" => Ok(MediaKind::Audio),
+        "video" => Ok(MediaKind::Video),
+        _ => Err(throw("invalid-argument", "kind must be \"audio\" or \"video\"")),
+    }
 }
 
-/// One participant's MLS state (see `group::Member`).
+fn server_message(json: &str) -> Result<ServerMessage, JsValue> {
+    // The envelope's `v` is the signaling layer's business; the session reads the message.
+    serde_json::from_str(json)
+        .map_err(|e| throw("bad-message", &format!("not a server message: {e}")))
+}
+
+/// One participant's key agreement (see `session::Session`).
 #[wasm_bindgen]
-pub struct WasmMember {
-    inner: Member,
+pub struct WasmSession {
+    inner: Session,
 }
 
 #[wasm_bindgen]
-impl WasmMember {
-    /// A member with a fresh signature key and a credential naming the participant.
+impl WasmSession {
+    /// Starts from the server's `joined` message (JSON) with our display name.
     #[wasm_bindgen(constructor)]
-    pub fn new(participant_id: &str, display_name: &str) -> Result<WasmMember, JsValue> {
-        Member::new(participant_id, display_name).map(|inner| Self { inner }).map_err(group_error)
+    pub fn new(joined_json: &str, display_name: &str, now_ms: f64) -> Result<WasmSession, JsValue> {
+        let joined = server_message(joined_json)?;
+        Session::from_joined(&joined, display_name, millis(now_ms)?)
+            .map(|inner| Self { inner })
+            .map_err(|e| throw("start", &e.to_string()))
     }
 
-    /// A fresh key package to hand to the server.
-    #[wasm_bindgen(js_name = keyPackage)]
-    pub fn key_package(&self) -> Result<Vec<u8>, JsValue> {
-        self.inner.key_package().map_err(group_error)
+    /// Hands the session a server message (JSON); unrelated messages are ignored.
+    pub fn handle(&mut self, message_json: &str, now_ms: f64) -> Result<(), JsValue> {
+        let message = server_message(message_json)?;
+        self.inner.handle_input(millis(now_ms)?, Input::Server(&message));
+        Ok(())
     }
 
-    /// Creates the group; pass the server's external-sender key and identity to let it
-    /// propose removals.
-    #[wasm_bindgen(js_name = createGroup)]
-    pub fn create_group(
-        &mut self,
-        group_id: &[u8],
-        external_signature_key: Option<Vec<u8>>,
-        external_identity: Option<Vec<u8>>,
-    ) -> Result<(), JsValue> {
-        let external = external_signature_key.map(|signature_key| ExternalSenderInfo {
-            signature_key,
-            identity: external_identity.unwrap_or_default(),
-        });
-        self.inner.create_group(group_id, external).map_err(group_error)
+    /// Time passed (call at the time the last `timeout` output named).
+    pub fn tick(&mut self, now_ms: f64) -> Result<(), JsValue> {
+        self.inner.handle_input(millis(now_ms)?, Input::Timeout);
+        Ok(())
     }
 
-    /// Joins from a Welcome.
-    #[wasm_bindgen(js_name = joinFromWelcome)]
-    pub fn join_from_welcome(&mut self, welcome: &[u8]) -> Result<(), JsValue> {
-        self.inner.join_from_welcome(welcome).map_err(group_error)
-    }
-
-    /// Stages a commit adding members; `keyPackages` is an array of `Uint8Array`s. Returns
-    /// `{ commit, welcome, epochBefore, removed }` (`removed`: the leaves the commit removes,
-    /// an array of numbers, as every bundle object has).
-    #[wasm_bindgen(js_name = addMembers)]
-    pub fn add_members(&mut self, key_packages: Array) -> Result<JsValue, JsValue> {
-        let packages: Vec<Vec<u8>> =
-            key_packages.iter().map(|kp| Uint8Array::new(&kp).to_vec()).collect();
-        self.inner.add_members(&packages).map(bundle).map_err(group_error)
-    }
-
-    /// Stages a commit removing the members at the given leaves.
-    #[wasm_bindgen(js_name = removeMembers)]
-    pub fn remove_members(&mut self, leaves: Vec<u32>) -> Result<JsValue, JsValue> {
-        self.inner.remove_members(&leaves).map(bundle).map_err(group_error)
-    }
-
-    /// Stages a commit of queued proposals; `undefined` when none are queued.
-    #[wasm_bindgen(js_name = commitPendingProposals)]
-    pub fn commit_pending_proposals(&mut self) -> Result<JsValue, JsValue> {
-        let staged = self.inner.commit_pending_proposals().map_err(group_error)?;
-        Ok(staged.map_or(JsValue::UNDEFINED, bundle))
-    }
-
-    /// Stages a commit putting this member's display name in its own leaf (call it after
-    /// `joinFromWelcome`); `null` when the leaf already carries the name. Merge or discard it
-    /// like any other commit.
-    #[wasm_bindgen(js_name = announceName)]
-    pub fn announce_name(&mut self) -> Result<JsValue, JsValue> {
-        let staged = self.inner.announce_name().map_err(group_error)?;
-        Ok(staged.map_or(JsValue::NULL, bundle))
-    }
-
-    /// Applies the staged commit the server accepted; returns the new epoch.
-    #[wasm_bindgen(js_name = mergePendingCommit)]
-    pub fn merge_pending_commit(&mut self) -> Result<f64, JsValue> {
-        self.inner.merge_pending_commit().map(|e| e as f64).map_err(group_error)
-    }
-
-    /// Drops the staged commit the server refused.
-    #[wasm_bindgen(js_name = discardPendingCommit)]
-    pub fn discard_pending_commit(&mut self) -> Result<(), JsValue> {
-        self.inner.discard_pending_commit().map_err(group_error)
-    }
-
-    /// Processes a relayed commit or proposal. Returns `{ type: "epoch-changed", epoch }`,
-    /// `{ type: "proposal-queued", removes, external }`, `{ type: "own-message" }` or
-    /// `{ type: "evicted", epoch }`.
-    #[wasm_bindgen(js_name = processMessage)]
-    pub fn process_message(&mut self, message: &[u8]) -> Result<JsValue, JsValue> {
-        Ok(match self.inner.process_message(message).map_err(group_error)? {
-            Processed::EpochChanged { epoch } => {
-                object(&[("type", "epoch-changed".into()), ("epoch", (epoch as f64).into())])
+    /// The next output: `{ type: "send", message }` (JSON to send), `{ type: "epoch", epoch,
+    /// leaf, secret, members: [{ leaf, participantId }] }`, `{ type: "changed" }`,
+    /// `{ type: "evicted" }`, `{ type: "problem", message }`, or `{ type: "timeout", at }`
+    /// (the last one: call `tick` then).
+    pub fn poll(&mut self) -> Result<JsValue, JsValue> {
+        Ok(match self.inner.poll_output() {
+            Output::Send(message) => {
+                let json = serde_json::to_string(&message)
+                    .map_err(|e| throw("bad-message", &e.to_string()))?;
+                object(&[("type", "send".into()), ("message", json.into())])
             }
-            Processed::ProposalQueued { removes, external } => object(&[
-                ("type", "proposal-queued".into()),
-                ("removes", removes.into()),
-                ("external", external.into()),
-            ]),
-            Processed::OwnMessage => object(&[("type", "own-message".into())]),
-            Processed::Evicted { epoch } => {
-                object(&[("type", "evicted".into()), ("epoch", (epoch as f64).into())])
+            Output::Epoch(keys) => {
+                let members: Array = keys
+                    .members
+                    .iter()
+                    .map(|(leaf, p)| {
+                        object(&[("leaf", (*leaf).into()), ("participantId", p.into())])
+                    })
+                    .collect();
+                object(&[
+                    ("type", "epoch".into()),
+                    ("epoch", (keys.epoch as f64).into()),
+                    ("leaf", keys.own_leaf.into()),
+                    // Copied straight into a JS array; the session's copy is zeroized on drop.
+                    ("secret", bytes(&keys.secret)),
+                    ("members", members.into()),
+                ])
+            }
+            Output::Changed => object(&[("type", "changed".into())]),
+            Output::Evicted => object(&[("type", "evicted".into())]),
+            Output::Problem(message) => {
+                object(&[("type", "problem".into()), ("message", message.into())])
+            }
+            Output::Timeout(at) => {
+                object(&[("type", "timeout".into()), ("at", (at as f64).into())])
             }
         })
     }
 
-    /// The current epoch.
-    pub fn epoch(&self) -> Result<f64, JsValue> {
-        self.inner.epoch().map(|e| e as f64).map_err(group_error)
+    /// The current epoch, or `undefined` before we are in the group.
+    pub fn epoch(&self) -> Option<f64> {
+        self.inner.epoch().map(|e| e as f64)
     }
 
-    /// This member's leaf index.
-    #[wasm_bindgen(js_name = ownLeaf)]
-    pub fn own_leaf(&self) -> Result<u32, JsValue> {
-        self.inner.own_leaf().map_err(group_error)
+    /// The epoch's verification code, `"dddd dddd dddd"`.
+    pub fn code(&self) -> Option<String> {
+        self.inner.code()
     }
 
-    /// Whether a staged commit awaits the server's verdict.
-    #[wasm_bindgen(js_name = hasPendingCommit)]
-    pub fn has_pending_commit(&self) -> bool {
-        self.inner.has_pending_commit()
-    }
-
-    /// This member's own key fingerprint.
+    /// Our own key fingerprint.
     pub fn fingerprint(&self) -> String {
         self.inner.fingerprint()
     }
 
-    /// The MLS epoch authenticator.
-    #[wasm_bindgen(js_name = epochAuthenticator)]
-    pub fn epoch_authenticator(&self) -> Result<Vec<u8>, JsValue> {
-        self.inner.epoch_authenticator().map_err(group_error)
+    /// Whether a commit removed us.
+    #[wasm_bindgen(js_name = isEvicted)]
+    pub fn is_evicted(&self) -> bool {
+        self.inner.is_evicted()
     }
 
-    /// The epoch's verification code, `"dddd dddd dddd"`.
-    #[wasm_bindgen(js_name = verificationCode)]
-    pub fn verification_code(&self) -> Result<String, JsValue> {
-        self.inner.verification_code().map_err(group_error)
-    }
-
-    /// The epoch's SFrame secret, for `WasmKeyRing.setEpoch`. Post it to the worker and drop
-    /// every other copy.
-    #[wasm_bindgen(js_name = sframeEpochSecret)]
-    pub fn sframe_epoch_secret(&self) -> Result<Uint8Array, JsValue> {
-        // Copied straight into a JS array; the wasm-side copy is zeroized when dropped.
-        let secret = self.inner.sframe_epoch_secret().map_err(group_error)?;
-        Ok(Uint8Array::from(secret.as_slice()))
-    }
-
-    /// `[{ leaf, participantId, displayName, fingerprint }]`, by leaf. `displayName` is `""`
-    /// for a member who joined and has not announced its name yet: show "joining…".
-    pub fn members(&self) -> Result<Array, JsValue> {
-        let members = self.inner.members().map_err(group_error)?;
-        Ok(members
+    /// `[{ leaf, participantId, identity, name, duplicateName, fingerprint }]`, by leaf;
+    /// `identity` and `name` are `null` until known.
+    pub fn members(&self) -> Array {
+        let opt = |s: Option<String>| s.map_or(JsValue::NULL, JsValue::from);
+        self.inner
+            .members()
             .into_iter()
             .map(|m| {
                 object(&[
                     ("leaf", m.leaf.into()),
                     ("participantId", m.participant_id.into()),
-                    ("displayName", m.display_name.into()),
+                    ("identity", opt(m.identity)),
+                    ("name", opt(m.name)),
+                    ("duplicateName", m.duplicate_name.into()),
                     ("fingerprint", m.fingerprint.into()),
                 ])
             })
-            .collect())
+            .collect()
+    }
+
+    /// Why the call is at risk: `[{ kind, participantId, message }]`, empty while the group
+    /// and the room agree. `kind` is `not-in-room`, `not-in-group` or `refused-commit`.
+    pub fn risks(&self) -> Array {
+        self.inner
+            .risks()
+            .iter()
+            .map(|r| {
+                object(&[
+                    ("kind", r.kind().into()),
+                    ("participantId", r.participant().into()),
+                    ("message", r.to_string().into()),
+                ])
+            })
+            .collect()
     }
 }
 
@@ -265,6 +235,21 @@ impl WasmKeyRing {
         self.inner.set_epoch(epoch, &secret, own_leaf, now).map_err(frame_error)
     }
 
+    /// Records who sits at which leaf in `epoch`: `members` is `[{ leaf, participantId }]`.
+    #[wasm_bindgen(js_name = setMembers)]
+    pub fn set_members(&mut self, epoch: f64, members: Array) -> Result<(), JsValue> {
+        let mut list = Vec::with_capacity(members.length() as usize);
+        for m in members.iter() {
+            let leaf = Reflect::get(&m, &"leaf".into())?.as_f64();
+            let participant = Reflect::get(&m, &"participantId".into())?.as_string();
+            let (Some(leaf), Some(participant)) = (leaf, participant) else {
+                return Err(throw("invalid-argument", "members are { leaf, participantId }"));
+            };
+            list.push((integer(leaf, "leaf")? as u32, participant));
+        }
+        self.inner.set_members(integer(epoch, "epoch")?, list).map_err(frame_error)
+    }
+
     /// Drops superseded epochs whose grace period has ended.
     pub fn expire(&mut self, now_ms: f64) -> Result<(), JsValue> {
         self.inner.expire(integer(now_ms, "nowMs")?);
@@ -282,25 +267,28 @@ impl WasmKeyRing {
         self.inner.epoch().map(|e| e as f64)
     }
 
-    /// Encrypts a frame of track `contextId`, keeping its first `metadataLen` bytes clear.
-    pub fn encrypt(
+    /// Encrypts a media frame (`kind` is `"audio"` or `"video"`) of track `contextId`, keeping
+    /// its codec header in the clear.
+    #[wasm_bindgen(js_name = encryptMedia)]
+    pub fn encrypt_media(
         &mut self,
+        kind: &str,
         context_id: u8,
-        metadata_len: usize,
         frame: &[u8],
     ) -> Result<Vec<u8>, JsValue> {
-        self.inner.encrypt(context_id, metadata_len, frame).map_err(frame_error)
+        self.inner.encrypt_media(media_kind(kind)?, context_id, frame).map_err(frame_error)
     }
 
-    /// Decrypts a frame; returns the original frame (metadata and payload).
-    pub fn decrypt(&mut self, metadata_len: usize, data: &[u8]) -> Result<Vec<u8>, JsValue> {
-        self.inner.decrypt(metadata_len, data).map(|d| d.plaintext).map_err(frame_error)
-    }
-
-    /// Decrypts a frame; returns `{ plaintext, senderLeaf, epoch, contextId }`.
-    #[wasm_bindgen(js_name = decryptFrame)]
-    pub fn decrypt_frame(&mut self, metadata_len: usize, data: &[u8]) -> Result<JsValue, JsValue> {
-        let d = self.inner.decrypt(metadata_len, data).map_err(frame_error)?;
+    /// Decrypts a media frame received on a track of `owner` (a participant id); refused unless
+    /// its sender is that participant. Returns `{ plaintext, senderLeaf, epoch, contextId }`.
+    #[wasm_bindgen(js_name = decryptFrom)]
+    pub fn decrypt_from(
+        &mut self,
+        owner: &str,
+        kind: &str,
+        data: &[u8],
+    ) -> Result<JsValue, JsValue> {
+        let d = self.inner.decrypt_from(owner, media_kind(kind)?, data).map_err(frame_error)?;
         Ok(object(&[
             ("plaintext", bytes(&d.plaintext)),
             ("senderLeaf", d.sender_leaf.into()),
@@ -309,7 +297,8 @@ impl WasmKeyRing {
         ]))
     }
 
-    /// Failure counts: `{ notEncrypted, unknownEpoch, authenticationFailed, replayed, tooOld }`.
+    /// Failure counts: `{ notEncrypted, unknownEpoch, authenticationFailed, replayed, tooOld,
+    /// wrongSender }`.
     pub fn failures(&self) -> JsValue {
         let f = self.inner.failures();
         object(&[
@@ -318,8 +307,16 @@ impl WasmKeyRing {
             ("authenticationFailed", (f.authentication_failed as f64).into()),
             ("replayed", (f.replayed as f64).into()),
             ("tooOld", (f.too_old as f64).into()),
+            ("wrongSender", (f.wrong_sender as f64).into()),
         ])
     }
+}
+
+/// How many leading bytes of a frame of `kind` stay in the clear (the one rule, for tests and
+/// tools; the ring applies it itself).
+#[wasm_bindgen(js_name = clearBytes)]
+pub fn clear_bytes_js(kind: &str, frame: &[u8]) -> Result<usize, JsValue> {
+    Ok(crate::frame::codec::clear_bytes(media_kind(kind)?, frame))
 }
 
 /// The verification code of an epoch authenticator.

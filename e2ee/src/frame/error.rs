@@ -104,6 +104,17 @@ pub enum FrameError {
         /// The counter that fell behind.
         counter: u64,
     },
+    /// The frame arrived on another participant's track: its KID names a sender leaf that is
+    /// not the track owner's in the frame's epoch (or the owner holds no leaf there). A member
+    /// can mint frames under any member's KID, since the epoch's base key is shared; this check
+    /// keeps its frames off other members' tiles and out of their replay windows.
+    #[error("frame from leaf {sender_leaf} on the track of a participant at leaf {owner_leaf:?}")]
+    WrongSender {
+        /// Leaf index named by the KID (unauthenticated).
+        sender_leaf: u32,
+        /// The track owner's leaf in the frame's epoch, if it has one.
+        owner_leaf: Option<u32>,
+    },
     /// The SFrame library failed for a reason that is not the frame's fault.
     #[error("SFrame operation failed: {0}")]
     Crypto(String),
@@ -118,6 +129,7 @@ impl FrameError {
             Self::AuthenticationFailed { .. } => FailureKind::AuthenticationFailed,
             Self::Replayed { .. } => FailureKind::Replayed,
             Self::TooOld { .. } => FailureKind::TooOld,
+            Self::WrongSender { .. } => FailureKind::WrongSender,
             _ => return None,
         })
     }
@@ -137,6 +149,7 @@ impl FrameError {
             Self::AuthenticationFailed { .. } => "authentication-failed",
             Self::Replayed { .. } => "replayed",
             Self::TooOld { .. } => "too-old",
+            Self::WrongSender { .. } => "wrong-sender",
             Self::Crypto(_) => "crypto",
         }
     }
@@ -155,6 +168,8 @@ pub enum FailureKind {
     Replayed,
     /// See [`FrameError::TooOld`].
     TooOld,
+    /// See [`FrameError::WrongSender`].
+    WrongSender,
 }
 
 /// Decryption failures counted since the key ring was created.
@@ -170,6 +185,8 @@ pub struct FailureCounts {
     pub replayed: u64,
     /// Frames whose counter fell behind the replay window.
     pub too_old: u64,
+    /// Frames on a track of another participant than their sender.
+    pub wrong_sender: u64,
 }
 
 impl FailureCounts {
@@ -181,6 +198,7 @@ impl FailureCounts {
             FailureKind::AuthenticationFailed => &mut self.authentication_failed,
             FailureKind::Replayed => &mut self.replayed,
             FailureKind::TooOld => &mut self.too_old,
+            FailureKind::WrongSender => &mut self.wrong_sender,
         };
         *slot = slot.saturating_add(1);
     }
@@ -192,5 +210,6 @@ impl FailureCounts {
             .saturating_add(self.authentication_failed)
             .saturating_add(self.replayed)
             .saturating_add(self.too_old)
+            .saturating_add(self.wrong_sender)
     }
 }

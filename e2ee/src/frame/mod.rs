@@ -25,9 +25,14 @@
 //!
 //! ## Receiving
 //!
-//! [`KeyRing::decrypt`] finds the epoch from the low KID bits, derives (and, once a frame
-//! authenticates, caches) the sender's key, checks the counter against that KID's replay
-//! window, and authenticates. When [`KeyRing::set_epoch`] installs a new epoch, the previous
+//! [`KeyRing::decrypt_from`] takes the participant whose track the frame arrived on. Every
+//! member holds the epoch's base key and so can mint a frame under any member's KID; the ring
+//! therefore first checks that the KID's sender leaf is the track owner's leaf in that epoch
+//! ([`KeyRing::set_members`]), so a member's frames never play on another member's tile nor
+//! touch another member's replay window. It then finds the epoch from the low KID bits, derives
+//! (and, once a frame authenticates, caches) the sender's key, checks the counter against that
+//! KID's replay window, and authenticates. [`KeyRing::decrypt`] does the same without the
+//! owner check, for frames whose owner is not known (test vectors). When [`KeyRing::set_epoch`] installs a new epoch, the previous
 //! one stays available for receiving until `now + grace`; [`KeyRing::expire`] drops it once its
 //! time is up. The ring never reads a clock: callers pass `now_ms` from theirs.
 //!
@@ -36,6 +41,7 @@
 //! bytes too short for a header and tag, a header that does not parse, a KID outside the Veil
 //! layout or naming an epoch no member can be in are [`FrameError::NotEncrypted`].
 
+pub mod codec;
 mod error;
 pub mod kid;
 mod replay;
@@ -49,6 +55,7 @@ use sframe::header::{KeyId, SframeHeader};
 use sframe::key::{DecryptionKey, EncryptionKey};
 use zeroize::Zeroizing;
 
+use codec::{MediaKind, clear_bytes};
 pub use error::{FailureCounts, FailureKind, FrameError};
 use replay::{Rejection, ReplayWindow};
 
@@ -100,6 +107,8 @@ struct Receiver {
 struct EpochKeys {
     epoch: u64,
     base_key: Zeroizing<Vec<u8>>,
+    /// Who may send in this epoch, at which leaf (participant id → leaf).
+    members: HashMap<String, u32>,
     receivers: HashMap<KeyId, Receiver>,
     /// When a superseded epoch stops being usable; `None` for the current epoch.
     retire_at_ms: Option<u64>,
@@ -208,12 +217,25 @@ impl KeyRing {
         self.epochs.push(EpochKeys {
             epoch,
             base_key: Zeroizing::new(epoch_secret.to_vec()),
+            members: HashMap::new(),
             receivers: HashMap::new(),
             retire_at_ms: None,
         });
         self.own_leaf = own_leaf;
         self.senders.clear();
         self.expire(now_ms);
+        Ok(())
+    }
+
+    /// Records who sits at which leaf in `epoch` (an installed one), for
+    /// [`decrypt_from`](Self::decrypt_from). Replaces what was recorded for it.
+    pub fn set_members<I, S>(&mut self, epoch: u64, members: I) -> Result<(), FrameError>
+    where
+        I: IntoIterator<Item = (u32, S)>,
+        S: Into<String>,
+    {
+        let keys = self.epochs.iter_mut().find(|e| e.epoch == epoch).ok_or(FrameError::NoEpoch)?;
+        keys.members = members.into_iter().map(|(leaf, p)| (p.into(), leaf)).collect();
         Ok(())
     }
 
@@ -227,6 +249,30 @@ impl KeyRing {
     pub fn clear(&mut self) {
         self.epochs.clear();
         self.senders.clear();
+    }
+
+    /// Encrypts one media frame of track `context_id`, keeping its codec header in the clear as
+    /// [`codec::clear_bytes`] says.
+    pub fn encrypt_media(
+        &mut self,
+        kind: MediaKind,
+        context_id: u8,
+        frame: &[u8],
+    ) -> Result<Vec<u8>, FrameError> {
+        self.encrypt(context_id, clear_bytes(kind, frame), frame)
+    }
+
+    /// Decrypts a media frame that arrived on a track of participant `owner`: refused as
+    /// [`FrameError::WrongSender`] unless its sender leaf is `owner`'s in the frame's epoch.
+    /// Every failure is counted by kind.
+    pub fn decrypt_from(
+        &mut self,
+        owner: &str,
+        kind: MediaKind,
+        data: &[u8],
+    ) -> Result<Decrypted, FrameError> {
+        let result = self.try_decrypt(Some(owner), clear_bytes(kind, data), data);
+        self.count(result)
     }
 
     /// Encrypts one frame of track `context_id`. The first `metadata_len` bytes of `frame` stay
@@ -270,8 +316,15 @@ impl KeyRing {
 
     /// Decrypts `metadata ‖ SFrame header ‖ ciphertext ‖ tag`, where the first `metadata_len`
     /// bytes are the sender's clear metadata. Every failure is counted by kind.
+    ///
+    /// This does not check whose track the frame came on; receivers of media use
+    /// [`decrypt_from`](Self::decrypt_from).
     pub fn decrypt(&mut self, metadata_len: usize, data: &[u8]) -> Result<Decrypted, FrameError> {
-        let result = self.try_decrypt(metadata_len, data);
+        let result = self.try_decrypt(None, metadata_len, data);
+        self.count(result)
+    }
+
+    fn count(&mut self, result: Result<Decrypted, FrameError>) -> Result<Decrypted, FrameError> {
         if let Err(err) = &result
             && let Some(kind) = err.kind()
         {
@@ -280,7 +333,12 @@ impl KeyRing {
         result
     }
 
-    fn try_decrypt(&mut self, metadata_len: usize, data: &[u8]) -> Result<Decrypted, FrameError> {
+    fn try_decrypt(
+        &mut self,
+        owner: Option<&str>,
+        metadata_len: usize,
+        data: &[u8],
+    ) -> Result<Decrypted, FrameError> {
         if metadata_len > data.len() {
             return Err(FrameError::NotEncrypted { reason: "shorter than its metadata" });
         }
@@ -306,6 +364,13 @@ impl KeyRing {
             return Err(FrameError::UnknownEpoch { epoch_bits: fields.epoch_bits, sender_leaf });
         };
         let epoch = epoch_keys.epoch;
+        // Before the counter or the key: a frame on someone else's track goes nowhere.
+        if let Some(owner) = owner {
+            let owner_leaf = epoch_keys.members.get(owner).copied();
+            if owner_leaf != Some(sender_leaf) {
+                return Err(FrameError::WrongSender { sender_leaf, owner_leaf });
+            }
+        }
 
         let kid = header.key_id();
         let counter = header.counter();

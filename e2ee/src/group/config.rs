@@ -1,14 +1,23 @@
 //! How Veil configures openmls, and small conversions [`Member`](super::Member) shares.
 
 use openmls::prelude::{
-    BasicCredential, Credential, Extension, Extensions, ExternalSender, KeyPackage,
-    MIXED_CIPHERTEXT_WIRE_FORMAT_POLICY, MlsGroup, MlsGroupCreateConfig, MlsGroupJoinConfig,
-    MlsMessageBodyIn, MlsMessageOut, OpenMlsCrypto, ProtocolVersion, SignaturePublicKey,
+    BasicCredential, Credential, Extension, Extensions, ExternalSender, KeyPackage, MlsGroup,
+    MlsGroupCreateConfig, MlsGroupJoinConfig, MlsMessageBodyIn, MlsMessageOut, OpenMlsCrypto,
+    PURE_PLAINTEXT_WIRE_FORMAT_POLICY, ProtocolVersion, SignaturePublicKey,
 };
 use tls_codec::Serialize as _;
 
 use super::types::mls;
 use super::{ExternalSenderInfo, GroupError, body_name, decode_identity, decode_message};
+
+/// Handshake messages (commits, proposals) go as PublicMessages, so the delivery service can
+/// verify every commit against the group's public state; a PrivateMessage commit is refused.
+/// Application messages are always encrypted.
+const WIRE_FORMAT: openmls::prelude::WireFormatPolicy = PURE_PLAINTEXT_WIRE_FORMAT_POLICY;
+
+/// Application messages (names) of this many past epochs still decrypt: a member answering a
+/// newcomer may be an epoch behind when a burst of joins moves the group on.
+const PAST_EPOCHS: usize = 3;
 use crate::MLS_CIPHERSUITE;
 
 pub(super) fn serialize(message: &MlsMessageOut) -> Result<Vec<u8>, GroupError> {
@@ -21,7 +30,8 @@ pub(super) fn create_config(
     let mut builder = MlsGroupCreateConfig::builder()
         .ciphersuite(MLS_CIPHERSUITE)
         .use_ratchet_tree_extension(true)
-        .wire_format_policy(MIXED_CIPHERTEXT_WIRE_FORMAT_POLICY);
+        .max_past_epochs(PAST_EPOCHS)
+        .wire_format_policy(WIRE_FORMAT);
     if let Some(info) = external_sender {
         let sender = ExternalSender::new(
             SignaturePublicKey::from(info.signature_key),
@@ -37,14 +47,23 @@ pub(super) fn create_config(
 pub(super) fn join_config() -> MlsGroupJoinConfig {
     MlsGroupJoinConfig::builder()
         .use_ratchet_tree_extension(true)
-        .wire_format_policy(MIXED_CIPHERTEXT_WIRE_FORMAT_POLICY)
+        .max_past_epochs(PAST_EPOCHS)
+        .wire_format_policy(WIRE_FORMAT)
         .build()
 }
 
-/// The participant id and display name inside a credential.
-pub(super) fn identity_of(credential: &Credential) -> Result<(String, String), GroupError> {
+/// The participant id a credential names.
+pub fn participant_of(credential: &Credential) -> Result<String, GroupError> {
     let basic = BasicCredential::try_from(credential.clone()).map_err(mls("read credential"))?;
     Ok(decode_identity(basic.identity())?)
+}
+
+/// Checks a serialized key package (well formed, self-signed, Veil's ciphersuite, a Veil
+/// identity) and returns the participant id its credential names.
+pub fn key_package_owner(bytes: &[u8]) -> Result<String, GroupError> {
+    let crypto = openmls_rust_crypto::RustCrypto::default();
+    let key_package = validate_key_package(&crypto, bytes)?;
+    participant_of(key_package.leaf_node().credential())
 }
 
 /// Parses and verifies a serialized key package, refusing credentials without a Veil identity.
@@ -63,8 +82,14 @@ pub(super) fn validate_key_package(
             });
         }
     };
+    if key_package.ciphersuite() != MLS_CIPHERSUITE {
+        return Err(GroupError::Mls {
+            op: "validate key package",
+            detail: "not Veil's ciphersuite".into(),
+        });
+    }
     // Members must be able to show who joined.
-    identity_of(key_package.leaf_node().credential())?;
+    participant_of(key_package.leaf_node().credential())?;
     Ok(key_package)
 }
 
@@ -78,8 +103,4 @@ pub(super) fn operational(group: &mut Option<MlsGroup>) -> Result<&mut MlsGroup,
         return Err(GroupError::PendingCommit);
     }
     Ok(group)
-}
-
-pub(super) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

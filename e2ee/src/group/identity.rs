@@ -2,18 +2,17 @@
 //!
 //! ## Identity bytes
 //!
-//! A Veil member's MLS `BasicCredential` identity carries both the participant id the server
-//! assigned and the display name the person chose:
+//! A Veil member's MLS `BasicCredential` identity carries the participant id the server
+//! assigned, and nothing else:
 //!
 //! ```text
-//! 0x01 ‖ u16 len ‖ participant id (UTF-8) ‖ u16 len ‖ display name (UTF-8)     (lengths big-endian)
+//! 0x02 ‖ u16 len ‖ participant id (UTF-8)     (length big-endian)
 //! ```
 //!
-//! Key packages, which the server relays in the clear, carry an *anonymous* identity with an
-//! empty display name. A member puts its name in its leaf only inside the group (the creator
-//! when creating it, a joiner with [`Member::announce_name`](super::Member::announce_name)), so
-//! the name travels only in encrypted commits and Welcomes and the server never sees it.
-//! A commit may change its sender's display name but never its participant id.
+//! The server reads credentials (it verifies commits against the group's public state), so
+//! they hold no display name: members send their names to each other in encrypted application
+//! messages (see [`crate::session`]). Version 1 identities, which also carried a name, are not
+//! accepted. A member's credential never changes inside the group.
 //!
 //! ## Fingerprints and verification codes
 //!
@@ -29,8 +28,8 @@
 use sha2::{Digest, Sha256};
 
 /// The version byte that starts every Veil identity.
-const IDENTITY_VERSION: u8 = 1;
-/// The longest participant id or display name accepted, in bytes.
+const IDENTITY_VERSION: u8 = 2;
+/// The longest participant id accepted, in bytes.
 pub const MAX_FIELD_LEN: usize = 256;
 
 const CODE_LABEL: &[u8] = b"veil verification code v1";
@@ -54,51 +53,39 @@ pub enum IdentityError {
     Malformed(&'static str),
 }
 
-/// Encodes a participant id and display name as credential identity bytes.
-pub fn encode(participant_id: &str, display_name: &str) -> Result<Vec<u8>, IdentityError> {
+/// Encodes a participant id as credential identity bytes.
+pub fn encode(participant_id: &str) -> Result<Vec<u8>, IdentityError> {
     if participant_id.is_empty() {
         return Err(IdentityError::EmptyParticipantId);
     }
-    for (field, value) in [("participant id", participant_id), ("display name", display_name)] {
-        if value.len() > MAX_FIELD_LEN {
-            return Err(IdentityError::TooLong { field, len: value.len() });
-        }
+    if participant_id.len() > MAX_FIELD_LEN {
+        return Err(IdentityError::TooLong { field: "participant id", len: participant_id.len() });
     }
-    let mut out = Vec::with_capacity(5 + participant_id.len() + display_name.len());
+    let mut out = Vec::with_capacity(3 + participant_id.len());
     out.push(IDENTITY_VERSION);
-    for value in [participant_id, display_name] {
-        // Both fit: MAX_FIELD_LEN is far below u16::MAX.
-        out.extend_from_slice(&(value.len() as u16).to_be_bytes());
-        out.extend_from_slice(value.as_bytes());
-    }
+    // Fits: MAX_FIELD_LEN is far below u16::MAX.
+    out.extend_from_slice(&(participant_id.len() as u16).to_be_bytes());
+    out.extend_from_slice(participant_id.as_bytes());
     Ok(out)
 }
 
-/// Decodes credential identity bytes into `(participant id, display name)`.
-pub fn decode(bytes: &[u8]) -> Result<(String, String), IdentityError> {
-    let (&version, mut rest) = bytes.split_first().ok_or(IdentityError::Malformed("empty"))?;
+/// Decodes credential identity bytes into the participant id.
+pub fn decode(bytes: &[u8]) -> Result<String, IdentityError> {
+    let (&version, rest) = bytes.split_first().ok_or(IdentityError::Malformed("empty"))?;
     if version != IDENTITY_VERSION {
         return Err(IdentityError::Malformed("unknown version"));
     }
-    let mut field = || -> Result<String, IdentityError> {
-        let (len, tail) = rest.split_first_chunk::<2>().ok_or(IdentityError::Malformed("short"))?;
-        let len = usize::from(u16::from_be_bytes(*len));
-        if len > MAX_FIELD_LEN || tail.len() < len {
-            return Err(IdentityError::Malformed("bad length"));
-        }
-        let (value, tail) = tail.split_at(len);
-        rest = tail;
-        String::from_utf8(value.to_vec()).map_err(|_| IdentityError::Malformed("not UTF-8"))
-    };
-    let participant_id = field()?;
-    let display_name = field()?;
-    if !rest.is_empty() {
-        return Err(IdentityError::Malformed("trailing bytes"));
+    let (len, tail) = rest.split_first_chunk::<2>().ok_or(IdentityError::Malformed("short"))?;
+    let len = usize::from(u16::from_be_bytes(*len));
+    if len > MAX_FIELD_LEN || tail.len() != len {
+        return Err(IdentityError::Malformed("bad length"));
     }
+    let participant_id =
+        String::from_utf8(tail.to_vec()).map_err(|_| IdentityError::Malformed("not UTF-8"))?;
     if participant_id.is_empty() {
         return Err(IdentityError::EmptyParticipantId);
     }
-    Ok((participant_id, display_name))
+    Ok(participant_id)
 }
 
 /// The fingerprint of a signature public key: 16 lowercase hex digits.
@@ -125,25 +112,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn identity_round_trips_unicode_names() {
-        let bytes = encode("p-42", "Zoë Ångström 🎥").unwrap();
-        assert_eq!(decode(&bytes).unwrap(), ("p-42".into(), "Zoë Ångström 🎥".into()));
+    fn identity_round_trips() {
+        let bytes = encode("p_3f9a1c0d2b7e4a55").unwrap();
+        assert_eq!(decode(&bytes).unwrap(), "p_3f9a1c0d2b7e4a55");
     }
 
     #[test]
     fn identity_refuses_bad_input() {
-        assert_eq!(encode("", "x"), Err(IdentityError::EmptyParticipantId));
-        assert!(matches!(encode("p", &"x".repeat(257)), Err(IdentityError::TooLong { .. })));
-        let good = encode("p", "n").unwrap();
+        assert_eq!(encode(""), Err(IdentityError::EmptyParticipantId));
+        assert!(matches!(encode(&"x".repeat(257)), Err(IdentityError::TooLong { .. })));
+        let good = encode("p").unwrap();
         for bad in [
             &[][..],
-            &[2, 0, 1, b'p', 0, 0],
+            &[1, 0, 1, b'p', 0, 0], // version 1 carried a display name
             &good[..good.len() - 1],
             &[good.clone(), vec![0]].concat(),
+            &[2, 0, 0],
         ] {
             assert!(decode(bad).is_err(), "{bad:?}");
         }
-        assert!(decode(&[1, 0, 1, 0xff, 0, 0]).is_err(), "invalid UTF-8");
+        assert!(decode(&[2, 0, 1, 0xff]).is_err(), "invalid UTF-8");
     }
 
     #[test]

@@ -33,7 +33,7 @@ impl fmt::Debug for ExternalSenderInfo {
 /// winner.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CommitBundle {
-    /// The serialized MLS message carrying the commit (a PrivateMessage).
+    /// The serialized MLS message carrying the commit (a PublicMessage).
     pub commit: Vec<u8>,
     /// The serialized Welcome for added members, if the commit adds any. It carries the ratchet
     /// tree, so joiners need nothing else.
@@ -42,8 +42,7 @@ pub struct CommitBundle {
     pub epoch_before: u64,
     /// The leaves the commit removes, ascending: those given to
     /// [`Member::remove_members`](super::Member::remove_members) and those of the queued Remove
-    /// proposals it commits (any commit but an Add commits the queue). Empty for an Add. The
-    /// server takes it as `mls_commit.removed` to stop re-proposing these removals.
+    /// proposals it commits (any commit commits the queue).
     pub removed: Vec<u32>,
 }
 
@@ -58,15 +57,12 @@ impl fmt::Debug for CommitBundle {
     }
 }
 
-/// What processing a relayed handshake message did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What processing a relayed message did.
+#[derive(Debug)]
 pub enum Processed {
-    /// Another member's commit was merged: the group is now at `epoch`, so install the new
-    /// SFrame secret.
-    EpochChanged {
-        /// The new epoch.
-        epoch: u64,
-    },
+    /// Another member's commit, verified and read: hold it against the roster, then
+    /// [merge](super::Member::merge_commit) it (or drop it).
+    Commit(super::IncomingCommit),
     /// A Remove proposal was queued; some member commits it with
     /// [`Member::commit_pending_proposals`](super::Member::commit_pending_proposals).
     ProposalQueued {
@@ -75,13 +71,11 @@ pub enum Processed {
         /// Whether the server (the group's external sender) proposed it.
         external: bool,
     },
-    /// This member's own message came back from the server. For a commit this means the
-    /// server accepted it: call [`Member::merge_pending_commit`](super::Member::merge_pending_commit).
-    OwnMessage,
-    /// A commit removed this member: the group is gone and its keys must be dropped.
-    Evicted {
-        /// The epoch the commit created, which this member is not part of.
-        epoch: u64,
+    /// An application message, decrypted.
+    Application {
+        /// The participant id of the member whose leaf signed it.
+        sender: String,
+        payload: Vec<u8>,
     },
 }
 
@@ -92,9 +86,6 @@ pub struct MemberInfo {
     pub leaf: u32,
     /// The participant id from the member's credential.
     pub participant_id: String,
-    /// The display name from the member's credential; empty until a member who joined from a
-    /// Welcome has [announced](super::Member::announce_name) it (UIs show "joining…").
-    pub display_name: String,
     /// Hex fingerprint of the member's signature key.
     pub fingerprint: String,
 }
@@ -147,6 +138,9 @@ pub enum GroupError {
     /// nor the server can slip a member in through a standalone proposal.
     #[error("proposal refused: {0}")]
     ProposalRefused(&'static str),
+    /// A commit outside Veil's profile (see [`summarize`](super::summarize)).
+    #[error("commit refused: {0}")]
+    CommitRefused(String),
     /// A commit is staged: merge or discard it before creating another.
     #[error("a commit is pending: merge or discard it first")]
     PendingCommit,
@@ -179,6 +173,7 @@ impl GroupError {
             Self::WrongGroup => "wrong-group",
             Self::WrongEpoch { .. } => "wrong-epoch",
             Self::ProposalRefused(_) => "proposal-refused",
+            Self::CommitRefused(_) => "commit-refused",
             Self::PendingCommit => "pending-commit",
             Self::NoPendingCommit => "no-pending-commit",
             Self::UnknownLeaf(_) => "unknown-leaf",

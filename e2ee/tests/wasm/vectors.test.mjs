@@ -1,7 +1,7 @@
 // The wasm build of veil-e2ee, as the browser loads it (target/wasm-pkg from
 // scripts/build-wasm.sh), checked against the same RFC 9605 vector file as the native tests,
-// plus an SFrame round trip through WasmKeyRing and a two-member MLS group through WasmMember
-// (including announceName and the bundles' `removed` leaves).
+// plus an SFrame round trip through WasmKeyRing (frames bound to their owners) and two
+// WasmSessions forming a group, exchanging names inside it and keying each other's frames.
 // Run: scripts/build-wasm.sh && node --test e2ee/tests/wasm/
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 const pkg = await import(here('../../../target/wasm-pkg/veil_e2ee.js'));
 pkg.initSync({ module: readFileSync(here('../../../target/wasm-pkg/veil_e2ee_bg.wasm')) });
-const { WasmKeyRing, WasmMember } = pkg;
+const { WasmKeyRing, WasmSession } = pkg;
 
 // KIDs and counters reach 2^64 - 1: quote them before JSON.parse turns them into doubles.
 const text = readFileSync(here('../vectors/rfc9605.json'), 'utf8');
@@ -56,91 +56,105 @@ test('every RFC 9605 cipher suite vector encrypts and decrypts', () => {
   }
 });
 
-test('WasmKeyRing round trip, replay, tampering and plaintext', () => {
+test('WasmKeyRing round trip, owners, replay, tampering and plaintext', () => {
   const secret = new Uint8Array(16).fill(0xa5);
   const alice = new WasmKeyRing();
   const bob = new WasmKeyRing(5000);
   alice.setEpoch(7, secret, 3, 0);
   bob.setEpoch(7, secret, 1, 0);
+  bob.setMembers(7, [{ leaf: 1, participantId: 'p-bob' }, { leaf: 3, participantId: 'p-alice' }]);
 
-  const frame = utf8('VP8the picture');
-  const sealed = alice.encrypt(1, 3, frame);
-  assert.equal(hex(sealed.subarray(0, 3)), hex(utf8('VP8')), 'metadata stays clear');
-  const opened = bob.decryptFrame(3, sealed);
+  const frame = Uint8Array.of(0x51, 0x42, 0x00, ...utf8('the picture')); // a VP8 delta frame
+  const sealed = alice.encryptMedia('video', 1, frame);
+  assert.equal(hex(sealed.subarray(0, 3)), hex(frame.subarray(0, 3)), 'the codec header stays clear');
+  throwsKind(() => bob.decryptFrom('p-bob', 'video', sealed), 'wrong-sender');
+  const opened = bob.decryptFrom('p-alice', 'video', sealed);
   assert.equal(hex(opened.plaintext), hex(frame));
   assert.deepEqual([opened.senderLeaf, opened.epoch, opened.contextId], [3, 7, 1]);
 
-  throwsKind(() => bob.decrypt(3, sealed), 'replayed');
-  const forged = alice.encrypt(1, 3, frame);
+  throwsKind(() => bob.decryptFrom('p-alice', 'video', sealed), 'replayed');
+  const forged = alice.encryptMedia('video', 1, frame);
   forged[forged.length - 1] ^= 1;
-  throwsKind(() => bob.decrypt(3, forged), 'authentication-failed');
-  throwsKind(() => bob.decrypt(1, Uint8Array.of(0xf8, 0xff)), 'not-encrypted');
-  throwsKind(() => new WasmKeyRing().encrypt(0, 0, frame), 'no-epoch');
+  throwsKind(() => bob.decryptFrom('p-alice', 'video', forged), 'authentication-failed');
+  throwsKind(() => bob.decryptFrom('p-alice', 'audio', Uint8Array.of(0xf8, 0xff)), 'not-encrypted');
+  throwsKind(() => new WasmKeyRing().encryptMedia('video', 0, frame), 'no-epoch');
   throwsKind(() => bob.setEpoch(6, secret, 1, 0), 'stale-epoch');
   throwsKind(() => bob.setEpoch(1.5, secret, 1, 0), 'invalid-argument');
+  throwsKind(() => alice.encryptMedia('smell', 0, frame), 'invalid-argument');
 
   bob.setEpoch(8, new Uint8Array(16).fill(1), 1, 1000);
   assert.equal(bob.nextExpiry(), 6000);
-  const late = alice.encrypt(1, 3, frame);
-  assert.equal(hex(bob.decrypt(3, late)), hex(frame), 'previous epoch within the grace period');
+  const late = alice.encryptMedia('video', 1, frame);
+  assert.equal(hex(bob.decryptFrom('p-alice', 'video', late).plaintext), hex(frame), 'previous epoch within the grace period');
   bob.expire(6000);
-  throwsKind(() => bob.decrypt(3, alice.encrypt(1, 3, frame)), 'unknown-epoch');
+  throwsKind(() => bob.decryptFrom('p-alice', 'video', alice.encryptMedia('video', 1, frame)), 'unknown-epoch');
 
   assert.deepEqual(bob.failures(), {
-    notEncrypted: 1, unknownEpoch: 1, authenticationFailed: 1, replayed: 1, tooOld: 0,
+    notEncrypted: 1, unknownEpoch: 1, authenticationFailed: 1, replayed: 1, tooOld: 0, wrongSender: 1,
   });
 });
 
-test('two WasmMembers form a group, share keys and a code, then part', () => {
-  const alice = new WasmMember('p-alice', 'Alice');
-  const bob = new WasmMember('p-bob', 'Bob 🎥');
-  alice.createGroup(utf8('room-1'));
-  const added = alice.addMembers([bob.keyPackage()]);
-  assert.equal(added.epochBefore, 0);
-  assert.ok(added.welcome instanceof Uint8Array);
-  assert.equal(alice.mergePendingCommit(), 1);
-  bob.joinFromWelcome(added.welcome);
+/** Every output of a session until it wants time. */
+function drain(session) {
+  const out = [];
+  for (;;) {
+    const o = session.poll();
+    if (o.type === 'timeout') return { out, at: o.at };
+    out.push(o);
+  }
+}
 
-  assert.deepEqual(added.removed, []);
-  assert.equal(bob.epoch(), 1);
-  assert.equal(bob.ownLeaf(), 1);
-  // Bob's key package named only his participant id: he announces his name inside the group.
-  assert.equal(alice.announceName(), null, 'the creator is named from the start');
-  assert.deepEqual(alice.members().map((m) => m.displayName), ['Alice', '']);
-  const named = bob.announceName();
-  assert.equal(named.epochBefore, 1);
-  assert.equal(named.welcome, undefined);
-  assert.deepEqual(named.removed, []);
-  assert.ok(!Buffer.from(named.commit).includes(Buffer.from('Bob 🎥')), 'the name travels encrypted');
-  assert.equal(bob.mergePendingCommit(), 2);
-  assert.deepEqual(alice.processMessage(named.commit), { type: 'epoch-changed', epoch: 2 });
-  assert.equal(bob.announceName(), null);
+const sent = (outputs, type) =>
+  outputs.filter((o) => o.type === 'send').map((o) => JSON.parse(o.message)).find((m) => m.type === type);
 
-  assert.match(alice.verificationCode(), /^\d{4} \d{4} \d{4}$/);
-  assert.equal(bob.verificationCode(), alice.verificationCode());
-  assert.equal(pkg.verificationCode(alice.epochAuthenticator()), alice.verificationCode());
+test('two WasmSessions form a group, exchange names inside it and key each other\'s frames', () => {
+  const e2ee = (create) => ({
+    group_id: Buffer.from('room-1').toString('base64'),
+    external_sender: { signature_key: Buffer.alloc(32, 1).toString('base64'), identity: 'dmVpbA==' },
+    create_group: create,
+  });
+  const info = (id) => ({ id, identity: id.slice(2), microphone: true, camera: true });
+  const joined = (id, create, participants) =>
+    JSON.stringify({ type: 'joined', participant_id: id, room: 'r', identity: id.slice(2), participants, e2ee: e2ee(create) });
+  const alice = new WasmSession(joined('p-alice', true, []), 'Alice', 0);
+  const bob = new WasmSession(joined('p-bob', false, [info('p-alice')]), 'Bob 🎥', 0);
+  const created = drain(alice).out;
+  assert.ok(sent(created, 'mls_group_created'));
+  const kp = sent(drain(bob).out, 'mls_key_package').key_package;
+
+  alice.handle(JSON.stringify({ type: 'participant_joined', participant: info('p-bob') }), 10);
+  alice.handle(JSON.stringify({ type: 'mls_add_request', participant_id: 'p-bob', key_package: kp, committer: 'p-alice' }), 10);
+  const commit = sent(drain(alice).out, 'mls_commit');
+  assert.equal(commit.epoch, 0);
+  assert.ok(!('added' in commit), 'the server derives who a commit adds from the commit');
+  bob.handle(JSON.stringify({ type: 'mls_welcome', welcome: commit.welcome }), 20);
+  alice.handle(JSON.stringify({ type: 'mls_commit_accepted', epoch: 1 }), 20);
+  const bobJoined = drain(bob);
+  assert.deepEqual(sent(bobJoined.out, 'mls_joined'), { type: 'mls_joined', epoch: 1, leaf: 1 });
+  const aliceKeys = drain(alice).out.find((o) => o.type === 'epoch');
+  const bobKeys = bobJoined.out.find((o) => o.type === 'epoch');
+  assert.equal(alice.code(), bob.code());
+  assert.match(alice.code(), /^\d{4} \d{4} \d{4}$/);
+
+  // Names go as application messages, once each is due.
+  bob.tick(bobJoined.at);
+  const named = sent(drain(bob).out, 'mls_application');
+  assert.ok(!Buffer.from(named.message, 'base64').includes(Buffer.from('Bob 🎥')), 'the name travels encrypted');
+  alice.handle(JSON.stringify({ type: 'mls_application', from: 'p-bob', message: named.message }), 300);
+  drain(alice);
   assert.deepEqual(
-    bob.members().map((m) => [m.leaf, m.participantId, m.displayName, m.fingerprint]),
-    [[0, 'p-alice', 'Alice', alice.fingerprint()], [1, 'p-bob', 'Bob 🎥', bob.fingerprint()]],
+    alice.members().map((m) => [m.leaf, m.participantId, m.name, m.identity]),
+    [[0, 'p-alice', 'Alice', 'alice'], [1, 'p-bob', 'Bob 🎥', 'bob']],
   );
 
+  // The epoch's keys and leaves key a frame from Bob that plays only on Bob's track.
   const [aliceRing, bobRing] = [new WasmKeyRing(), new WasmKeyRing()];
-  aliceRing.setEpoch(alice.epoch(), alice.sframeEpochSecret(), alice.ownLeaf(), 0);
-  bobRing.setEpoch(bob.epoch(), bob.sframeEpochSecret(), bob.ownLeaf(), 0);
-  const sealed = bobRing.encrypt(0, 1, utf8('Oopus audio'));
-  assert.equal(aliceRing.decryptFrame(1, sealed).senderLeaf, 1);
+  aliceRing.setEpoch(aliceKeys.epoch, aliceKeys.secret, aliceKeys.leaf, 0);
+  aliceRing.setMembers(aliceKeys.epoch, aliceKeys.members);
+  bobRing.setEpoch(bobKeys.epoch, bobKeys.secret, bobKeys.leaf, 0);
+  const sealed = bobRing.encryptMedia('audio', 0, utf8('Oopus audio'));
+  assert.equal(aliceRing.decryptFrom('p-bob', 'audio', sealed).senderLeaf, 1);
 
-  // Alice removes Bob: Bob learns it from the commit, and his keys do not open new frames.
-  const removal = alice.removeMembers([1]);
-  assert.equal(removal.welcome, undefined);
-  assert.deepEqual(removal.removed, [1]);
-  assert.deepEqual(bob.processMessage(removal.commit), { type: 'evicted', epoch: 3 });
-  throwsKind(() => bob.sframeEpochSecret(), 'evicted');
-  alice.mergePendingCommit();
-  aliceRing.setEpoch(alice.epoch(), alice.sframeEpochSecret(), alice.ownLeaf(), 10);
-  throwsKind(() => bobRing.decrypt(1, aliceRing.encrypt(0, 1, utf8('Oafter'))), 'unknown-epoch');
-
-  throwsKind(() => alice.processMessage(utf8('not MLS')), 'decode');
-  throwsKind(() => alice.joinFromWelcome(added.welcome), 'already-in-group');
-  throwsKind(() => new WasmMember('', 'nobody'), 'identity');
+  throwsKind(() => new WasmSession('{"type":"pong"}', 'x', 0), 'start');
+  throwsKind(() => alice.handle('not json', 0), 'bad-message');
 });

@@ -1,0 +1,75 @@
+//! Display names leave nothing the server reads: credentials carry only participant ids, and
+//! each member sends its name to the others in an MLS application message. Names are cleaned
+//! of control and bidi characters, and two members with one name are marked.
+
+mod common;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use common::Room;
+use veil_proto::signal::ClientMessage;
+
+/// Everything the server could read in a message: its JSON and every base64 field decoded.
+fn readable(message: &ClientMessage) -> Vec<String> {
+    let json = serde_json::to_value(message).unwrap();
+    let mut texts = vec![json.to_string()];
+    for value in json.as_object().unwrap().values() {
+        if let Some(bytes) = value.as_str().and_then(|s| B64.decode(s).ok()) {
+            texts.push(String::from_utf8_lossy(&bytes).into_owned());
+        }
+    }
+    texts
+}
+
+#[test]
+fn members_learn_each_others_names_and_the_server_sees_none() {
+    const NAMES: [&str; 4] = ["Ada Aardvark", "Bob Bumblebee", "Cyd Caraway", "Dan Dangerfield"];
+    let mut room = Room::new();
+    let first = room.join(NAMES[0]);
+    room.settle();
+    for name in &NAMES[1..] {
+        room.join(name);
+        room.advance(1_500);
+    }
+    room.advance(2_000);
+    room.agreed();
+    for c in &room.clients {
+        let mut seen: Vec<String> =
+            c.session.members().into_iter().map(|m| m.name.expect("every name arrived")).collect();
+        seen.sort();
+        assert_eq!(seen, NAMES, "{} sees every name", c.name);
+    }
+    // A leave and a rejoin do not put a name on the wire either.
+    room.leave(first);
+    room.join("Eve Everywhere");
+    room.advance(5_000);
+    assert!(!room.server_saw.is_empty());
+    for message in &room.server_saw {
+        for text in readable(message) {
+            for name in NAMES.iter().chain(&["Eve Everywhere"]) {
+                assert!(!text.contains(name), "the server could read {name:?} in {message:?}");
+            }
+        }
+    }
+    assert!(room.server_saw.iter().any(|m| matches!(m, ClientMessage::MlsApplication { .. })));
+}
+
+#[test]
+fn bidi_overrides_are_cleaned_and_duplicates_marked() {
+    let mut room = Room::new();
+    let ada = room.join("Ada");
+    room.settle();
+    // "Ada" followed by a right-to-left override that would render "nhoj" as "john".
+    room.join("Mallory\u{202E}nhoj\u{0007}");
+    room.join("ada");
+    room.advance(3_000);
+    let members = room.clients[ada].session.members();
+    let names: Vec<(String, bool)> =
+        members.iter().map(|m| (m.name.clone().unwrap(), m.duplicate_name)).collect();
+    assert_eq!(
+        names,
+        vec![("Ada".into(), true), ("Mallorynhoj".into(), false), ("ada".into(), true)]
+    );
+    // Identities come from the roster (the join token), beside the self-chosen names.
+    assert!(members.iter().all(|m| m.identity.is_some()));
+}
