@@ -28,8 +28,8 @@ async fn the_sfu_forwards_ciphertext_that_every_member_decrypts() {
     let cyd = Bot::join_secure(server.http, "r", &server.token("r", "cyd", ttl)).await;
     let bots = [&ada, &bob, &cyd];
 
-    // The group settles: creation, the adds, and each joiner's own commit announcing its
-    // display name, which reaches the others only inside MLS (bots call themselves "bot <id>").
+    // The group settles: creation, the adds, and each member's display name, which reaches
+    // the others only in an MLS application message (bots call themselves "bot <id>").
     // Settled means everyone agrees on epoch, code and names, and nothing changed for a second.
     let epoch = |b: &Bot| b.seen.lock().unwrap().epoch;
     let view = |b: &Bot| {

@@ -83,10 +83,10 @@ struct Session {
 /// Joins, publishes and receives until `duration` passes (or stdin says `end`), leaves, and
 /// reports.
 pub async fn run(opts: Options) -> anyhow::Result<Report> {
-    let (mut ws, me, e2ee) = signaling::join(opts.http, &opts.room, &opts.token).await?;
+    let (mut ws, me, joined) = signaling::join(opts.http, &opts.room, &opts.token).await?;
     let mut ring = KeyRing::new();
     let (secure, first) =
-        Secure::new(me.clone(), &opts.name, &e2ee, &mut ring).map_err(|e| anyhow!("MLS: {e}"))?;
+        Secure::start(&joined, &opts.name, &mut ring).map_err(|e| anyhow!("MLS: {e}"))?;
     for msg in first {
         signaling::send(&mut ws, msg).await?;
     }
@@ -133,6 +133,7 @@ impl Session {
         loop {
             let sending = self.connected && self.ring.epoch().is_some();
             let due = self.source.next_due().filter(|_| sending).unwrap_or(deadline);
+            let keys_due = self.secure.next_timeout();
             tokio::select! {
                 message = signaling::next(&mut self.ws) => match message? {
                     Some(message) => self.on_message(message).await?,
@@ -152,9 +153,16 @@ impl Session {
                         }
                     }
                 }
-                _ = tokio::time::sleep_until(due.min(deadline).into()) => {}
+                _ = tokio::time::sleep_until(due.min(deadline).min(keys_due).into()) => {}
             }
             let now = Instant::now();
+            if now >= keys_due {
+                let replies =
+                    self.secure.on_timeout(&mut self.ring).map_err(|e| anyhow!("MLS: {e}"))?;
+                for reply in replies {
+                    signaling::send(&mut self.ws, reply).await?;
+                }
+            }
             if now >= deadline {
                 self.close_window();
                 return self.check_joined();

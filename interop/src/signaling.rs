@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
-use veil_proto::signal::{ClientMessage, E2eeSetup, Envelope, ServerMessage};
+use veil_proto::signal::{ClientMessage, Envelope, ServerMessage};
 use veil_proto::{ParticipantId, RoomName};
 
 /// How long the server may take to answer `join`.
@@ -22,18 +22,22 @@ pub async fn join(
     http: SocketAddr,
     room: &str,
     token: &str,
-) -> anyhow::Result<(Ws, ParticipantId, E2eeSetup)> {
+) -> anyhow::Result<(Ws, ParticipantId, ServerMessage)> {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{http}/ws"))
         .await
         .with_context(|| format!("cannot open the WebSocket at ws://{http}/ws"))?;
     let room = RoomName::new(room.to_string()).map_err(|e| anyhow::anyhow!("room: {e}"))?;
     let token = token.to_string();
-    send(&mut ws, ClientMessage::Join { room, token, min_version: Some(1), name: None }).await?;
+    let min_version = Some(veil_proto::signal::MIN_PROTOCOL_VERSION);
+    send(&mut ws, ClientMessage::Join { room, token, min_version }).await?;
     let reply = tokio::time::timeout(JOIN_TIMEOUT, next(&mut ws))
         .await
         .context("the server did not answer the join")??;
     match reply {
-        Some(ServerMessage::Joined { participant_id, e2ee, .. }) => Ok((ws, participant_id, e2ee)),
+        Some(joined @ ServerMessage::Joined { .. }) => {
+            let ServerMessage::Joined { participant_id, .. } = &joined else { unreachable!() };
+            Ok((ws, participant_id.clone(), joined))
+        }
         Some(other) => bail!("the server refused the join: {other:?}"),
         None => bail!("the server closed the WebSocket instead of answering the join"),
     }

@@ -186,7 +186,8 @@ impl Source {
             let n = self.audio_frames;
             self.audio_frames += 1;
             let plain = stamped(&[OPUS_TOC], n, AUDIO_FRAME_BYTES);
-            if let Ok(data) = ring.encrypt(AUDIO_CONTEXT, 1, &plain) {
+            if let Ok(data) = ring.encrypt_media(veil_e2ee::MediaKind::Audio, AUDIO_CONTEXT, &plain)
+            {
                 let rtp_time = (n * 960) as u32;
                 out.push(Frame {
                     kind: MediaKind::Audio,
@@ -213,7 +214,8 @@ impl Source {
             let tag = vp8_header(key);
             let least = tag.len() + 2 * vp8_partition_len() + STAMP_LEN;
             let plain = stamped(&tag, n, size.max(least));
-            if let Ok(data) = ring.encrypt(VIDEO_CONTEXT, tag.len(), &plain) {
+            if let Ok(data) = ring.encrypt_media(veil_e2ee::MediaKind::Video, VIDEO_CONTEXT, &plain)
+            {
                 let rtp_time = (n * 90_000 / u64::from(profile.fps)) as u32;
                 let payloads = packetize(&data, profile.packet_payload);
                 out.push(Frame { kind: MediaKind::Video, rtp_time, keyframe: key, payloads });
@@ -309,13 +311,14 @@ pub fn vp8_descriptor_len(payload: &[u8]) -> Option<usize> {
     (payload.len() >= len).then_some(len)
 }
 
-/// Clear metadata length of a received frame: 1 for audio, the VP8 frame tag for video.
+/// Clear metadata length of a frame: the rule every Veil client applies
+/// ([`veil_e2ee::clear_bytes`]).
 pub fn metadata_len(kind: MediaKind, frame: &[u8]) -> usize {
-    match kind {
-        MediaKind::Audio => 1,
-        MediaKind::Video if frame.first().is_some_and(|b| b & 0x01 == 0) => 10,
-        MediaKind::Video => 3,
-    }
+    let kind = match kind {
+        MediaKind::Audio => veil_e2ee::MediaKind::Audio,
+        MediaKind::Video => veil_e2ee::MediaKind::Video,
+    };
+    veil_e2ee::clear_bytes(kind, frame)
 }
 
 /// The send time and frame number of a decrypted frame's plaintext; `None` for a frame without

@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::Message;
 use veil_proto::ParticipantId;
 use veil_proto::signal::{ClientMessage, Envelope, ErrorCode, ServerMessage};
 
-use veil_e2ee::KeyRing;
+use veil_e2ee::{self as e2ee, KeyRing};
 use veil_loadtest::participant::secure::Secure;
 
 /// A bot's end-to-end encryption: the MLS client load-test participants use, and the SFrame
@@ -77,8 +77,7 @@ pub async fn connect(http: SocketAddr, room: &str, token: &str) -> (Ws, ServerMe
     let join = Envelope::new(ClientMessage::Join {
         room: veil_proto::RoomName::new(room).unwrap(),
         token: token.to_string(),
-        min_version: Some(1),
-        name: None,
+        min_version: Some(veil_proto::signal::MIN_PROTOCOL_VERSION),
     });
     ws.send(Message::text(serde_json::to_string(&join).unwrap())).await.unwrap();
     let reply = next_message(&mut ws).await.expect("a reply to join");
@@ -121,14 +120,14 @@ impl Bot {
 
     async fn join_with(http: SocketAddr, room: &str, token: &str, secure: bool, ip: IpAddr) -> Bot {
         let (mut ws, reply) = connect(http, room, token).await;
-        let ServerMessage::Joined { participant_id, participants, e2ee, .. } = reply else {
+        let ServerMessage::Joined { participant_id, participants, .. } = &reply else {
             panic!("join refused: {reply:?}");
         };
+        let (participant_id, participants) = (participant_id.clone(), participants.clone());
         let secure = if secure {
             let mut ring = KeyRing::new();
             let name = format!("bot {participant_id}");
-            let (mls, first) =
-                Secure::new(participant_id.clone(), &name, &e2ee, &mut ring).unwrap();
+            let (mls, first) = Secure::start(&reply, &name, &mut ring).unwrap();
             let secure = Keys { mls, ring };
             for msg in first {
                 send(&mut ws, msg).await;
@@ -205,7 +204,8 @@ impl Peer {
         let mut buf = vec![0u8; 2000];
         let mut next_media = Instant::now();
         loop {
-            let deadline = self.drain().await.min(next_media);
+            let keys_due = self.secure.as_ref().map(|s| s.mls.next_timeout());
+            let deadline = self.drain().await.min(next_media).min(keys_due.unwrap_or(next_media));
             tokio::select! {
                 polite = leave.recv() => {
                     if polite.unwrap_or(true) {
@@ -226,6 +226,9 @@ impl Peer {
                 },
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     let now = Instant::now();
+                    if keys_due.is_some_and(|due| now >= due) {
+                        self.keys_timeout().await;
+                    }
                     let _ = self.rtc.handle_input(str0m::Input::Timeout(now));
                     if now >= next_media {
                         next_media = now + Duration::from_millis(20);
@@ -238,18 +241,30 @@ impl Peer {
         }
     }
 
+    async fn keys_timeout(&mut self) {
+        if let Some(secure) = &mut self.secure {
+            let replies = secure.mls.on_timeout(&mut secure.ring).unwrap();
+            self.after_keys(replies).await;
+        }
+    }
+
+    /// Records what the key agreement shows and sends its replies.
+    async fn after_keys(&mut self, replies: Vec<ClientMessage>) {
+        if let Some(secure) = &self.secure {
+            let mut seen = self.seen.lock().unwrap();
+            seen.epoch = secure.mls.epoch();
+            seen.code = secure.mls.verification_code();
+            seen.names = secure.mls.names();
+        }
+        for reply in replies {
+            send(&mut self.ws, reply).await;
+        }
+    }
+
     async fn on_message(&mut self, message: ServerMessage) {
         if let Some(secure) = &mut self.secure {
             let replies = secure.mls.on_message(&message, &mut secure.ring).unwrap();
-            {
-                let mut seen = self.seen.lock().unwrap();
-                seen.epoch = secure.mls.epoch();
-                seen.code = secure.mls.verification_code();
-                seen.names = secure.mls.names();
-            }
-            for reply in replies {
-                send(&mut self.ws, reply).await;
-            }
+            self.after_keys(replies).await;
         }
         match message {
             ServerMessage::Answer { sdp } => {
@@ -310,14 +325,14 @@ impl Peer {
                     }
                     seen.wire.push(p.payload.to_vec());
                     // Video keeps the VP8 payload descriptor (one byte here) outside the frame.
-                    let (data, metadata_len) = match media.kind() {
-                        MediaKind::Video if p.payload.len() > 1 => {
-                            let key_frame = p.payload[1] & 0x01 == 0;
-                            (&p.payload[1..], if key_frame { 10 } else { 3 })
+                    let (data, kind) = match media.kind() {
+                        MediaKind::Video => {
+                            (p.payload.get(1..).unwrap_or(&[]), e2ee::MediaKind::Video)
                         }
-                        _ => (&p.payload[..], 1),
+                        _ => (&p.payload[..], e2ee::MediaKind::Audio),
                     };
-                    match secure.ring.decrypt(metadata_len, data) {
+                    // Bound to the participant whose track it came on, as a browser does.
+                    match secure.ring.decrypt_from(&key.0, kind, data) {
                         Ok(frame) => seen.packets.entry(key).or_default().push(frame.plaintext),
                         Err(e) => {
                             seen.decrypt_failures += 1;
@@ -358,11 +373,11 @@ impl Peer {
             frame.extend_from_slice(format!("video|{id}|{n}").as_bytes());
             (format!("audio|{id}|{n}").into_bytes(), frame)
         };
-        let key = std::mem::take(&mut self.keyframe_due);
+        let _key = std::mem::take(&mut self.keyframe_due);
         if let Some(secure) = secure {
             frame.resize(900, 0x55);
-            audio = secure.ring.encrypt(0, 1, &audio).unwrap();
-            frame = secure.ring.encrypt(1, if key { 10 } else { 3 }, &frame).unwrap();
+            audio = secure.ring.encrypt_media(e2ee::MediaKind::Audio, 0, &audio).unwrap();
+            frame = secure.ring.encrypt_media(e2ee::MediaKind::Video, 1, &frame).unwrap();
         }
         let mut payload = vec![0x10];
         payload.extend_from_slice(&frame);

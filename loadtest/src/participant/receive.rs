@@ -171,6 +171,8 @@ impl Receiver {
             return;
         };
         let meta = metadata_len(rx.kind, &data);
+        // A generator: it measures the server, so frames are not bound to their owners here
+        // (the bots and browsers do that); the clear-bytes rule is the one every client uses.
         let Ok(frame) = ring.decrypt(meta, &data) else {
             if counting {
                 self.seen.decrypt_failures += 1;

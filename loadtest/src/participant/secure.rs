@@ -1,95 +1,46 @@
-//! The client side of the MLS delivery-service protocol (docs/protocol.md), feeding the SFrame
-//! key ring: the same `veil-e2ee` calls the browser makes through wasm.
+//! A native client's end-to-end encryption: the key-agreement [`Session`] every Veil client
+//! runs (the browser through wasm), feeding an SFrame key ring. The load test's participants,
+//! the integration tests' bots and the webrtc-rs peer all use this one adapter.
 //!
 //! Errors are returned, not panicked on: in a load test a participant that fails to key is a
-//! figure to report. The integration tests' bots use it too, so there is one native client.
+//! figure to report.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
-use veil_e2ee::{CommitBundle, ExternalSenderInfo, KeyRing, Member, Processed};
-use veil_proto::ParticipantId;
-use veil_proto::signal::{ClientMessage, E2eeSetup, ErrorCode, ServerMessage};
+use std::time::{Duration, Instant};
 
+use veil_e2ee::KeyRing;
+use veil_e2ee::session::{Input, MemberView, Output, Risk, Session};
+use veil_proto::signal::{ClientMessage, ServerMessage};
+
+/// The session, with what it last said.
 pub struct Secure {
-    me: ParticipantId,
-    member: Member,
-    group_id: Vec<u8>,
-    external: ExternalSenderInfo,
-    /// Adds the server asked us to commit, not yet committed.
-    queued: Vec<(ParticipantId, Vec<u8>)>,
-    /// Joined from a Welcome and the others don't know our display name yet.
-    announce: bool,
+    session: Session,
+    /// When the session next wants time, in its clock (ms since [`crate::start`]).
+    deadline_ms: u64,
+    /// Problems the session reported (refused messages, lost races), newest last.
+    pub problems: Vec<String>,
+    /// A commit removed us.
+    pub evicted: bool,
 }
 
 type Result<T> = std::result::Result<T, String>;
 
-fn b64(s: &str) -> Result<Vec<u8>> {
-    B64.decode(s).map_err(|e| format!("bad base64 from the server: {e}"))
-}
-
-fn err(what: &str) -> impl Fn(veil_e2ee::GroupError) -> String + '_ {
-    move |e| format!("{what}: {e}")
+/// The session's clock: ms since the process's start.
+fn now_ms() -> u64 {
+    crate::now_ns() / 1_000_000
 }
 
 impl Secure {
-    /// Sets up from `joined.e2ee`; returns the first MLS message to send. `name` travels only
-    /// inside MLS: a joiner announces it with a self-update commit once it is in the group.
-    pub fn new(
-        me: ParticipantId,
+    /// Starts from the server's `joined` message; returns the first MLS messages to send.
+    /// `name` travels only inside the group, encrypted.
+    pub fn start(
+        joined: &ServerMessage,
         name: &str,
-        setup: &E2eeSetup,
         ring: &mut KeyRing,
     ) -> Result<(Secure, Vec<ClientMessage>)> {
-        let member = Member::new(&me.0, name).map_err(err("new member"))?;
-        let external = ExternalSenderInfo {
-            signature_key: b64(&setup.external_sender.signature_key)?,
-            identity: b64(&setup.external_sender.identity)?,
-        };
-        let group_id = b64(&setup.group_id)?;
-        let mut secure =
-            Secure { me, member, group_id, external, queued: Vec::new(), announce: false };
-        let first = if setup.create_group {
-            secure.create(ring)?
-        } else {
-            let key_package = B64.encode(secure.member.key_package().map_err(err("key package"))?);
-            vec![ClientMessage::MlsKeyPackage { key_package }]
-        };
-        Ok((secure, first))
-    }
-
-    fn create(&mut self, ring: &mut KeyRing) -> Result<Vec<ClientMessage>> {
-        self.member
-            .create_group(&self.group_id, Some(self.external.clone()))
-            .map_err(err("create group"))?;
-        self.rekey(ring)?;
-        Ok(vec![ClientMessage::MlsJoined { epoch: 0, leaf: self.leaf()? }])
-    }
-
-    /// The group's epoch, once we are in it.
-    pub fn epoch(&self) -> Option<u64> {
-        self.member.epoch().ok()
-    }
-
-    /// The code members compare to verify they share the epoch.
-    pub fn verification_code(&self) -> Option<String> {
-        self.member.verification_code().ok()
-    }
-
-    /// (participant id, display name) of every member, names as their credentials say.
-    pub fn names(&self) -> Vec<(String, String)> {
-        let members = self.member.members().unwrap_or_default();
-        members.into_iter().map(|m| (m.participant_id, m.display_name)).collect()
-    }
-
-    fn leaf(&self) -> Result<u32> {
-        self.member.own_leaf().map_err(err("own leaf"))
-    }
-
-    fn rekey(&mut self, ring: &mut KeyRing) -> Result<()> {
-        let epoch = self.member.epoch().map_err(err("epoch"))?;
-        let secret = self.member.sframe_epoch_secret().map_err(err("epoch secret"))?;
-        let now_ms = crate::now_ns() / 1_000_000;
-        ring.set_epoch(epoch, &secret, self.leaf()?, now_ms).map_err(|e| format!("set epoch: {e}"))
+        let session = Session::from_joined(joined, name, now_ms()).map_err(|e| e.to_string())?;
+        let mut secure = Secure { session, deadline_ms: 0, problems: Vec::new(), evicted: false };
+        let out = secure.drain(ring)?;
+        Ok((secure, out))
     }
 
     /// Handles one server message; returns what to send back.
@@ -98,98 +49,68 @@ impl Secure {
         message: &ServerMessage,
         ring: &mut KeyRing,
     ) -> Result<Vec<ClientMessage>> {
-        match message {
-            ServerMessage::MlsWelcome { welcome } => {
-                self.member.join_from_welcome(&b64(welcome)?).map_err(err("welcome"))?;
-                self.rekey(ring)?;
-                self.announce = true;
-                let epoch = self.member.epoch().map_err(err("epoch"))?;
-                let mut out = vec![ClientMessage::MlsJoined { epoch, leaf: self.leaf()? }];
-                out.extend(self.commit_queued()?);
-                Ok(out)
-            }
-            ServerMessage::MlsCreateGroup { group_id } => {
-                self.group_id = b64(group_id)?;
-                self.create(ring)
-            }
-            ServerMessage::MlsAddRequest { participant_id, key_package, committer } => {
-                if *committer == self.me {
-                    self.queued.retain(|(p, _)| p != participant_id);
-                    self.queued.push((participant_id.clone(), b64(key_package)?));
+        self.session.handle_input(now_ms(), Input::Server(message));
+        self.drain(ring)
+    }
+
+    /// Lets time pass (call at [`next_timeout`](Self::next_timeout)); returns what to send.
+    pub fn on_timeout(&mut self, ring: &mut KeyRing) -> Result<Vec<ClientMessage>> {
+        self.session.handle_input(now_ms(), Input::Timeout);
+        self.drain(ring)
+    }
+
+    /// When the session next wants [`on_timeout`](Self::on_timeout).
+    pub fn next_timeout(&self) -> Instant {
+        let wait = self.deadline_ms.saturating_sub(now_ms());
+        Instant::now() + Duration::from_millis(wait)
+    }
+
+    fn drain(&mut self, ring: &mut KeyRing) -> Result<Vec<ClientMessage>> {
+        let mut out = Vec::new();
+        loop {
+            match self.session.poll_output() {
+                Output::Send(message) => out.push(message),
+                Output::Epoch(keys) => {
+                    ring.set_epoch(keys.epoch, &keys.secret, keys.own_leaf, now_ms())
+                        .map_err(|e| format!("set epoch: {e}"))?;
+                    ring.set_members(keys.epoch, keys.members).map_err(|e| e.to_string())?;
                 }
-                self.commit_queued()
-            }
-            ServerMessage::MlsCommitAccepted { .. } => {
-                self.member.merge_pending_commit().map_err(err("merge commit"))?;
-                self.rekey(ring)?;
-                self.commit_queued()
-            }
-            // Our commit lost to one the server relayed to us first as `mls_commit`, which
-            // dropped ours; this error may arrive after we made a newer commit, so it must not
-            // touch the pending one. The server re-sends whatever is still outstanding.
-            ServerMessage::Error { code: ErrorCode::MlsStaleCommit, .. } => Ok(Vec::new()),
-            ServerMessage::MlsCommit { commit, .. } => {
-                // Another member's commit won this epoch: ours, if any, lost.
-                if self.member.has_pending_commit() {
-                    self.member.discard_pending_commit().map_err(err("discard commit"))?;
+                Output::Evicted => {
+                    self.evicted = true;
+                    ring.clear();
                 }
-                if let Ok(Processed::EpochChanged { .. }) =
-                    self.member.process_message(&b64(commit)?)
-                {
-                    self.rekey(ring)?;
+                Output::Problem(problem) => self.problems.push(problem),
+                Output::Changed => {}
+                Output::Timeout(at) => {
+                    self.deadline_ms = at;
+                    return Ok(out);
                 }
-                self.commit_queued()
             }
-            ServerMessage::MlsProposal { proposal, committer, .. } => {
-                let _ = self.member.process_message(&b64(proposal)?);
-                if *committer != self.me || self.member.has_pending_commit() {
-                    return Ok(Vec::new());
-                }
-                let bundle =
-                    self.member.commit_pending_proposals().map_err(err("commit proposals"))?;
-                Ok(bundle.iter().map(|b| commit_message(b, Vec::new())).collect())
-            }
-            _ => Ok(Vec::new()),
         }
     }
 
-    fn commit_queued(&mut self) -> Result<Vec<ClientMessage>> {
-        if self.member.has_pending_commit() || self.member.epoch().is_err() {
-            return Ok(Vec::new());
-        }
-        if self.announce {
-            match self.member.announce_name().map_err(err("announce name"))? {
-                Some(bundle) => return Ok(vec![commit_message(&bundle, Vec::new())]),
-                None => self.announce = false,
-            }
-        }
-        if self.queued.is_empty() {
-            return Ok(Vec::new());
-        }
-        let members: Vec<String> = self
-            .member
-            .members()
-            .map_err(err("members"))?
-            .into_iter()
-            .map(|m| m.participant_id)
-            .collect();
-        let wanted: Vec<(ParticipantId, Vec<u8>)> =
-            self.queued.drain(..).filter(|(p, _)| !members.contains(&p.0)).collect();
-        if wanted.is_empty() {
-            return Ok(Vec::new());
-        }
-        let packages: Vec<&Vec<u8>> = wanted.iter().map(|(_, kp)| kp).collect();
-        let bundle = self.member.add_members(&packages).map_err(err("add members"))?;
-        Ok(vec![commit_message(&bundle, wanted.into_iter().map(|(p, _)| p).collect())])
+    /// The group's epoch, once we are in it.
+    pub fn epoch(&self) -> Option<u64> {
+        self.session.epoch()
     }
-}
 
-fn commit_message(bundle: &CommitBundle, added: Vec<ParticipantId>) -> ClientMessage {
-    ClientMessage::MlsCommit {
-        epoch: bundle.epoch_before,
-        commit: B64.encode(&bundle.commit),
-        welcome: bundle.welcome.as_ref().map(|w| B64.encode(w)),
-        added,
-        removed: bundle.removed.clone(),
+    /// The code members compare to verify they share the epoch.
+    pub fn verification_code(&self) -> Option<String> {
+        self.session.code()
+    }
+
+    /// (participant id, display name) of every member; the name is empty until it arrived.
+    pub fn names(&self) -> Vec<(String, String)> {
+        self.members().into_iter().map(|m| (m.participant_id, m.name.unwrap_or_default())).collect()
+    }
+
+    /// The members as the session shows them.
+    pub fn members(&self) -> Vec<MemberView> {
+        self.session.members()
+    }
+
+    /// Why the call is at risk, if it is.
+    pub fn risks(&self) -> Vec<Risk> {
+        self.session.risks().to_vec()
     }
 }

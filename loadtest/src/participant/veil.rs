@@ -62,19 +62,22 @@ async fn join(plan: &Plan, shared: &Arc<Shared>, tally: &mut Tally) -> Result<Bo
         .await
         .map_err(|e| format!("WebSocket to {http}: {e}"))?;
     let room = veil_proto::RoomName::new(plan.room.clone()).map_err(|e| format!("room: {e}"))?;
-    let join = ClientMessage::Join { room, token: token.clone(), min_version: Some(1), name: None };
+    let join = ClientMessage::Join {
+        room,
+        token: token.clone(),
+        min_version: Some(veil_proto::signal::MIN_PROTOCOL_VERSION),
+    };
     send_ws(&mut ws, join).await?;
     let reply = tokio::time::timeout(JOIN_TIMEOUT, next_message(&mut ws))
         .await
         .map_err(|_| "no reply to join".to_string())??;
-    let ServerMessage::Joined { participant_id, e2ee, .. } = reply else {
+    let ServerMessage::Joined { participant_id, .. } = &reply else {
         return Err(format!("join refused: {reply:?}"));
     };
     tally.join.joined_ns = Some(crate::now_ns());
     Shared::add(&shared.joined);
     let mut ring = KeyRing::new();
-    let (secure, first) =
-        Secure::new(participant_id.clone(), &format!("load {participant_id}"), &e2ee, &mut ring)?;
+    let (secure, first) = Secure::start(&reply, &format!("load {participant_id}"), &mut ring)?;
     for msg in first {
         send_ws(&mut ws, msg).await?;
     }
@@ -136,7 +139,8 @@ impl Peer {
             }
             let sending = self.link.connected && self.me.ring.epoch().is_some();
             let due = self.me.source.next_due().filter(|_| sending);
-            let deadline = due.map_or(timeout, |d| d.min(timeout));
+            let keys_due = self.secure.next_timeout();
+            let deadline = due.map_or(timeout, |d| d.min(timeout)).min(keys_due);
             tokio::select! {
                 _ = stop.changed() => return Ok(()),
                 received = self.link.recv_from(&mut buf) => {
@@ -154,6 +158,11 @@ impl Peer {
             let now = Instant::now();
             if now >= timeout {
                 self.link.timeout(now);
+            }
+            if now >= keys_due {
+                for reply in self.secure.on_timeout(&mut self.me.ring)? {
+                    self.send(reply).await?;
+                }
             }
             if sending && due.is_some_and(|d| now >= d) {
                 self.link.send_media(now, &mut self.me);
