@@ -85,6 +85,8 @@ export function describeFatal(reason: FatalReason): FatalText {
       };
     case 'mls_stale_commit':
     case 'mls_not_member':
+    case 'mls_invalid_commit':
+    case 'mls_invalid_message':
     case 'bad_message':
     case 'message_too_large':
     case 'not_joined':

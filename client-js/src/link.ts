@@ -1,17 +1,19 @@
-// The join link: `https://HOST/r/ROOM#token=JWT`.
+// The join link: `https://HOST/r/ROOM#token=JWT[&name=NAME]`.
 //
 // The token lives in the URL fragment, which browsers never send to the server in HTTP
-// requests; this client hands it over only inside the WebSocket `join` message. The claims are
-// decoded here only to prefill the pre-join screen; the server does the verifying.
+// requests; this client hands it over only inside the WebSocket `join` message. A suggested
+// display name rides in the fragment too and never reaches the server at all: it only prefills
+// the pre-join screen. The claims are decoded here only for that screen; the server verifies.
 
 export interface JoinLink {
   room: string;
   token: string;
+  /** The display name the link suggests, if any. */
+  name?: string;
 }
 
 /** Claims of a join token that the pre-join screen uses. Unverified. */
 export interface TokenClaims {
-  name?: string;
   sub?: string;
   room?: string;
   /** Expiry, seconds since the epoch. */
@@ -37,7 +39,8 @@ export function parseJoinLink(pathname: string, hash: string): JoinLink | null {
   const params = new URLSearchParams(hash.startsWith('#') ? hash.slice(1) : hash);
   const token = params.get('token')?.trim();
   if (!token) return null;
-  return { room, token };
+  const name = params.get('name')?.trim();
+  return name ? { room, token, name } : { room, token };
 }
 
 function base64UrlDecode(part: string): string {
@@ -57,7 +60,6 @@ export function decodeTokenClaims(token: string): TokenClaims {
     if (typeof value !== 'object' || value === null) return {};
     const v = value as Record<string, unknown>;
     const claims: TokenClaims = {};
-    if (typeof v.name === 'string') claims.name = v.name;
     if (typeof v.sub === 'string') claims.sub = v.sub;
     if (typeof v.room === 'string') claims.room = v.room;
     if (typeof v.exp === 'number') claims.exp = v.exp;

@@ -18,7 +18,7 @@ import { CallView } from './ui/call';
 import { showScreen } from './ui/dom';
 import { noticeScreen } from './ui/notice';
 import { prejoinScreen } from './ui/prejoin';
-import { panelRows } from './ui/security';
+import { memberLabel, panelRows, riskSummary } from './ui/security';
 import type { TileState } from './ui/tile';
 import { toast } from './ui/toast';
 
@@ -63,7 +63,8 @@ function showNoLink(): void {
 function showPrejoin(link: JoinLink): void {
   document.title = `${link.room} · Veil`;
   const claims = decodeTokenClaims(link.token);
-  const defaultName = claims.name ?? remembered<string>(NAME_KEY) ?? '';
+  // The link's suggestion (from its fragment, never seen by the server), else what we used last.
+  const defaultName = link.name ?? remembered<string>(NAME_KEY) ?? '';
   const prefs = remembered<MediaPreferences>(PREFS_KEY) ?? { microphone: true, camera: true };
   const local = new LocalMedia(prefs);
   const expired = claims.exp !== undefined && claims.exp * 1000 < Date.now();
@@ -104,13 +105,16 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
   /** Members we have seen in the group, for the "joined" toast. */
   const seenMembers = new Set<string>();
 
-  /** A remote tile's state: the name from the MLS credential, or the identity until then. */
+  /**
+   * A remote tile's state: the name the member sent inside the group (marked when another
+   * member shows the same), or the identity the server authenticated until then.
+   */
   const tileState = (p: ParticipantInfo): TileState => {
     const member = security?.members.find((m) => m.participantId === p.id);
     const state = security?.states.get(p.id) ?? null;
     const e2ee = security?.e2ee ?? true;
     return {
-      name: member ? member.displayName || p.identity : e2ee ? p.identity : p.name || p.identity,
+      name: member ? memberLabel(member, p.identity) : p.identity,
       microphone: p.microphone,
       camera: p.camera,
       security: state,
@@ -170,7 +174,7 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
       infos.set(p.id, p);
       renderOther(p);
       // With E2EE the name is known (and announced) once the person is in the group.
-      if (security && !security.e2ee) toast(`${p.name || p.identity} joined`);
+      if (security && !security.e2ee) toast(`${p.identity} joined`);
     },
     participantUpdated: (p) => {
       infos.set(p.id, p);
@@ -184,7 +188,7 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
     remoteTrackRemoved: (id, track) => view.remoteTrackRemoved(id, track),
     security: (snap) => {
       const first = security === null || security.members.length === 0;
-      const before = new Map((security?.members ?? []).map((m) => [m.participantId, m.displayName]));
+      const before = new Map((security?.members ?? []).map((m) => [m.participantId, m.name]));
       security = snap;
       // Who entered and left the group (names from MLS credentials). Everyone already in the
       // group when we arrive is not news.
@@ -192,17 +196,17 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
       const now = new Set(snap.members.map((m) => m.participantId));
       for (const m of snap.members) {
         // A newcomer's name arrives in a commit of its own, just after it joined.
-        if (seenMembers.has(m.participantId) || !m.displayName) continue;
+        if (seenMembers.has(m.participantId) || !m.name) continue;
         seenMembers.add(m.participantId);
-        if (!first && m.participantId !== snap.selfId) changes.push(`${m.displayName || 'Someone'} joined`);
+        if (!first && m.participantId !== snap.selfId) changes.push(`${m.name} joined`);
       }
-      for (const [pid, displayName] of before) {
-        if (!now.has(pid) && snap.members.length > 0) changes.push(`${displayName || 'Someone'} left`);
+      for (const [pid, name] of before) {
+        if (!now.has(pid) && snap.members.length > 0) changes.push(`${name ?? 'Someone'} left`);
       }
       renderSelf();
       for (const p of infos.values()) renderOther(p);
-      const outside = [...infos.values()].map((p) => ({ id: p.id, label: p.identity }));
-      view.setSecurity(snap, panelRows(snap, outside), changes);
+      const outside = [...infos.values()].map((p) => ({ id: p.id, identity: p.identity }));
+      view.setSecurity(snap, panelRows(snap, outside), changes, riskSummary(snap, outside));
     },
     fatal: (reason, message) => {
       const prefs = local.preferences;

@@ -5,14 +5,16 @@
 // - the encoded-transform worker (SframeTransforms) is created before the peer connection, so
 //   every sender has its transform before the first frame, and every receiver gets one in
 //   `ontrack`;
-// - after `joined`, the MLS state (MlsSession) creates or joins the room's group; each epoch's
-//   SFrame secret goes to the worker; senders drop frames until the first one arrives;
-// - the worker's decryption counters, the MLS member list and the user's "Mark verified"
-//   choices become a SecuritySnapshot for the view.
+// - after `joined`, the key-agreement session (MlsSession over veil-e2ee's wasm Session) creates
+//   or joins the room's group; every server message goes to it, since it holds the group
+//   against the roster; each epoch's SFrame secret and leaf map go to the worker; senders drop
+//   frames until the first one arrives;
+// - the worker's decryption counters, the group's members (names from inside the group), the
+//   risks the session names and the user's "Mark verified" choices become a SecuritySnapshot.
 
 import { e2eeConfig, type E2eeConfig } from './config';
 import type { LocalMedia } from './devices';
-import { MlsSession, type GroupMember } from './e2ee/mls';
+import { MlsSession, type GroupMember, type Risk } from './e2ee/mls';
 import type { EncryptTimings } from './e2ee/protocol';
 import {
   callSecurity,
@@ -30,7 +32,6 @@ import {
   MIN_PROTOCOL_VERSION,
   Signaling,
   signalingUrl,
-  type E2eeSetup,
   type ErrorCode,
   type ParticipantInfo,
   type ServerMessage,
@@ -54,8 +55,10 @@ export interface SecuritySnapshot {
   epoch: number | null;
   /** The epoch's verification code, identical for every member of the epoch. */
   code: string | null;
-  /** The group's members, from their MLS credentials (names come only from here). */
+  /** The group's members, with the names they sent inside the group (names come only from here). */
   members: GroupMember[];
+  /** Why the call is at risk, as the key-agreement session names it; empty when all agree. */
+  risks: Risk[];
   /** The state of every participant in the room, ourselves included. */
   states: Map<string, SecurityState>;
   /** Participants the user marked verified (with the fingerprint they have now). */
@@ -135,7 +138,7 @@ export class Meeting {
   private wasm: Promise<WebAssembly.Module> | null = null;
   private sframe: SframeTransforms | null = null;
   private mls: MlsSession | null = null;
-  /** MLS messages that arrived before the MLS state was ready. */
+  /** Server messages that arrived before the MLS session was ready (it reads them all). */
   private readonly mlsBacklog: ServerMessage[] = [];
   private readonly tracker = new ReceiveTracker();
   /** Participant id → the fingerprint the user marked verified. */
@@ -203,9 +206,12 @@ export class Meeting {
 
   private onMessage(msg: ServerMessage): void {
     if (this.ended) return;
+    // The session holds the group against the roster, so it reads every message after `joined`
+    // (and ignores those that are about neither).
+    if (msg.type !== 'joined') this.toMls(msg);
     switch (msg.type) {
       case 'joined':
-        this.onJoined(msg.participant_id, msg.participants, msg.e2ee);
+        this.onJoined(msg);
         break;
       case 'participant_joined':
         if (msg.participant.id !== this.participantId) {
@@ -229,20 +235,12 @@ export class Meeting {
       case 'offer':
         void this.media?.handleOffer(msg.sdp);
         break;
-      case 'pong':
-        break;
-      case 'mls_create_group':
-      case 'mls_add_request':
-      case 'mls_proposal':
-      case 'mls_commit':
-      case 'mls_commit_accepted':
-      case 'mls_welcome':
-        this.toMls(msg);
-        break;
       case 'error':
-        if (msg.code === 'mls_stale_commit' || msg.code === 'mls_not_member') this.toMls(msg);
-        else if (msg.fatal) this.fail(msg.code, msg.message);
+        if (msg.code.startsWith('mls_')) break; // the session's business
+        if (msg.fatal) this.fail(msg.code, msg.message);
         else this.view.notice(msg.message);
+        break;
+      default:
         break;
     }
   }
@@ -253,7 +251,8 @@ export class Meeting {
     else this.mlsBacklog.push(msg);
   }
 
-  private onJoined(participantId: string, others: ParticipantInfo[], setup: E2eeSetup): void {
+  private onJoined(joined: Extract<ServerMessage, { type: 'joined' }>): void {
+    const { participant_id: participantId, participants: others } = joined;
     performance.mark('veil:joined');
     window.clearTimeout(this.joinTimer);
     this.participantId = participantId;
@@ -262,24 +261,24 @@ export class Meeting {
     this.view.joined({ id: participantId, name: this.name }, others);
     this.publishState();
     this.media?.joined();
-    if (this.e2ee.enabled) this.startMls(participantId, setup);
+    if (this.e2ee.enabled) this.startMls(joined);
     this.securityTimer = window.setInterval(() => this.updateSecurity(), SECURITY_TICK_MS);
     this.updateSecurity(true);
   }
 
-  private startMls(participantId: string, setup: E2eeSetup): void {
+  private startMls(joined: Extract<ServerMessage, { type: 'joined' }>): void {
     const wasm = this.wasm ?? loadE2ee();
     wasm.then(
       () => {
         if (this.ended) return;
         try {
-          this.mls = new MlsSession(participantId, this.name, setup, {
+          this.mls = new MlsSession(joined, this.name, {
             send: (m) => this.signaling?.send(m),
-            epoch: (state, secret) => {
-              performance.mark(`veil:epoch-${state.epoch}`);
-              this.sframe?.setEpoch(state.epoch, secret, state.leaf);
+            epoch: (epoch, leaf, secret, members) => {
+              this.sframe?.setEpoch(epoch, secret, leaf, members);
               this.updateSecurity(true);
             },
+            changed: () => this.updateSecurity(true),
             evicted: () => {
               this.evicted = true;
               this.sframe?.clear();
@@ -292,7 +291,6 @@ export class Meeting {
               this.updateSecurity(true);
             },
           });
-          this.mls.start();
         } catch (err) {
           this.fail('e2ee_failed', `MLS could not start: ${err instanceof Error ? err.message : err}`);
           return;
@@ -344,6 +342,7 @@ export class Meeting {
     const now = performance.now();
     const state = this.evicted ? null : (this.mls?.state ?? null);
     const members = state?.members ?? [];
+    const risks = state?.risks ?? [];
     const byId = new Map(members.map((m) => [m.participantId, m]));
     const verified = new Set<string>();
     for (const [pid, fp] of this.verifiedFingerprints) {
@@ -378,9 +377,10 @@ export class Meeting {
       epoch: state?.epoch ?? null,
       code: state?.code ?? null,
       members,
+      risks,
       states,
       verified,
-      call: callSecurity([...states.values()], this.e2ee.enabled),
+      call: callSecurity([...states.values()], this.e2ee.enabled, risks.length),
       problem: this.problem,
     };
   }
@@ -393,6 +393,7 @@ export class Meeting {
       snap.epoch,
       snap.code,
       snap.members,
+      snap.risks,
       [...snap.states],
       [...snap.verified],
       snap.call,

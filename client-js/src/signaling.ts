@@ -3,17 +3,19 @@
 // keepalive; what the messages mean for the meeting is main.ts's business.
 
 /** The protocol version this client speaks. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** The lowest protocol version this client accepts; the server never answers below it. */
-export const MIN_PROTOCOL_VERSION = 1;
+export const MIN_PROTOCOL_VERSION = 2;
 
 const PING_INTERVAL_MS = 10_000;
 
-/** One participant as the others see them (`ParticipantInfo`). */
+/**
+ * One participant as the server shows them (`ParticipantInfo`): the identity its join token
+ * authenticated, never a display name (names come from the MLS group, see e2ee/mls.ts).
+ */
 export interface ParticipantInfo {
   id: string;
   identity: string;
-  name: string;
   microphone: boolean;
   camera: boolean;
 }
@@ -34,7 +36,9 @@ export type ErrorCode =
   | 'media_timeout'
   | 'internal'
   | 'mls_stale_commit'
-  | 'mls_not_member';
+  | 'mls_not_member'
+  | 'mls_invalid_commit'
+  | 'mls_invalid_message';
 
 /** How this participant takes part in the room's MLS group (`E2eeSetup`). Bytes are base64. */
 export interface E2eeSetup {
@@ -45,23 +49,20 @@ export interface E2eeSetup {
 
 /** Browser to server (`ClientMessage`). */
 export type ClientMessage =
-  // No `name`: display names travel only inside MLS credentials, end-to-end encrypted.
+  // No `name`: display names travel only inside the MLS group, end-to-end encrypted.
   | { type: 'join'; room: string; token: string; min_version?: number }
   | { type: 'offer'; sdp: string }
   | { type: 'answer'; sdp: string }
   | { type: 'publish_state'; microphone: boolean; camera: boolean }
   | { type: 'ping' }
   | { type: 'leave' }
+  // The MLS messages are made by the key-agreement session in wasm (veil-e2ee), which sends
+  // them as JSON; they are listed here for completeness.
   | { type: 'mls_key_package'; key_package: string }
+  | { type: 'mls_group_created'; group_info: string }
   | { type: 'mls_joined'; epoch: number; leaf: number }
-  | {
-      type: 'mls_commit';
-      epoch: number;
-      commit: string;
-      welcome?: string;
-      added?: string[];
-      removed?: number[];
-    };
+  | { type: 'mls_commit'; epoch: number; commit: string; welcome?: string }
+  | { type: 'mls_application'; epoch: number; message: string };
 
 /** Server to browser (`ServerMessage`). */
 export type ServerMessage =
@@ -70,7 +71,6 @@ export type ServerMessage =
       participant_id: string;
       room: string;
       identity: string;
-      name: string;
       participants: ParticipantInfo[];
       e2ee: E2eeSetup;
     }
@@ -86,6 +86,7 @@ export type ServerMessage =
   | { type: 'mls_commit'; commit: string; epoch: number }
   | { type: 'mls_commit_accepted'; epoch: number }
   | { type: 'mls_welcome'; welcome: string }
+  | { type: 'mls_application'; from: string; message: string }
   | { type: 'error'; code: ErrorCode; message: string; fatal: boolean };
 
 /** Why the connection ended, when it ended without a fatal error from the server. */
@@ -122,6 +123,7 @@ const SERVER_TYPES = new Set<string>([
   'mls_commit',
   'mls_commit_accepted',
   'mls_welcome',
+  'mls_application',
   'error',
 ]);
 

@@ -64,17 +64,18 @@ describe('an end-to-end encrypted meeting', { timeout: 180_000 }, () => {
       const status = await waitForTileStates(page, Object.fromEntries(NAMES.map((n) => [n, 'encrypted'])));
       for (const n of NAMES) assert.equal(status.tiles[n].label, 'Encrypted', `${name} sees ${n}`);
       assert.equal(status.headerState, 'secure');
-      // Names come from the MLS credentials: the group has the three of them, and the join
-      // message carried no display name.
+      // Names come from inside the group: the three of them, and the join message carried no
+      // display name.
       assert.deepEqual(status.members, [...NAMES].sort());
       const joinMsg = sentMessages(page).find((m) => m.type === 'join');
       assert.ok(joinMsg && !('name' in joinMsg), JSON.stringify(joinMsg));
-      assert.ok(sentMessages(page).some((m) => m.type === 'mls_joined'));
+      // The creator reported the group it made; the others that they joined from a Welcome.
+      assert.ok(sentMessages(page).some((m) => m.type === 'mls_joined' || m.type === 'mls_group_created'));
       // Nothing the server could read carries the name: not the JSON, not the MLS payloads
-      // (key packages hold an anonymous credential; the name goes in an encrypted commit).
+      // (credentials hold only participant ids; the name goes in an encrypted application message).
       for (const msg of sentMessages(page)) {
         const texts = [JSON.stringify(msg)];
-        for (const field of ['key_package', 'commit', 'welcome']) {
+        for (const field of ['key_package', 'group_info', 'commit', 'welcome', 'message']) {
           if (typeof msg[field] === 'string') texts.push(Buffer.from(msg[field], 'base64').toString('latin1'));
         }
         assert.ok(!texts.some((t) => t.includes(name)), `${msg.type} carries "${name}" in the clear`);
@@ -102,9 +103,8 @@ describe('an end-to-end encrypted meeting', { timeout: 180_000 }, () => {
   it('shows all three the same verification code', async () => {
     const { code, epoch } = await sameCode([...pages.values()], 'the same code on all three pages');
     assert.match(code, /^\d{4} \d{4} \d{4}$/);
-    // Created at 0; one commit adds each newcomer (and, with builds that keep names out of key
-    // packages, one more puts the newcomer's name in its leaf).
-    assert.ok(epoch === 2 || epoch === 4, `epoch ${epoch}`);
+    // Created at 0; one commit adds each newcomer, names need none.
+    assert.equal(epoch, 2, `epoch ${epoch}`);
   });
 
   it('changes the code for the two others when one leaves, and they still decode each other', async () => {

@@ -379,7 +379,7 @@ export function e2eeStatus(page) {
       tiles,
       epoch: d?.epoch ?? null,
       code: d?.verificationCode ?? null,
-      members: (d?.members ?? []).map((m) => m.displayName).sort(),
+      members: (d?.members ?? []).map((m) => m.name).sort(),
       transforms: d?.transforms() ?? null,
       frames: d?.frames ?? null,
     };

@@ -77,7 +77,7 @@ function startNative(label, bin, args) {
 }
 
 /** The token in a join link's fragment. */
-const tokenOf = (link) => new URL(link).hash.replace(/^#token=/, '');
+const tokenOf = (link) => new URLSearchParams(new URL(link).hash.slice(1)).get('token');
 
 /**
  * Checks a native peer's report: every stream decrypted without failure, and from each of the

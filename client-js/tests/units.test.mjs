@@ -58,14 +58,19 @@ describe('join links', () => {
     }
   });
 
-  it('decodes the display name from the token without verifying it', () => {
+  it('takes a suggested name from the fragment, never from the token', () => {
+    assert.deepEqual(link.parseJoinLink('/r/standup', '#token=t&name=Ada%20Lovelace%20%E2%9C%93'), {
+      room: 'standup',
+      token: 't',
+      name: 'Ada Lovelace ✓',
+    });
     const claims = link.decodeTokenClaims(
       jwt({ sub: 'ada', room: 'standup', name: 'Ada Lovelace ✓', exp: 1900000000 }),
     );
-    assert.deepEqual(claims, { sub: 'ada', room: 'standup', name: 'Ada Lovelace ✓', exp: 1900000000 });
+    assert.deepEqual(claims, { sub: 'ada', room: 'standup', exp: 1900000000 });
     assert.deepEqual(link.decodeTokenClaims('not a token'), {});
     assert.deepEqual(link.decodeTokenClaims('a.!!!.c'), {});
-    assert.deepEqual(link.decodeTokenClaims(jwt({ name: 42 })), {});
+    assert.deepEqual(link.decodeTokenClaims(jwt({ sub: 42 })), {});
   });
 });
 
@@ -97,9 +102,9 @@ describe('signaling messages', () => {
     }
   });
 
-  it('speaks protocol version 1 and accepts nothing lower', () => {
-    assert.equal(signaling.PROTOCOL_VERSION, 1);
-    assert.equal(signaling.MIN_PROTOCOL_VERSION, 1);
+  it('speaks protocol version 2 and accepts nothing lower', () => {
+    assert.equal(signaling.PROTOCOL_VERSION, 2);
+    assert.equal(signaling.MIN_PROTOCOL_VERSION, 2);
   });
 });
 

@@ -30,8 +30,11 @@ export type ToWorker =
   | { type: 'warm-up'; module: WebAssembly.Module }
   /** The compiled module (one compile per page) and test switches. */
   | { type: 'init'; module: WebAssembly.Module; skipEncryption: boolean; benchEncrypt: boolean }
-  /** The keys of a new epoch: from now on, send in it. */
-  | { type: 'epoch'; epoch: number; secret: Uint8Array; leaf: number }
+  /**
+   * The keys of a new epoch: from now on, send in it. `members` says who sits at which leaf:
+   * a received frame plays only if its sender leaf is its track owner's.
+   */
+  | { type: 'epoch'; epoch: number; secret: Uint8Array; leaf: number; members: { leaf: number; participantId: string }[] }
   /** The SFU reassigned a receiver to another participant. */
   | { type: 'receiver'; id: number; participantId: string }
   /** Forget every key (removed from the group, or leaving). */
@@ -57,7 +60,10 @@ export interface ReceiverStats {
   kind: MediaKind;
   participantId: string;
   decrypted: number;
-  /** Failures by kind (`FrameError` codes: not-encrypted, unknown-epoch, authentication-failed, …). */
+  /**
+   * Failures by kind (`FrameError` codes: not-encrypted, unknown-epoch, authentication-failed,
+   * wrong-sender for a frame whose sender is not the track's owner, …).
+   */
   failures: Record<string, number>;
   /** The kind of the latest failure, if any. */
   lastFailure: string | null;
@@ -81,17 +87,3 @@ export type FromWorker =
   | { type: 'problem'; message: string }
   | { type: 'report'; epoch: number | null; senders: SenderStats[]; receivers: ReceiverStats[] }
   | { type: 'timings'; timings: EncryptTimings };
-
-/**
- * How many leading bytes of a frame stay in the clear as authenticated SFrame metadata, so the
- * SFU can still read what it needs: for VP8 the payload header (10 bytes on key frames, which
- * carry the start code and dimensions, 3 on delta frames; RFC 6386 §9.1), for Opus the TOC byte.
- * The key-frame bit is read from the frame itself (bit 0 of the first byte is 0 on key frames),
- * so sender and receiver agree without trusting anything else.
- */
-export function clearBytes(kind: MediaKind, frame: Uint8Array): number {
-  if (frame.length === 0) return 0;
-  if (kind === 'audio') return 1;
-  const keyFrame = ((frame[0] ?? 1) & 0x01) === 0;
-  return Math.min(keyFrame ? 10 : 3, frame.length);
-}

@@ -1,6 +1,6 @@
 // What the user sees about end-to-end encryption, per participant and for the call: pure
-// functions over the MLS member list, the worker's decryption counters and the user's
-// "Mark verified" choices.
+// functions over the MLS member list, the risks the key-agreement session names, the worker's
+// decryption counters and the user's "Mark verified" choices.
 //
 // States (DESIGN.md decision 6):
 // - verified: a group member whose fingerprint the user marked verified, and whose frames
@@ -10,20 +10,27 @@
 //   epoch, failed authentication) and none decrypts;
 // - not encrypted: frames that are not SFrame at all arrive and none decrypts (a sender in the
 //   clear), or E2EE is off;
-// - joining: not (yet) in our MLS group, or we are not in it yet ourselves. A sender outside the
-//   group whose frames fail is "joining" for JOINING_GRACE_MS (it gets its keys by joining),
-//   then "decryption failing": it sends under keys outside the group.
+// - not yet encrypted: not (yet) in our MLS group, or we are not in it yet ourselves; never
+//   shown as encrypted. A sender outside the group whose frames fail stays here for
+//   JOINING_GRACE_MS (it gets its keys by joining), then "decryption failing": it sends under
+//   keys outside the group. If the group and the room keep disagreeing about it, the session
+//   names it as a risk and the whole call is at risk.
 
 import type { ReceiverStats } from './protocol';
 
-export type SecurityState = 'verified' | 'encrypted' | 'decryption-failing' | 'not-encrypted' | 'joining';
+export type SecurityState =
+  | 'verified'
+  | 'encrypted'
+  | 'decryption-failing'
+  | 'not-encrypted'
+  | 'not-yet-encrypted';
 
 export const STATE_LABEL: Record<SecurityState, string> = {
   verified: 'Verified',
   encrypted: 'Encrypted',
   'decryption-failing': 'Decryption failing',
   'not-encrypted': 'Not encrypted',
-  joining: 'Joining…',
+  'not-yet-encrypted': 'Not yet encrypted',
 };
 
 /** Failures must go on this long, with nothing decrypting, before a sender counts as failing. */
@@ -103,10 +110,10 @@ export function remoteState(input: {
     h.lastFailAt !== null &&
     now - h.failingSince >= FAILING_AFTER_MS &&
     now - h.lastFailAt < RECENT_MS;
-  if (input.selfInGroup === false) return 'joining';
+  if (input.selfInGroup === false) return 'not-yet-encrypted';
   if (!member) {
     const stuck = failing && h.failingSince !== null && now - h.failingSince >= JOINING_GRACE_MS;
-    return stuck ? 'decryption-failing' : 'joining';
+    return stuck ? 'decryption-failing' : 'not-yet-encrypted';
   }
   if (failing) return 'decryption-failing';
   return verified ? 'verified' : 'encrypted';
@@ -115,16 +122,21 @@ export function remoteState(input: {
 /** Our own state: what we send. */
 export function selfState(input: { e2ee: boolean; skipEncryption: boolean; inGroup: boolean }): SecurityState {
   if (!input.e2ee || input.skipEncryption) return 'not-encrypted';
-  return input.inGroup ? 'encrypted' : 'joining';
+  return input.inGroup ? 'encrypted' : 'not-yet-encrypted';
 }
 
 /** How the call as a whole is protected, for the header. */
 export type CallSecurity = 'off' | 'pending' | 'secure' | 'verified' | 'at-risk';
 
-export function callSecurity(states: SecurityState[], e2ee: boolean): CallSecurity {
+/**
+ * The call as a whole. `risks` counts what the key-agreement session names (the group and the
+ * room disagree, or a group change was refused): any at all puts the call at risk.
+ */
+export function callSecurity(states: SecurityState[], e2ee: boolean, risks = 0): CallSecurity {
   if (!e2ee) return 'off';
+  if (risks > 0) return 'at-risk';
   if (states.some((s) => s === 'not-encrypted' || s === 'decryption-failing')) return 'at-risk';
-  if (states.some((s) => s === 'joining')) return 'pending';
+  if (states.some((s) => s === 'not-yet-encrypted')) return 'pending';
   const others = states.slice(1);
   return others.length > 0 && others.every((s) => s === 'verified') ? 'verified' : 'secure';
 }

@@ -103,11 +103,15 @@ export class SframeTransforms implements FrameTransforms {
     this.attach(receiver, { role: 'receiver', id, kind, participantId });
   }
 
-  /** Installs a new epoch's keys; the secret is handed over (and zeroed here). */
-  setEpoch(epoch: number, secret: Uint8Array, leaf: number): void {
+  /**
+   * Installs a new epoch's keys and who sits at which leaf; the secret is handed over (and
+   * zeroed here).
+   */
+  setEpoch(epoch: number, secret: Uint8Array, leaf: number, members: { leaf: number; participantId: string }[]): void {
     const copy = secret.slice();
     secret.fill(0);
-    this.worker.postMessage({ type: 'epoch', epoch, secret: copy, leaf } satisfies ToWorker, [copy.buffer]);
+    const msg: ToWorker = { type: 'epoch', epoch, secret: copy, leaf, members };
+    this.worker.postMessage(msg, [copy.buffer]);
   }
 
   /** Forgets every key: nothing more is sent, nothing more decrypts. */

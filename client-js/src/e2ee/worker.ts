@@ -5,10 +5,11 @@
 // - Senders: a frame leaves only encrypted under the current epoch's key. Before the first key
 //   arrives, frames are dropped: nothing is ever sent in the clear (unless the test switch
 //   `insecureSkipEncryption` is on). The codec header stays in the clear as authenticated SFrame
-//   metadata (see `clearBytes`).
-// - Receivers: a frame that does not decrypt and authenticate is dropped, never handed to the
-//   decoder, and counted by kind; the counters go to the main thread every REPORT_INTERVAL_MS
-//   when they changed, which turns them into "decryption failing" or "not encrypted".
+//   metadata, by the one rule every Veil client applies (veil-e2ee's `frame::codec`).
+// - Receivers: a frame that does not decrypt and authenticate, or whose sender is not the
+//   participant whose track it arrived on, is dropped, never handed to the decoder, and
+//   counted by kind; the counters go to the main thread every REPORT_INTERVAL_MS when they
+//   changed, which turns them into "decryption failing" or "not encrypted".
 //
 // The main thread posts each new epoch's secret (`{type:'epoch'}`); the ring keeps the previous
 // epoch for GRACE_MS for late frames. Secrets never leave this worker or the MLS state.
@@ -16,7 +17,6 @@
 import { initSync, WasmKeyRing } from 'veil-e2ee';
 
 import {
-  clearBytes,
   GRACE_MS,
   REPORT_INTERVAL_MS,
   type EncryptTimings,
@@ -98,6 +98,7 @@ scope.addEventListener('message', (ev) => {
     case 'epoch':
       try {
         ring?.setEpoch(msg.epoch, msg.secret, msg.leaf, now());
+        ring?.setMembers(msg.epoch, msg.members);
       } catch (err) {
         scope.postMessage({ type: 'problem', message: `cannot install epoch ${msg.epoch}: ${kindOf(err)}` });
       }
@@ -139,8 +140,10 @@ function warmUp(): void {
     const secret = new Uint8Array(16);
     a.setEpoch(1, secret, 0, 0);
     b.setEpoch(1, secret, 1, 0);
+    b.setMembers(1, [{ leaf: 0, participantId: 'a' }]);
     const frame = new Uint8Array(1200).fill(1);
-    b.decryptFrame(10, a.encrypt(1, 10, frame));
+    frame[0] = 0; // a VP8 key frame
+    b.decryptFrom('a', 'video', a.encryptMedia('video', 1, frame));
   } finally {
     a.free();
     b.free();
@@ -198,11 +201,9 @@ function senderTransform(options: Extract<TransformOptions, { role: 'sender' }>)
       return;
     }
     const data = new Uint8Array(frame.data);
-    const clear = clearBytes(options.kind, data);
     try {
-      const t0 = benchEncrypt ? performance.now() : 0;
-      const out = ring.encrypt(options.contextId, clear, data);
-      if (benchEncrypt && options.kind === 'video') recordTiming(data, clear, performance.now() - t0);
+      const out = ring.encryptMedia(options.kind, options.contextId, data);
+      if (benchEncrypt && options.kind === 'video') recordTiming(data);
       frame.data = out.buffer as ArrayBuffer;
       stats.encrypted++;
       controller.enqueue(frame);
@@ -217,15 +218,15 @@ function senderTransform(options: Extract<TransformOptions, { role: 'sender' }>)
  * Chromium), so the cost of one frame is measured over several encrypt calls of the same frame
  * on a separate ring (the real ring's counters are untouched).
  */
-function recordTiming(data: Uint8Array, clear: number, _single: number): void {
+function recordTiming(data: Uint8Array): void {
   if (!benchRing || timings.videoEncryptUs.length >= MAX_TIMINGS) return;
   const repeat = 20;
   const t0 = performance.now();
-  for (let i = 0; i < repeat; i++) benchRing.encrypt(1, clear, data);
+  for (let i = 0; i < repeat; i++) benchRing.encryptMedia('video', 1, data);
   const us = ((performance.now() - t0) * 1000) / repeat;
   timings.videoEncryptUs.push(us);
   timings.videoFrameBytes.push(data.length);
-  if (clear === 10) timings.keyFrames++;
+  if (((data[0] ?? 1) & 1) === 0) timings.keyFrames++;
 }
 
 function receiverTransform(
@@ -243,7 +244,9 @@ function receiverTransform(
     const data = new Uint8Array(frame.data);
     if (!ring) return;
     try {
-      const result = ring.decryptFrame(clearBytes(options.kind, data), data) as {
+      // Bound to the participant whose track this is (the SFU's msid, which the ring checks
+      // against the group's leaves): another member's frames never play here.
+      const result = ring.decryptFrom(stats.participantId, options.kind, data) as {
         plaintext: Uint8Array;
         senderLeaf: number;
         epoch: number;

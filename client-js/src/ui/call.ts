@@ -119,12 +119,13 @@ export class CallView {
   }
 
   /**
-   * Shows the encryption state: header code, panel rows. Flags a changed code, and says who
-   * joined or left the group (`changes`, e.g. "Ada joined", names from MLS credentials).
+   * Shows the encryption state: header code (or what puts the call at risk), panel rows. Flags
+   * a changed code, and says who joined or left the group (`changes`, e.g. "Ada joined", names
+   * from inside the group).
    */
-  setSecurity(snap: SecuritySnapshot, rows: PanelRow[], changes: string[]): void {
+  setSecurity(snap: SecuritySnapshot, rows: PanelRow[], changes: string[], risk: string | null): void {
     const who = changes.length > 0 ? `${changes.join(', ')}. ` : '';
-    if (this.indicator.update(snap.call, snap.code)) {
+    if (this.indicator.update(snap.call, snap.code, risk)) {
       this.codeChanged = !this.panel.open;
       toast(`${who}The security code changed: compare the new code.`);
     } else if (who) {

@@ -1,8 +1,9 @@
 // What the call shows about end-to-end encryption: the header indicator (verification code,
-// flagged when it changes), the security panel (members from MLS with their fingerprints and a
-// "Mark verified" toggle each), and the per-tile state chip.
+// flagged when it changes, and what puts the call at risk), the security panel (members from
+// MLS with their authenticated identity, self-chosen name, fingerprint and a "Mark verified"
+// toggle each; the risks, named), and the per-tile state chip.
 
-import type { GroupMember } from '../e2ee/mls';
+import type { GroupMember, Risk } from '../e2ee/mls';
 import { groupFingerprint, STATE_LABEL, type CallSecurity, type SecurityState } from '../e2ee/security';
 import type { SecuritySnapshot } from '../meeting';
 import { h } from './dom';
@@ -13,7 +14,7 @@ const STATE_ICON: Record<SecurityState, IconName> = {
   encrypted: 'lock',
   'decryption-failing': 'alert',
   'not-encrypted': 'unlock',
-  joining: 'hourglass',
+  'not-yet-encrypted': 'hourglass',
 };
 
 /** The small state label on a tile's nameplate. */
@@ -36,7 +37,7 @@ const STATE_DESCRIPTION: Record<SecurityState, string> = {
   encrypted: 'End-to-end encrypted: only the people in this call can see and hear this.',
   'decryption-failing': 'Media from this person cannot be decrypted; it is not shown.',
   'not-encrypted': 'This person’s media is not end-to-end encrypted; it is not shown.',
-  joining: 'Joining the encryption group…',
+  'not-yet-encrypted': 'Not in the encryption group (yet): nothing is shown as encrypted until it is.',
 };
 
 /** How long the "changed" flag stays on the code when nobody opens the panel. */
@@ -60,8 +61,11 @@ export class SecurityIndicator {
     this.render('pending', null);
   }
 
-  /** Returns true when the code changed (a new epoch with a new membership). */
-  update(call: CallSecurity, code: string | null): boolean {
+  /**
+   * Returns true when the code changed (a new epoch with a new membership). `risk` names what
+   * puts the call at risk, if the key agreement says so.
+   */
+  update(call: CallSecurity, code: string | null, risk: string | null = null): boolean {
     const changed = code !== null && this.code !== null && code !== this.code;
     if (code !== null) this.code = code;
     if (changed) {
@@ -69,9 +73,12 @@ export class SecurityIndicator {
       window.clearTimeout(this.changedTimer);
       this.changedTimer = window.setTimeout(() => this.acknowledge(), CHANGED_FLAG_MS);
     }
+    this.risk = risk;
     this.render(call, this.code);
     return changed;
   }
+
+  private risk: string | null = null;
 
   /** The user looked at the new code. */
   acknowledge(): void {
@@ -109,8 +116,14 @@ export class SecurityIndicator {
         el.title = 'Waiting for everyone to join the encryption group.';
         break;
       case 'at-risk':
-        el.replaceChildren(icon('alert'), h('span', {}, 'Not everyone is encrypted'), codeEl ?? '', changedEl ?? '');
-        el.title = 'Someone’s media is not end-to-end encrypted or cannot be decrypted. It is not shown.';
+        // No code and no lock: a code shared with someone who should not be here proves nothing.
+        if (this.risk) {
+          el.replaceChildren(icon('alert'), h('span', { 'data-testid': 'security-risk' }, `At risk: ${this.risk}`));
+          el.title = 'The encryption group and the people in this call do not match. Open the details.';
+        } else {
+          el.replaceChildren(icon('alert'), h('span', {}, 'Not everyone is encrypted'));
+          el.title = 'Someone’s media is not end-to-end encrypted or cannot be decrypted. It is not shown.';
+        }
         break;
       case 'secure':
       case 'verified':
@@ -132,33 +145,101 @@ export class SecurityIndicator {
 
 export interface PanelRow {
   participantId: string;
+  /** The self-chosen name (cleaned), or the identity until the name arrived. */
   name: string;
+  /** The identity the join token authenticated, or "guest". */
+  identity: string;
+  /** Another member chose the same name. */
+  duplicateName: boolean;
   self: boolean;
   fingerprint: string | null;
   state: SecurityState;
   verified: boolean;
+  /** What puts the call at risk about this participant, if anything. */
+  risk: string | null;
 }
 
-/** Rows for the panel: members from MLS first (by leaf), then room participants not in it. */
-export function panelRows(snap: SecuritySnapshot, outside: { id: string; label: string }[]): PanelRow[] {
+/** "guest" for a guest link's generated identity, the identity otherwise. */
+export function identityLabel(identity: string | null): string {
+  if (identity === null) return 'not in the room';
+  return /^guest-[0-9a-f]{6}$/.test(identity) ? 'guest' : identity;
+}
+
+/** How a member is named on tiles and in messages: its own name, marked if someone shares it. */
+export function memberLabel(m: GroupMember, fallback: string): string {
+  if (!m.name) return fallback;
+  return m.duplicateName ? `${m.name} (duplicate name)` : m.name;
+}
+
+/** A participant as risks name them: its name if known, its identity, or its id. */
+function nameFor(snap: SecuritySnapshot, participantId: string, identities: Map<string, string>): string {
+  const m = snap.members.find((x) => x.participantId === participantId);
+  return m?.name ?? identities.get(participantId) ?? m?.identity ?? participantId;
+}
+
+/** The header's one-line summary of what puts the call at risk, naming who. */
+export function riskSummary(snap: SecuritySnapshot, outside: { id: string; identity: string }[]): string | null {
+  const first = snap.risks[0];
+  if (!first) return null;
+  const identities = new Map(outside.map((o) => [o.id, o.identity]));
+  const who = nameFor(snap, first.participantId, identities);
+  const what: Record<Risk['kind'], string> = {
+    'not-in-room': `${who} is in the encryption group but not in this call`,
+    'not-in-group': `${who} is in this call but not in the encryption group`,
+    'refused-commit': `a change to the group was refused (${first.participantId})`,
+  };
+  const more = snap.risks.length > 1 ? ` (+${snap.risks.length - 1} more)` : '';
+  return `${what[first.kind]}${more}`;
+}
+
+/**
+ * Rows for the panel: members from MLS first (by leaf), then room participants not in it.
+ * Every member shows the identity the server authenticated beside the name it chose.
+ */
+export function panelRows(snap: SecuritySnapshot, outside: { id: string; identity: string }[]): PanelRow[] {
+  const risks = new Map(snap.risks.map((r) => [r.participantId, r.message]));
   const rows: PanelRow[] = snap.members.map((m: GroupMember) => ({
     participantId: m.participantId,
-    name: m.displayName || m.participantId,
+    name: m.name ?? identityLabel(m.identity),
+    identity: identityLabel(m.identity),
+    duplicateName: m.duplicateName,
     self: m.participantId === snap.selfId,
     fingerprint: m.fingerprint,
-    state: snap.states.get(m.participantId) ?? 'encrypted',
+    // A member the room does not show is never "encrypted": it is the risk.
+    state: snap.states.get(m.participantId) ?? (risks.has(m.participantId) ? 'decryption-failing' : 'not-yet-encrypted'),
     verified: snap.verified.has(m.participantId),
+    risk: risks.get(m.participantId) ?? null,
   }));
   const inGroup = new Set(snap.members.map((m) => m.participantId));
   for (const o of outside) {
     if (inGroup.has(o.id)) continue;
     rows.push({
       participantId: o.id,
-      name: o.label,
+      name: identityLabel(o.identity),
+      identity: identityLabel(o.identity),
+      duplicateName: false,
       self: o.id === snap.selfId,
       fingerprint: null,
-      state: snap.states.get(o.id) ?? 'joining',
+      state: snap.states.get(o.id) ?? 'not-yet-encrypted',
       verified: false,
+      risk: risks.get(o.id) ?? null,
+    });
+  }
+  // Risks about someone in neither list (a refused commit's outsider).
+  const listed = new Set(rows.map((r) => r.participantId));
+  for (const r of snap.risks) {
+    if (listed.has(r.participantId)) continue;
+    listed.add(r.participantId);
+    rows.push({
+      participantId: r.participantId,
+      name: r.participantId,
+      identity: 'not in the room',
+      duplicateName: false,
+      self: false,
+      fingerprint: null,
+      state: 'decryption-failing',
+      verified: false,
+      risk: r.message,
     });
   }
   return rows;
@@ -256,7 +337,7 @@ export class SecurityPanel {
         h(
           'li',
           {
-            class: 'member',
+            class: row.risk ? 'member at-risk' : 'member',
             'data-testid': 'member',
             'data-participant-id': row.participantId,
             'data-state': row.state,
@@ -268,13 +349,18 @@ export class SecurityPanel {
               'div',
               { class: 'member-name' },
               h('span', { 'data-testid': 'member-name' }, row.name),
+              row.duplicateName
+                ? h('span', { class: 'duplicate', 'data-testid': 'member-duplicate', title: 'Another member chose the same name: tell them apart by identity and fingerprint.' }, 'same name as another member')
+                : null,
               row.self ? h('span', { class: 'you' }, 'You') : null,
             ),
+            h('div', { class: 'member-identity', 'data-testid': 'member-identity' }, row.identity),
             h(
               'div',
               { class: 'member-fingerprint', 'data-testid': 'member-fingerprint' },
               row.fingerprint ? groupFingerprint(row.fingerprint) : 'not in the encryption group',
             ),
+            row.risk ? h('div', { class: 'member-risk', 'data-testid': 'member-risk' }, row.risk) : null,
           ),
           // A verified member's toggle already says so.
           row.state === 'verified' && toggle ? null : stateChip(row.state),
@@ -283,8 +369,19 @@ export class SecurityPanel {
       );
     }
     const note = snap.problem ? h('p', { class: 'panel-problem' }, snap.problem) : null;
+    const risk = snap.risks.length
+      ? h(
+          'div',
+          { class: 'panel-risk', 'data-testid': 'panel-risk' },
+          h('strong', {}, 'This call is at risk.'),
+          ' The encryption group and the people in the call do not match, so the security code ' +
+            'cannot vouch for who holds the keys:',
+          h('ul', {}, ...snap.risks.map((r) => h('li', {}, r.message))),
+        )
+      : null;
     this.body.replaceChildren(
       h('p', { class: 'muted' }, intro),
+      risk ?? '',
       code ?? '',
       h('h3', {}, snap.members.length ? `Members (${snap.members.length})` : 'Members'),
       list,

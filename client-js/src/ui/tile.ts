@@ -8,7 +8,7 @@ import { icon } from './icons';
 import { stateChip } from './security';
 
 export interface TileState {
-  /** The display name from the MLS credential, or the identity while not in the group. */
+  /** The display name the member sent inside the group, or its identity until then. */
   name: string;
   microphone: boolean;
   camera: boolean;
