@@ -243,6 +243,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn random_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    format!("{:08x}", hasher.finish() as u32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,16 +269,4 @@ mod tests {
         assert!(fragment.ends_with("&name=Zo%C3%AB%20%26%20Ada"), "{link}");
         assert!(!join_link("http://x", &secret, &claims, None).contains("name="));
     }
-}
-
-fn random_suffix() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    format!("{:08x}", hasher.finish() as u32)
 }

@@ -124,8 +124,10 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
   const renderOther = (p: ParticipantInfo): void => void view.upsert(p.id, false, tileState(p));
 
   const renderSelf = (): void => {
+    // Our name as the others see it (cleaned by the session) once we are in the group.
+    const own = security?.members.find((m) => m.participantId === selfId);
     view.upsert(selfId, true, {
-      name: selfName,
+      name: own?.name ?? selfName,
       microphone: local.microphoneOn,
       camera: local.cameraOn,
       security: security?.states.get(selfId) ?? null,

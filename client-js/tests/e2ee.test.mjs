@@ -4,6 +4,8 @@
 // rendered, shown as "not encrypted") while the others go on decoding each other.
 
 import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { join as joinPath } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import {
@@ -20,6 +22,12 @@ import {
 } from './harness.mjs';
 
 const NAMES = ['Ada Lovelace', 'Grace Hopper', 'Alan Turing'];
+/**
+ * What Alan types: his name with a right-to-left override (which would render the rest of the
+ * line backwards, letting a name pass for another) and a zero-width space. The others see it
+ * cleaned.
+ */
+const TYPED = { 'Alan Turing': 'Alan\u202E Tur\u200Bing' };
 
 /** Waits until all `pages` show one and the same verification code; returns it. */
 async function sameCode(pages, what, timeout = 20_000) {
@@ -41,11 +49,12 @@ describe('an end-to-end encrypted meeting', { timeout: 180_000 }, () => {
   const pages = new Map();
 
   before(async () => {
-    server = await startServer();
+    // Debug logs too: no name may reach any of them.
+    server = await startServer({ env: { VEIL_LOG: 'debug' } });
     browser = await launchBrowser();
     for (const name of NAMES) {
-      const link = await server.token({ room: 'secret', name });
-      pages.set(name, await join(browser, link, name));
+      const link = await server.token({ room: 'secret', identity: name.split(' ')[0].toLowerCase() });
+      pages.set(name, await join(browser, link, TYPED[name] ?? name, name));
     }
   });
 
@@ -71,14 +80,18 @@ describe('an end-to-end encrypted meeting', { timeout: 180_000 }, () => {
       assert.ok(joinMsg && !('name' in joinMsg), JSON.stringify(joinMsg));
       // The creator reported the group it made; the others that they joined from a Welcome.
       assert.ok(sentMessages(page).some((m) => m.type === 'mls_joined' || m.type === 'mls_group_created'));
-      // Nothing the server could read carries the name: not the JSON, not the MLS payloads
-      // (credentials hold only participant ids; the name goes in an encrypted application message).
+      // Nothing the server could read carries a name: not the JSON, not the MLS payloads
+      // (credentials hold only participant ids; names go in encrypted application messages).
       for (const msg of sentMessages(page)) {
         const texts = [JSON.stringify(msg)];
         for (const field of ['key_package', 'group_info', 'commit', 'welcome', 'message']) {
           if (typeof msg[field] === 'string') texts.push(Buffer.from(msg[field], 'base64').toString('latin1'));
         }
-        assert.ok(!texts.some((t) => t.includes(name)), `${msg.type} carries "${name}" in the clear`);
+        for (const n of NAMES) {
+          for (const part of n.split(' ')) {
+            assert.ok(!texts.some((t) => t.includes(part)), `${msg.type} carries "${part}" in the clear`);
+          }
+        }
       }
       // Both senders and all four receivers (audio and video of two others) have a transform.
       assert.deepEqual(status.transforms, {
@@ -97,6 +110,24 @@ describe('an end-to-end encrypted meeting', { timeout: 180_000 }, () => {
         if (!sent || decrypting.length !== 4 || ids.size !== 2) throw new Error(JSON.stringify(frames));
         return true;
       });
+    }
+  });
+
+  it('shows a name typed with a bidi override cleaned, and no name reaches the server', async () => {
+    for (const name of ['Ada Lovelace', 'Grace Hopper']) {
+      const status = await e2eeStatus(pages.get(name));
+      assert.ok(Object.keys(status.tiles).includes('Alan Turing'), JSON.stringify(Object.keys(status.tiles)));
+      assert.ok(!Object.keys(status.tiles).some((t) => /[\u202A-\u202E\u2066-\u2069\u200B]/.test(t)));
+    }
+    // The server's logs (at debug) and what it stores hold no name.
+    const logs = server.allLogs();
+    assert.ok(logs.length > 1_000, 'the server logged the meeting');
+    for (const n of NAMES) {
+      for (const part of n.split(' ')) assert.ok(!logs.includes(part), `the server logged "${part}"`);
+    }
+    for (const file of await readdir(server.dataDir)) {
+      const stored = await readFile(joinPath(server.dataDir, file), 'latin1');
+      for (const n of NAMES) assert.ok(!stored.includes(n.split(' ')[0]), `${file} holds a name`);
     }
   });
 

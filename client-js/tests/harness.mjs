@@ -79,12 +79,12 @@ function checkPrerequisites() {
 /**
  * Starts `veil serve` on free loopback ports with a fresh data directory. Resolves once it
  * printed its address and join link. `udp` is the media socket's address; `args` go on the
- * command line as they are (`['--public-ip', '127.0.0.2']`, say).
+ * command line as they are (`['--public-ip', '127.0.0.2']`, say); `env` adds variables.
  */
-export async function startServer({ udp = '127.0.0.1:0', args = [] } = {}) {
+export async function startServer({ udp = '127.0.0.1:0', args = [], env: extraEnv = {} } = {}) {
   checkPrerequisites();
   const dataDir = await mkdtemp(joinPath(tmpdir(), 'veil-test-'));
-  const env = { ...process.env, VEIL_DATA_DIR: dataDir };
+  const env = { ...process.env, ...extraEnv, VEIL_DATA_DIR: dataDir };
   const child = spawn(
     VEIL_BIN,
     ['serve', '--http', '127.0.0.1:0', '--udp', udp, '--assets', DIST_DIR, ...args],
@@ -134,6 +134,8 @@ export async function startServer({ udp = '127.0.0.1:0', args = [] } = {}) {
     dataDir,
     /** The last lines the server logged, for failure messages. */
     logs: () => stderr.slice(-200).join('\n'),
+    /** Everything the server logged (up to the last 2,000 lines). */
+    allLogs: () => stderr.join('\n'),
     /**
      * A join link from `veil token` (its last line of output). The identity defaults to the
      * name's first word, lowercased ("Ada Lovelace" → "ada").

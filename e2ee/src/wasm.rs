@@ -202,6 +202,49 @@ impl WasmSession {
     }
 }
 
+/// A bare MLS member, without the session's rules: for tests that play a malicious member
+/// against real browsers (a member who commits what an honest session never would). The
+/// client never uses it.
+#[wasm_bindgen]
+pub struct WasmRawMember {
+    inner: crate::group::Member,
+}
+
+#[wasm_bindgen]
+impl WasmRawMember {
+    #[wasm_bindgen(constructor)]
+    pub fn new(participant_id: &str) -> Result<WasmRawMember, JsValue> {
+        crate::group::Member::new(participant_id)
+            .map(|inner| Self { inner })
+            .map_err(|e| throw(e.code(), &e.to_string()))
+    }
+
+    /// A key package naming this member.
+    #[wasm_bindgen(js_name = keyPackage)]
+    pub fn key_package(&self) -> Result<Vec<u8>, JsValue> {
+        self.inner.key_package().map_err(|e| throw(e.code(), &e.to_string()))
+    }
+
+    /// Joins from a Welcome.
+    #[wasm_bindgen(js_name = joinFromWelcome)]
+    pub fn join_from_welcome(&mut self, welcome: &[u8]) -> Result<(), JsValue> {
+        self.inner.join_from_welcome(welcome).map_err(|e| throw(e.code(), &e.to_string()))
+    }
+
+    /// A commit adding whatever key packages it is given; returns `{ commit, epochBefore }`.
+    #[wasm_bindgen(js_name = addMembers)]
+    pub fn add_members(&mut self, key_packages: Array) -> Result<JsValue, JsValue> {
+        let packages: Vec<Vec<u8>> =
+            key_packages.iter().map(|kp| Uint8Array::new(&kp).to_vec()).collect();
+        let bundle =
+            self.inner.add_members(&packages).map_err(|e| throw(e.code(), &e.to_string()))?;
+        Ok(object(&[
+            ("commit", bytes(&bundle.commit)),
+            ("epochBefore", (bundle.epoch_before as f64).into()),
+        ]))
+    }
+}
+
 /// The SFrame keys of one participant (see `frame::KeyRing`).
 #[wasm_bindgen]
 pub struct WasmKeyRing {

@@ -9,10 +9,8 @@ use veil_e2ee::session::FALLBACK_MS;
 
 #[test]
 fn a_committer_that_ignores_add_requests_is_replaced_within_the_fallback_interval() {
-    let mut room = Room::new();
-    let ada = room.join("Ada");
-    let bob = room.join("Bob");
-    room.advance(1_000);
+    let mut room = Room::settled(&["Ada", "Bob"]);
+    let (ada, bob) = (0, 1);
     assert_eq!(room.agreed(), 1);
     // Ada, at the lowest leaf and named by the server, stops committing.
     room.clients[ada].commits = false;
@@ -32,11 +30,8 @@ fn a_committer_that_ignores_add_requests_is_replaced_within_the_fallback_interva
 
 #[test]
 fn a_silent_committer_cannot_keep_a_leaver_in_the_group() {
-    let mut room = Room::new();
-    let ada = room.join("Ada");
-    let bob = room.join("Bob");
-    let cyd = room.join("Cyd");
-    room.advance(1_000);
+    let mut room = Room::settled(&["Ada", "Bob", "Cyd"]);
+    let (ada, bob, cyd) = (0, 1, 2);
     room.clients[ada].commits = false;
     room.leave(cyd);
     room.advance(FALLBACK_MS + 500);
@@ -46,11 +41,8 @@ fn a_silent_committer_cannot_keep_a_leaver_in_the_group() {
 
 #[test]
 fn with_two_silent_members_the_third_commits_after_twice_the_interval() {
-    let mut room = Room::new();
-    let ada = room.join("Ada");
-    let bob = room.join("Bob");
-    let cyd = room.join("Cyd");
-    room.advance(1_000);
+    let mut room = Room::settled(&["Ada", "Bob", "Cyd"]);
+    let (ada, bob, cyd) = (0, 1, 2);
     room.clients[ada].commits = false;
     room.clients[bob].commits = false;
     let dan = room.join("Dan");

@@ -20,11 +20,8 @@ fn impersonating_ring(room: &Room, victim: usize, forger: usize) -> KeyRing {
 
 #[test]
 fn forged_high_counter_frames_on_another_track_do_not_silence_the_owner() {
-    let mut room = Room::new();
-    let ada = room.join("Ada");
-    let bob = room.join("Bob");
-    let mallory = room.join("Mallory");
-    room.advance(1_000);
+    let mut room = Room::settled(&["Ada", "Bob", "Mallory"]);
+    let (ada, bob, mallory) = (0, 1, 2);
     room.agreed();
     let ada_id = room.clients[ada].id.0.clone();
     let mallory_id = room.clients[mallory].id.0.clone();
@@ -54,11 +51,8 @@ fn forged_high_counter_frames_on_another_track_do_not_silence_the_owner() {
 
 #[test]
 fn swapped_tracks_fail_instead_of_showing_the_other_persons_media() {
-    let mut room = Room::new();
-    let ada = room.join("Ada");
-    let bob = room.join("Bob");
-    let cyd = room.join("Cyd");
-    room.advance(1_000);
+    let mut room = Room::settled(&["Ada", "Bob", "Cyd"]);
+    let (ada, bob, cyd) = (0, 1, 2);
     let (ada_id, bob_id) = (room.clients[ada].id.0.clone(), room.clients[bob].id.0.clone());
     // The server labels Ada's track as Bob's and Bob's as Ada's.
     let from_ada = room.frame_from(ada, "ada's face");
@@ -79,10 +73,8 @@ fn swapped_tracks_fail_instead_of_showing_the_other_persons_media() {
 
 #[test]
 fn a_participant_outside_the_epoch_has_no_leaf_to_send_from() {
-    let mut room = Room::new();
-    let ada = room.join("Ada");
-    let bob = room.join("Bob");
-    room.advance(1_000);
+    let mut room = Room::settled(&["Ada", "Bob"]);
+    let (ada, bob) = (0, 1);
     let frame = room.frame_from(ada, "x");
     let err =
         room.clients[bob].ring.decrypt_from("p_nobody", MediaKind::Video, &frame).unwrap_err();

@@ -26,10 +26,8 @@ fn three_members_agree_on_one_epoch_and_code_with_one_epoch_per_join() {
 
 #[test]
 fn members_exchange_frames_and_learn_the_sender() {
-    let mut room = Room::new();
-    let ada = room.join("Ada");
-    let bob = room.join("Bob");
-    room.advance(1_000);
+    let mut room = Room::settled(&["Ada", "Bob"]);
+    let (ada, bob) = (0, 1);
     room.agreed();
     let frame = room.frame_from(ada, "hello");
     let ada_id = room.clients[ada].id.0.clone();
@@ -40,11 +38,8 @@ fn members_exchange_frames_and_learn_the_sender() {
 
 #[test]
 fn a_member_who_leaves_is_removed_and_cannot_read_later_frames() {
-    let mut room = Room::new();
-    let ada = room.join("Ada");
-    let bob = room.join("Bob");
-    let cyd = room.join("Cyd");
-    room.advance(1_000);
+    let mut room = Room::settled(&["Ada", "Bob", "Cyd"]);
+    let (ada, bob, cyd) = (0, 1, 2);
     let before = room.agreed();
     let cyd_ring_epoch = room.clients[cyd].ring.epoch();
     room.leave(cyd);

@@ -24,10 +24,8 @@ fn commits_sent(room: &Room, i: usize) -> usize {
 
 /// Ada and Bob (sessions) and Mallory, a member driven by hand, added the honest way.
 fn room_with_mallory() -> (Room, usize, usize, RawPeer) {
-    let mut room = Room::new();
-    let ada = room.join("Ada");
-    let bob = room.join("Bob");
-    room.advance(1_000);
+    let mut room = Room::settled(&["Ada", "Bob"]);
+    let (ada, bob) = (0, 1);
     let mut mallory = room.join_raw("Mallory");
     let kp = b64(&mallory.member.key_package().unwrap());
     room.send_as(&mallory.id.clone(), ClientMessage::MlsKeyPackage { key_package: kp });
@@ -57,10 +55,8 @@ fn force_through(room: &mut Room, bundle: &CommitBundle, to: &[usize]) {
 
 #[test]
 fn an_add_request_for_someone_outside_the_room_is_never_committed() {
-    let mut room = Room::new();
-    let ada = room.join("Ada");
-    let bob = room.join("Bob");
-    room.advance(1_000);
+    let mut room = Room::settled(&["Ada", "Bob"]);
+    let (ada, bob) = (0, 1);
     let before = (commits_sent(&room, ada), commits_sent(&room, bob));
     // A participant of another room; its key package is real and names it.
     let outsider = Member::new("p_elsewhere").unwrap();
@@ -145,11 +141,8 @@ fn a_commit_removing_someone_still_in_the_room_is_refused() {
 
 #[test]
 fn a_member_the_room_no_longer_shows_is_named_after_the_grace_period() {
-    let mut room = Room::new();
-    let ada = room.join("Ada");
-    let bob = room.join("Bob");
-    let cyd = room.join("Cyd");
-    room.advance(1_000);
+    let mut room = Room::settled(&["Ada", "Bob", "Cyd"]);
+    let (ada, bob, cyd) = (0, 1, 2);
     // The server tells Ada and Bob that Cyd left, but never proposes Cyd's removal.
     let cyd_id = room.clients[cyd].id.clone();
     for i in [ada, bob] {

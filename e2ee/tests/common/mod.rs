@@ -89,6 +89,17 @@ impl Room {
         }
     }
 
+    /// A room where `names` joined in order and the group settled; clients are indexed as
+    /// `names` is.
+    pub fn settled(names: &[&str]) -> Self {
+        let mut room = Self::new();
+        for name in names {
+            room.join(name);
+        }
+        room.advance(1_000);
+        room
+    }
+
     /// A participant joins (as the signaling server admits one) and its session starts.
     /// Returns its index. Nothing is delivered yet: call [`settle`](Self::settle).
     pub fn join(&mut self, name: &str) -> usize {
@@ -149,7 +160,7 @@ impl Room {
     /// The server receives `message` from `from` (a raw peer, or anyone the test speaks for).
     pub fn send_as(&mut self, from: &ParticipantId, message: ClientMessage) {
         self.server_saw.push(message.clone());
-        self.to_server(from, message);
+        self.server_handles(from, message);
     }
 
     /// Takes the messages the server sent to a raw peer so far (after settling the room).
@@ -200,7 +211,7 @@ impl Room {
                     self.clients[i].sent.push(message.clone());
                     self.server_saw.push(message.clone());
                     let from = self.clients[i].id.clone();
-                    self.to_server(&from, message);
+                    self.server_handles(&from, message);
                 }
                 Output::Epoch(keys) => {
                     let c = &mut self.clients[i];
@@ -224,7 +235,7 @@ impl Room {
     }
 
     /// The server handles a client message, as `rooms.rs` does.
-    fn to_server(&mut self, from: &ParticipantId, message: ClientMessage) {
+    fn server_handles(&mut self, from: &ParticipantId, message: ClientMessage) {
         if !self.present(from) {
             return;
         }
