@@ -26,6 +26,7 @@
 pub mod external;
 pub mod framing;
 pub mod public;
+mod storage;
 
 use std::sync::Arc;
 

@@ -4,25 +4,25 @@
 use std::fmt;
 use std::sync::Arc;
 
-use openmls::prelude::OpenMlsProvider as _;
-use openmls::prelude::{BasicCredential, ExternalSender as MlsExternalSender, SignaturePublicKey};
 use openmls::prelude::{
-    Credential, GroupId, LeafNodeIndex, MlsMessageBodyIn, MlsMessageIn, ProcessedMessageContent,
-    ProposalStore, ProtocolMessage, PublicGroup, Sender,
+    BasicCredential, Credential, ExternalSender as MlsExternalSender, GroupId, LeafNodeIndex,
+    MlsMessageBodyIn, MlsMessageIn, ProcessedMessageContent, ProposalStore, ProtocolMessage,
+    PublicGroup, Sender, SignaturePublicKey,
 };
-use openmls_rust_crypto::OpenMlsRustCrypto;
+use openmls_rust_crypto::RustCrypto;
 use tls_codec::Deserialize as _;
 use veil_e2ee::group::{participant_of, summarize};
 use veil_proto::ParticipantId;
 use veil_proto::mls::{CommitEffect, PublicGroupState, Rejection};
 
+use crate::storage::NoSnapshots;
 use crate::{DsError, ExternalSender};
 
 /// One group's public state. See the [crate docs](crate).
 pub struct PublicState {
     group: PublicGroup,
-    /// Storage for the public group (openmls keeps its state there) and the crypto it verifies with.
-    provider: OpenMlsRustCrypto,
+    /// The crypto it verifies with.
+    crypto: RustCrypto,
     sender: Arc<ExternalSender>,
 }
 
@@ -67,16 +67,11 @@ impl PublicState {
             .ok_or_else(|| DsError::Refused("the GroupInfo carries no ratchet tree".into()))?
             .ratchet_tree()
             .clone();
-        let provider = OpenMlsRustCrypto::default();
-        let (group, _) = PublicGroup::from_external(
-            provider.crypto(),
-            provider.storage(),
-            tree,
-            info,
-            ProposalStore::new(),
-        )
-        .map_err(refused("the GroupInfo does not verify"))?;
-        let state = Self { group, provider, sender };
+        let crypto = RustCrypto::default();
+        let (group, _) =
+            PublicGroup::from_external(&crypto, &NoSnapshots, tree, info, ProposalStore::new())
+                .map_err(refused("the GroupInfo does not verify"))?;
+        let state = Self { group, crypto, sender };
         if state.group.group_id() != &GroupId::from_slice(group_id) {
             return Err(DsError::Refused("the GroupInfo is of another group".into()));
         }
@@ -148,7 +143,7 @@ impl PublicState {
         }
         let processed = self
             .group
-            .process_message(self.provider.crypto(), message)
+            .process_message(&self.crypto, message)
             .map_err(refused("the commit does not verify"))?;
         let from = processed.sender().clone();
         let Sender::Member(leaf) = from else {
@@ -170,7 +165,7 @@ impl PublicState {
         };
         allow(&effect).map_err(DsError::Refused)?;
         self.group
-            .merge_commit(self.provider.storage(), *staged)
+            .merge_commit(&NoSnapshots, *staged)
             .map_err(|e| DsError::Mls { op: "merge commit", detail: e.to_string() })?;
         Ok(effect)
     }
@@ -186,7 +181,7 @@ impl PublicState {
         let message = Self::protocol_message(&bytes)?;
         let processed = self
             .group
-            .process_message(self.provider.crypto(), message)
+            .process_message(&self.crypto, message)
             .map_err(|e| DsError::Mls { op: "process own proposal", detail: e.to_string() })?;
         let ProcessedMessageContent::ProposalMessage(queued) = processed.into_content() else {
             return Err(DsError::Mls {
@@ -195,7 +190,7 @@ impl PublicState {
             });
         };
         self.group
-            .add_proposal(self.provider.storage(), *queued)
+            .add_proposal(&NoSnapshots, *queued)
             .map_err(|e| DsError::Mls { op: "queue proposal", detail: e.to_string() })?;
         Ok(bytes)
     }

@@ -73,3 +73,42 @@ fn bidi_overrides_are_cleaned_and_duplicates_marked() {
     // Identities come from the roster (the join token), beside the self-chosen names.
     assert!(members.iter().all(|m| m.identity.is_some()));
 }
+
+#[test]
+fn a_member_cannot_rename_another_in_what_it_relays() {
+    use veil_e2ee::session::app::{AppMessage, NameRecord};
+    use veil_proto::signal::ServerMessage;
+
+    let mut room = Room::settled(&["Ada", "Bob"]);
+    // Mallory joins as a bare member and is added the honest way.
+    let mut mallory = room.join_raw("Mallory");
+    let kp = B64.encode(mallory.member.key_package().unwrap());
+    room.send_as(&mallory.id.clone(), ClientMessage::MlsKeyPackage { key_package: kp });
+    room.advance(1_000);
+    let welcome = room
+        .take_for(&mallory.id)
+        .into_iter()
+        .find_map(|m| match m {
+            ServerMessage::MlsWelcome { welcome } => Some(welcome),
+            _ => None,
+        })
+        .unwrap();
+    mallory.member.join_from_welcome(&B64.decode(welcome).unwrap()).unwrap();
+    room.advance(1_000);
+
+    // She relays a record renaming Ada, signed with her own key, and one unsigned.
+    let ada = room.clients[0].id.0.clone();
+    let forged = vec![
+        NameRecord {
+            participant_id: ada.clone(),
+            name: "Mallory's puppet".into(),
+            signature: mallory.member.sign_name("Mallory's puppet").unwrap(),
+        },
+        NameRecord { participant_id: ada.clone(), name: "Nobody".into(), signature: vec![0; 64] },
+    ];
+    let message = mallory.member.send_application(&AppMessage::Names(forged).encode()).unwrap();
+    let relayed =
+        ServerMessage::MlsApplication { from: mallory.id.clone(), message: B64.encode(message) };
+    room.deliver(1, &relayed);
+    assert_eq!(room.clients[1].session.name_of(&ada), Some("Ada"), "Bob still knows Ada as Ada");
+}

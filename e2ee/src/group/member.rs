@@ -2,17 +2,19 @@
 
 use std::fmt;
 
+use openmls::prelude::OpenMlsCrypto as _;
 use openmls::prelude::{
     BasicCredential, CredentialWithKey, GroupId, KeyPackage, LeafNodeIndex, MlsGroup,
     MlsMessageBodyIn, MlsMessageOut, OpenMlsProvider, ProcessedMessageContent, Proposal,
     ProtocolMessage, Sender, StagedCommit, StagedWelcome,
 };
 use openmls_basic_credential::SignatureKeyPair;
-use openmls_rust_crypto::OpenMlsRustCrypto;
+use openmls_traits::signatures::Signer as _;
 use zeroize::Zeroizing;
 
 use super::commit::{CommitSummary, summarize};
 use super::config::{create_config, join_config, operational, serialize, validate_key_package};
+use super::storage::Provider;
 use super::types::mls;
 use super::{
     CommitBundle, ExternalSenderInfo, GroupError, MemberInfo, Processed, body_name, decode_message,
@@ -26,7 +28,7 @@ use crate::{MLS_CIPHERSUITE, SFRAME_EXPORTER_LABEL, frame::SECRET_LEN};
 /// The credential names the participant id only. The server reads it (in key packages and in
 /// the commits it verifies); display names travel in application messages instead.
 pub struct Member {
-    provider: OpenMlsRustCrypto,
+    provider: Provider,
     signer: SignatureKeyPair,
     credential: CredentialWithKey,
     participant_id: String,
@@ -85,7 +87,7 @@ impl Member {
             signature_key: signer.to_public_vec().into(),
         };
         Ok(Self {
-            provider: OpenMlsRustCrypto::default(),
+            provider: Provider::default(),
             signer,
             credential,
             participant_id: participant_id.to_owned(),
@@ -335,6 +337,34 @@ impl Member {
         serialize(&message)
     }
 
+    // ---- display names ----
+
+    /// Signs `name` as this member's display name in this group. Anyone may relay the record;
+    /// [`verify_name`](Self::verify_name) checks it against the key in this member's leaf.
+    pub fn sign_name(&self, name: &str) -> Result<Vec<u8>, GroupError> {
+        let tbs = name_tbs(self.group()?.group_id().as_slice(), &self.participant_id, name);
+        self.signer
+            .sign(&tbs)
+            .map_err(|e| GroupError::Mls { op: "sign name", detail: format!("{e:?}") })
+    }
+
+    /// Whether `signature` is the signature of `participant` (a current member) over `name` in
+    /// this group, by the key in its leaf.
+    pub fn verify_name(&self, participant: &str, name: &str, signature: &[u8]) -> bool {
+        let Ok(group) = self.group() else { return false };
+        let Some(member) =
+            group.members().find(|m| participant_of(&m.credential).is_ok_and(|p| p == participant))
+        else {
+            return false;
+        };
+        let tbs = name_tbs(group.group_id().as_slice(), participant, name);
+        let scheme = MLS_CIPHERSUITE.signature_algorithm();
+        self.provider
+            .crypto()
+            .verify_signature(scheme, &tbs, &member.signature_key, signature)
+            .is_ok()
+    }
+
     // ---- incoming ----
 
     /// Processes a message the server relayed. Another member's commit comes back verified and
@@ -421,6 +451,20 @@ impl Member {
     fn group(&self) -> Result<&MlsGroup, GroupError> {
         self.group.as_ref().ok_or(GroupError::NoGroup)
     }
+}
+
+/// What a display-name signature covers: a label, the group, the participant and the name, each
+/// length-prefixed, so a record signed for one group or participant is worthless elsewhere.
+fn name_tbs(group_id: &[u8], participant: &str, name: &str) -> Vec<u8> {
+    const LABEL: &[u8] = b"veil display name v1";
+    let mut tbs =
+        Vec::with_capacity(LABEL.len() + 6 + group_id.len() + participant.len() + name.len());
+    tbs.extend_from_slice(LABEL);
+    for field in [group_id, participant.as_bytes(), name.as_bytes()] {
+        tbs.extend_from_slice(&(field.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
+        tbs.extend_from_slice(field);
+    }
+    tbs
 }
 
 /// The leaves a staged commit removes, ascending.

@@ -46,6 +46,7 @@ mod commit;
 mod config;
 mod identity;
 mod member;
+mod storage;
 mod types;
 
 pub use commit::{CommitSummary, summarize};

@@ -3,24 +3,39 @@
 //!
 //! ```text
 //! 0x01 (version) ‖ kind ‖ fields
-//!   kind 1, name:  u16 len ‖ UTF-8 display name
+//!   kind 2, names:  u16 count ‖ count × (u16 len ‖ participant id ‖ u16 len ‖ name ‖
+//!                                         u16 len ‖ signature)
 //! ```
 //!
-//! Lengths are big-endian. Unknown kinds are skipped by receivers so later versions can add
-//! kinds without breaking older clients.
+//! A name record is signed by the named member's own signature key (the one in its leaf):
+//! whoever relays it, a receiver checks the signature against the tree, so a member can pass on
+//! everyone's names to a newcomer without being able to change any. Lengths are big-endian.
+//! Unknown kinds are refused so later versions can add kinds that older clients skip.
 
 /// The version byte that starts every payload.
 const VERSION: u8 = 1;
-const KIND_NAME: u8 = 1;
+const KIND_NAMES: u8 = 2;
 
-/// The longest name payload accepted, in bytes (cleaning cuts names far shorter).
+/// The longest name accepted in a record, in bytes (cleaning cuts names far shorter).
 pub const MAX_NAME_BYTES: usize = 1024;
+/// The most records one message may carry.
+pub const MAX_RECORDS: usize = 4096;
+
+/// A display name as its owner chose it, signed by the owner (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameRecord {
+    pub participant_id: String,
+    /// As chosen: receivers clean it before showing it.
+    pub name: String,
+    pub signature: Vec<u8>,
+}
 
 /// One application payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppMessage {
-    /// The sender's display name, as it chose it (receivers clean it).
-    Name(String),
+    /// Signed display names: the sender's own when it joins, or every name it knows (from the
+    /// member whose commit added newcomers, for them).
+    Names(Vec<NameRecord>),
 }
 
 /// Why a payload was refused.
@@ -34,16 +49,41 @@ pub enum AppError {
     UnknownKind(u8),
 }
 
+fn put(out: &mut Vec<u8>, field: &[u8]) {
+    // Every field is bounded far below u16::MAX by its producer (names are cut, ids and
+    // signatures are short).
+    let field = &field[..field.len().min(usize::from(u16::MAX))];
+    out.extend_from_slice(&(field.len() as u16).to_be_bytes());
+    out.extend_from_slice(field);
+}
+
+fn take<'a>(rest: &mut &'a [u8], max: usize) -> Result<&'a [u8], AppError> {
+    let (len, tail) = rest.split_first_chunk::<2>().ok_or(AppError::Malformed("short field"))?;
+    let len = usize::from(u16::from_be_bytes(*len));
+    if len > max || tail.len() < len {
+        return Err(AppError::Malformed("bad field length"));
+    }
+    let (field, tail) = tail.split_at(len);
+    *rest = tail;
+    Ok(field)
+}
+
+fn text(bytes: &[u8]) -> Result<String, AppError> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| AppError::Malformed("not UTF-8"))
+}
+
 impl AppMessage {
     pub fn encode(&self) -> Vec<u8> {
         match self {
-            Self::Name(name) => {
-                let bytes = truncate_utf8(name, MAX_NAME_BYTES).as_bytes();
-                let mut out = Vec::with_capacity(4 + bytes.len());
-                out.extend_from_slice(&[VERSION, KIND_NAME]);
-                // Fits: truncated to MAX_NAME_BYTES, far below u16::MAX.
-                out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
-                out.extend_from_slice(bytes);
+            Self::Names(records) => {
+                let records = &records[..records.len().min(MAX_RECORDS)];
+                let mut out = vec![VERSION, KIND_NAMES];
+                out.extend_from_slice(&(records.len() as u16).to_be_bytes());
+                for r in records {
+                    put(&mut out, r.participant_id.as_bytes());
+                    put(&mut out, truncate_utf8(&r.name, MAX_NAME_BYTES).as_bytes());
+                    put(&mut out, &r.signature);
+                }
                 out
             }
         }
@@ -56,20 +96,26 @@ impl AppMessage {
         if *version != VERSION {
             return Err(AppError::UnknownVersion(*version));
         }
-        match *kind {
-            KIND_NAME => {
-                let (len, text) =
-                    rest.split_first_chunk::<2>().ok_or(AppError::Malformed("short name"))?;
-                let len = usize::from(u16::from_be_bytes(*len));
-                if len > MAX_NAME_BYTES || text.len() != len {
-                    return Err(AppError::Malformed("bad name length"));
-                }
-                let name =
-                    std::str::from_utf8(text).map_err(|_| AppError::Malformed("not UTF-8"))?;
-                Ok(Self::Name(name.to_owned()))
-            }
-            other => Err(AppError::UnknownKind(other)),
+        if *kind != KIND_NAMES {
+            return Err(AppError::UnknownKind(*kind));
         }
+        let (count, mut rest) =
+            rest.split_first_chunk::<2>().ok_or(AppError::Malformed("no count"))?;
+        let count = usize::from(u16::from_be_bytes(*count));
+        if count > MAX_RECORDS {
+            return Err(AppError::Malformed("too many records"));
+        }
+        let mut records = Vec::with_capacity(count);
+        for _ in 0..count {
+            let participant_id = text(take(&mut rest, 256)?)?;
+            let name = text(take(&mut rest, MAX_NAME_BYTES)?)?;
+            let signature = take(&mut rest, 256)?.to_vec();
+            records.push(NameRecord { participant_id, name, signature });
+        }
+        if !rest.is_empty() {
+            return Err(AppError::Malformed("trailing bytes"));
+        }
+        Ok(Self::Names(records))
     }
 }
 
@@ -88,26 +134,36 @@ fn truncate_utf8(text: &str, max: usize) -> &str {
 mod tests {
     use super::*;
 
+    fn record(p: &str, name: &str) -> NameRecord {
+        NameRecord { participant_id: p.into(), name: name.into(), signature: vec![7; 64] }
+    }
+
     #[test]
     fn names_round_trip() {
-        let msg = AppMessage::Name("Zoë 🎥".into());
+        let msg = AppMessage::Names(vec![record("p_a", "Zoë 🎥"), record("p_b", "")]);
         assert_eq!(AppMessage::decode(&msg.encode()), Ok(msg));
     }
 
     #[test]
     fn malformed_payloads_are_refused() {
-        let good = AppMessage::Name("Ada".into()).encode();
+        let good = AppMessage::Names(vec![record("p_a", "Ada")]).encode();
         assert!(AppMessage::decode(&good[..good.len() - 1]).is_err());
+        assert!(AppMessage::decode(&[good.clone(), vec![0]].concat()).is_err());
         assert!(AppMessage::decode(&[]).is_err());
-        assert_eq!(AppMessage::decode(&[2, 1, 0, 0]), Err(AppError::UnknownVersion(2)));
+        assert_eq!(AppMessage::decode(&[2, 2, 0, 0]), Err(AppError::UnknownVersion(2)));
         assert_eq!(AppMessage::decode(&[1, 9]), Err(AppError::UnknownKind(9)));
-        assert!(AppMessage::decode(&[1, 1, 0, 1, 0xff]).is_err(), "invalid UTF-8");
+        let mut bad_utf8 = good.clone();
+        bad_utf8[8] = 0xff; // inside "Ada"
+        assert!(AppMessage::decode(&bad_utf8).is_err());
     }
 
     #[test]
     fn overlong_names_are_cut_on_a_character_boundary() {
         let long = "é".repeat(MAX_NAME_BYTES);
-        let AppMessage::Name(name) = AppMessage::decode(&AppMessage::Name(long).encode()).unwrap();
-        assert!(name.len() <= MAX_NAME_BYTES && name.chars().all(|c| c == 'é'));
+        let AppMessage::Names(records) =
+            AppMessage::decode(&AppMessage::Names(vec![record("p", &long)]).encode()).unwrap();
+        assert!(
+            records[0].name.len() <= MAX_NAME_BYTES && records[0].name.chars().all(|c| c == 'é')
+        );
     }
 }

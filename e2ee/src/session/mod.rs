@@ -18,11 +18,12 @@
 //!   behind the group: the call is at risk and [`Session::risks`] names who the commit was
 //!   about. A member the roster does not show, or the reverse, is tolerated for
 //!   [`roster::MISMATCH_GRACE_MS`], then named as a risk too.
-//! - **Names from their owners.** Credentials carry only the participant id. Each member sends
-//!   its display name in an MLS application message (encrypted for the group, signed by its
-//!   leaf) after joining, and again when newcomers arrive, so the server never sees a name and
-//!   nobody can name another member. Names are cleaned ([`names::clean_name`]) and duplicates
-//!   marked.
+//! - **Names from their owners.** Credentials carry only the participant id. Each member signs
+//!   its display name with the key in its leaf and sends the record in an MLS application
+//!   message (encrypted for the group) when it joins; the member whose commit added newcomers
+//!   sends them every record it knows, one message for all ([`app`]). Records are checked
+//!   against the tree whoever relays them, so the server never sees a name and nobody can name
+//!   another member. Names are cleaned ([`names::clean_name`]) and duplicates marked.
 //! - **No single committer.** Outstanding adds and removals are committed at once by the member
 //!   the server names and by the member at the lowest leaf; if nobody has committed them after
 //!   [`FALLBACK_MS`], the next member by leaf order does, then the next, so no member can stop
@@ -47,7 +48,7 @@ use veil_proto::signal::{ClientMessage, E2eeSetup, ErrorCode, ServerMessage};
 use zeroize::Zeroizing;
 
 use crate::group::{ExternalSenderInfo, IncomingCommit, Member, Processed, key_package_owner};
-use app::AppMessage;
+use app::{AppMessage, NameRecord};
 use names::{clean_name, same_name};
 use roster::{Mismatch, Roster};
 
@@ -59,11 +60,11 @@ pub const FALLBACK_MS: u64 = 2_500;
 /// joins becomes one commit rather than a string of competing ones.
 pub const ADD_SETTLE_MS: u64 = 150;
 
-/// A member sends its name this long after newcomers arrived (one message serves a burst) ...
+/// Names go out this long after they became due, so one message serves a burst of joins.
 pub const NAME_DELAY_MS: u64 = 200;
 
-/// ... and no more often than this.
-pub const NAME_INTERVAL_MS: u64 = 1_000;
+/// After the server refuses our commit, wait this long before committing again.
+pub const RETRY_MS: u64 = 1_000;
 
 /// Something the session takes.
 #[derive(Debug)]
@@ -201,13 +202,21 @@ pub struct Session {
     /// Our commit in flight added members.
     in_flight_adds: bool,
     hold_until: u64,
-    /// Display names members sent, cleaned, by participant.
-    names: BTreeMap<String, String>,
+    /// Display names, by participant: as shown (cleaned) and the signed record as received.
+    names: BTreeMap<String, (String, NameRecord)>,
+    /// When to send our own name record (after joining from a Welcome).
     name_due: Option<u64>,
-    name_sent: Option<u64>,
+    /// When to send every record we know (after our commit added newcomers).
+    directory_due: Option<u64>,
     /// Commits we refused; they stay risks for the rest of the meeting.
     refused: Vec<Risk>,
     risks: Vec<Risk>,
+    /// When the risks must be looked at again even if nothing changed (a grace period ends).
+    risks_due: u64,
+    /// The group's members as of the current epoch, by leaf, and their participant ids: read
+    /// on every input, so kept rather than rebuilt from the tree each time.
+    group_members: Vec<crate::MemberInfo>,
+    member_set: BTreeSet<String>,
     changed: bool,
     now: u64,
     outputs: VecDeque<Output>,
@@ -284,10 +293,6 @@ impl Session {
         let mut roster = Roster::default();
         roster.arrived(&me.0, identity);
         let name = clean_name(name);
-        let mut names = BTreeMap::new();
-        if !name.is_empty() {
-            names.insert(me.0.clone(), name.clone());
-        }
         Ok(Self {
             me: me.0.clone(),
             name,
@@ -303,11 +308,14 @@ impl Session {
             named: false,
             in_flight_adds: false,
             hold_until: 0,
-            names,
+            names: BTreeMap::new(),
             name_due: None,
-            name_sent: None,
+            directory_due: None,
             refused: Vec::new(),
             risks: Vec::new(),
+            risks_due: 0,
+            group_members: Vec::new(),
+            member_set: BTreeSet::new(),
             changed: true,
             now: now_ms,
             outputs: VecDeque::new(),
@@ -356,9 +364,9 @@ impl Session {
         if !self.is_member() {
             return Vec::new();
         }
-        let members = self.member.members().unwrap_or_default();
+        let members = &self.group_members;
         let names: Vec<Option<&String>> =
-            members.iter().map(|m| self.names.get(&m.participant_id)).collect();
+            members.iter().map(|m| self.names.get(&m.participant_id).map(|(n, _)| n)).collect();
         members
             .iter()
             .zip(&names)
@@ -382,7 +390,7 @@ impl Session {
 
     /// The display name `participant` sent, cleaned.
     pub fn name_of(&self, participant: &str) -> Option<&str> {
-        self.names.get(participant).map(String::as_str)
+        self.names.get(participant).map(|(n, _)| n.as_str())
     }
 
     // ---- input ----
@@ -472,7 +480,8 @@ impl Session {
         let group_info = self.member.group_info().map_err(|e| format!("group info: {e}"))?;
         self.send(ClientMessage::MlsGroupCreated { group_info: B64.encode(group_info) });
         self.phase = Phase::Member;
-        self.new_epoch(false);
+        self.sign_own_name()?;
+        self.new_epoch();
         Ok(())
     }
 
@@ -492,8 +501,10 @@ impl Session {
         if let (Ok(epoch), Ok(leaf)) = (epoch, leaf) {
             self.send(ClientMessage::MlsJoined { epoch, leaf });
         }
-        // Everyone in the group learns our name, and we learn theirs as they answer.
-        self.new_epoch(true);
+        // Everyone in the group learns our name; the member who added us sends us theirs.
+        self.sign_own_name()?;
+        self.name_due = Some(self.now + NAME_DELAY_MS);
+        self.new_epoch();
         Ok(())
     }
 
@@ -575,14 +586,13 @@ impl Session {
             self.changed = true;
             return Err(problem);
         }
-        let adds = !incoming.summary().adds.is_empty();
         match self.member.merge_commit(incoming) {
             Ok(merged) if merged.evicted => {
                 self.phase = Phase::Evicted;
                 self.changed = true;
                 self.outputs.push_back(Output::Evicted);
             }
-            Ok(_) => self.new_epoch(adds),
+            Ok(_) => self.new_epoch(),
             Err(e) => return Err(format!("cannot merge a commit: {e}")),
         }
         Ok(())
@@ -611,8 +621,10 @@ impl Session {
         self.member.merge_pending_commit().map_err(|e| format!("cannot merge our commit: {e}"))?;
         if adds {
             self.hold_until = self.now + ADD_SETTLE_MS;
+            // We added newcomers: they learn everyone's name from us.
+            self.directory_due = Some(self.now + NAME_DELAY_MS);
         }
-        self.new_epoch(adds);
+        self.new_epoch();
         Ok(())
     }
 
@@ -630,7 +642,7 @@ impl Session {
         }
         self.in_flight_adds = false;
         self.queued_adds.clear();
-        self.hold_until = self.now + NAME_INTERVAL_MS;
+        self.hold_until = self.now + RETRY_MS;
         Ok(())
     }
 
@@ -643,28 +655,44 @@ impl Session {
         else {
             return;
         };
-        if let Ok(AppMessage::Name(raw)) = AppMessage::decode(&payload) {
-            let name = clean_name(&raw);
-            if self.names.get(&sender) != Some(&name) {
-                self.names.insert(sender, name);
-                self.changed = true;
+        let _ = sender; // Records carry their own signatures; the relaying member vouches for nothing.
+        let Ok(AppMessage::Names(records)) = AppMessage::decode(&payload) else { return };
+        for record in records {
+            if self.names.get(&record.participant_id).is_some_and(|(_, known)| *known == record) {
+                continue; // Already checked.
             }
+            if !self.member.verify_name(&record.participant_id, &record.name, &record.signature) {
+                continue;
+            }
+            let shown = clean_name(&record.name);
+            self.names.insert(record.participant_id.clone(), (shown, record));
+            self.changed = true;
         }
     }
 
-    /// After every epoch change: fresh per-epoch state, keys for the media path, and our name
-    /// for newcomers.
-    fn new_epoch(&mut self, members_added: bool) {
+    /// Signs our own name record, once we are in the group (the signature covers its id).
+    fn sign_own_name(&mut self) -> Result<(), String> {
+        if self.name.is_empty() {
+            return Ok(());
+        }
+        let signature =
+            self.member.sign_name(&self.name).map_err(|e| format!("cannot sign our name: {e}"))?;
+        let record =
+            NameRecord { participant_id: self.me.clone(), name: self.name.clone(), signature };
+        self.names.insert(self.me.clone(), (self.name.clone(), record));
+        Ok(())
+    }
+
+    /// After every epoch change: fresh per-epoch state and keys for the media path.
+    fn new_epoch(&mut self) {
+        self.group_members = self.member.members().unwrap_or_default();
+        self.member_set = self.group_members.iter().map(|m| m.participant_id.clone()).collect();
         self.seen_proposals.clear();
         self.pending_removes.clear();
         self.named = false;
         let members = self.member_ids();
         self.queued_adds.retain(|p, _| !members.contains(p));
         self.work_since = (!self.queued_adds.is_empty()).then_some(self.now);
-        if members_added {
-            let earliest = self.name_sent.map_or(0, |t| t + NAME_INTERVAL_MS);
-            self.name_due = Some((self.now + NAME_DELAY_MS).max(earliest));
-        }
         self.changed = true;
         match self.epoch_keys() {
             Ok(keys) => self.outputs.push_back(Output::Epoch(keys)),
@@ -680,10 +708,9 @@ impl Session {
             own_leaf: self.member.own_leaf()?,
             secret: self.member.sframe_epoch_secret()?,
             members: self
-                .member
-                .members()?
-                .into_iter()
-                .map(|m| (m.leaf, m.participant_id))
+                .group_members
+                .iter()
+                .map(|m| (m.leaf, m.participant_id.clone()))
                 .collect(),
         })
     }
@@ -693,7 +720,7 @@ impl Session {
         if let Err(problem) = self.commit_if_due() {
             self.outputs.push_back(Output::Problem(problem));
         }
-        if let Err(problem) = self.send_name_if_due() {
+        if let Err(problem) = self.send_names_if_due() {
             self.outputs.push_back(Output::Problem(problem));
         }
         self.update_risks();
@@ -715,8 +742,7 @@ impl Session {
     /// Our place in the committing order: by leaf, lowest first.
     fn rank(&self) -> u64 {
         let own = self.member.own_leaf().unwrap_or(u32::MAX);
-        let members = self.member.members().unwrap_or_default();
-        members.iter().filter(|m| m.leaf < own).count() as u64
+        self.group_members.iter().filter(|m| m.leaf < own).count() as u64
     }
 
     fn commit_if_due(&mut self) -> Result<(), String> {
@@ -752,42 +778,57 @@ impl Session {
         Ok(())
     }
 
-    fn send_name_if_due(&mut self) -> Result<(), String> {
-        let due = self.name_due.is_some_and(|at| self.now >= at);
-        if !due || self.phase != Phase::Member || self.name.is_empty() {
+    /// Sends every name record we know for the current members (after our commit added
+    /// newcomers), or just our own (after we joined), once it is due.
+    fn send_names_if_due(&mut self) -> Result<(), String> {
+        let due = |at: Option<u64>| at.is_some_and(|at| self.now >= at);
+        let (directory, own) = (due(self.directory_due), due(self.name_due));
+        if !(directory || own) || self.phase != Phase::Member {
             return Ok(());
         }
         // MLS sends no application message with a commit or proposals outstanding: wait for
-        // the next epoch, which new_epoch() leaves due.
+        // the next epoch; the names stay due.
         if self.member.has_pending_commit() || self.member.has_pending_proposals() {
             return Ok(());
         }
+        let members = self.member_ids();
+        let records: Vec<NameRecord> = if directory {
+            let known = self.names.iter().filter(|(p, _)| members.contains(*p));
+            known.map(|(_, (_, record))| record.clone()).collect()
+        } else {
+            self.names.get(&self.me).map(|(_, record)| record.clone()).into_iter().collect()
+        };
+        self.directory_due = None;
         self.name_due = None;
-        if self.member_ids().len() < 2 {
-            return Ok(()); // Nobody to tell.
+        if records.is_empty() || members.len() < 2 {
+            return Ok(()); // Nothing to say, or nobody to tell.
         }
-        let payload = AppMessage::Name(self.name.clone()).encode();
+        let payload = AppMessage::Names(records).encode();
         let message = self
             .member
             .send_application(&payload)
-            .map_err(|e| format!("cannot send our name: {e}"))?;
+            .map_err(|e| format!("cannot send names: {e}"))?;
         let epoch = self.member.epoch().map_err(|e| e.to_string())?;
         self.send(ClientMessage::MlsApplication { epoch, message: B64.encode(message) });
-        self.name_sent = Some(self.now);
         Ok(())
     }
 
+    /// Looks at the risks again when the roster or the group changed, or a grace period ended.
     fn update_risks(&mut self) {
+        if !self.changed && self.now < self.risks_due {
+            return;
+        }
         let mut risks = self.refused.clone();
         if self.phase == Phase::Member {
-            let members = self.member_ids();
-            for mismatch in self.roster.mismatches(&members, &self.me, self.now) {
+            let members = &self.member_set;
+            for mismatch in self.roster.mismatches(members, &self.me, self.now) {
                 risks.push(match mismatch {
                     Mismatch::NotInRoom(p) => Risk::NotInRoom(p),
                     Mismatch::NotInGroup(p) => Risk::NotInGroup(p),
                 });
             }
         }
+        self.risks_due = self.roster.next_deadline(self.now).unwrap_or(u64::MAX);
         if risks != self.risks {
             self.risks = risks;
             self.changed = true;
@@ -797,9 +838,9 @@ impl Session {
     fn next_timeout(&self) -> u64 {
         let idle = self.now + 60_000;
         let commit = self.commit_due().filter(|_| self.work_pending());
-        let name = self.name_due;
+        let names = [self.name_due, self.directory_due].into_iter().flatten().min();
         let roster = self.roster.next_deadline(self.now);
-        [commit, name, roster].into_iter().flatten().map(|t| t.max(self.now)).min().unwrap_or(idle)
+        [commit, names, roster].into_iter().flatten().map(|t| t.max(self.now)).min().unwrap_or(idle)
     }
 
     fn work_pending(&self) -> bool {
@@ -807,8 +848,7 @@ impl Session {
     }
 
     fn member_ids(&self) -> BTreeSet<String> {
-        let members = self.member.members().unwrap_or_default();
-        members.into_iter().map(|m| m.participant_id).collect()
+        self.member_set.clone()
     }
 
     fn send(&mut self, message: ClientMessage) {
