@@ -7,10 +7,12 @@
 //!   signaling and the SFU can later run on different machines (feature `media`, on by
 //!   default; the browser's wasm build of the E2EE crate reads [`signal`] without it).
 //! - [`mls`]: the boundary between signaling and the MLS delivery service's verification.
+//! - [`room`]: grants, media sources and room policy.
 
 #[cfg(feature = "media")]
 pub mod media;
 pub mod mls;
+pub mod room;
 pub mod signal;
 
 use std::fmt;

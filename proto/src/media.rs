@@ -5,8 +5,11 @@
 //! over in [`MediaCommand::Open`] (SFU to signaling). Every message is plain data, so an
 //! implementation may forward it over a network instead of a channel.
 
+use std::collections::BTreeMap;
+
 use tokio::sync::mpsc;
 
+use crate::room::Source;
 use crate::{ParticipantId, RoomName};
 
 /// One participant's media session: one per joined WebSocket connection.
@@ -28,14 +31,40 @@ pub enum MediaCommand {
         session: SessionId,
         room: RoomName,
         participant: ParticipantId,
+        /// What the participant may publish and whether it receives.
+        grants: MediaGrants,
         events: mpsc::UnboundedSender<MediaEvent>,
     },
-    /// The participant's SDP offer. Answered by [`MediaEvent::Answer`] or [`MediaEvent::Error`].
-    Offer { session: SessionId, sdp: String },
+    /// The participant's SDP offer, with what each sending m-line (by mid) carries. Answered by
+    /// [`MediaEvent::Answer`] or [`MediaEvent::Error`] (an offer that publishes more than the
+    /// grants allow is refused whole).
+    Offer { session: SessionId, sdp: String, sources: BTreeMap<String, Source> },
     /// The participant's SDP answer to a [`MediaEvent::Offer`].
     Answer { session: SessionId, sdp: String },
+    /// Stop (or resume) forwarding the participant's `source`: a host muted it, or the
+    /// participant turned it on again.
+    SetMuted { session: SessionId, source: Source, muted: bool },
+    /// The session's grants changed (a room's policy took the screen from non-hosts, or gave
+    /// it back): later offers are checked against them, and sources no longer granted stop.
+    SetGrants { session: SessionId, grants: MediaGrants },
     /// End the session: the participant left or signaling dropped it.
     Close { session: SessionId },
+}
+
+/// What a media session may do, from the join token's grants and the room's policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaGrants {
+    /// Sources it may publish (screen covers screen audio).
+    pub publish: Vec<Source>,
+    /// Whether it receives the others' media.
+    pub subscribe: bool,
+}
+
+impl MediaGrants {
+    /// Whether `source` may be published.
+    pub fn may_publish(&self, source: Source) -> bool {
+        self.publish.contains(&source.grant())
+    }
 }
 
 /// What the SFU tells signaling about one session.
@@ -50,6 +79,8 @@ pub enum MediaEvent {
     /// Something the participant sent could not be used (e.g. an SDP the SFU refuses). The
     /// session goes on unless followed by [`MediaEvent::Closed`].
     Error { message: String },
+    /// An offer published more than the session's grants allow; it was refused whole.
+    Refused { message: String },
     /// The session ended on the SFU side (ICE consent lost, DTLS closed, fatal error).
     Closed { reason: String },
 }

@@ -6,6 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+
+use crate::room::{Grants, RoomPolicy, Source};
 use crate::{ParticipantId, RoomName};
 
 /// The protocol version this build speaks. Version 2: handshake messages are MLS
@@ -44,12 +47,45 @@ pub enum ClientMessage {
         #[serde(default)]
         min_version: Option<u32>,
     },
-    /// SDP offer for the client's own (sending) tracks.
-    Offer { sdp: String },
+    /// SDP offer for the client's own (sending) tracks. `sources` says what each sending
+    /// m-line (by mid) carries; unnamed ones count as microphone (audio) and camera (video).
+    /// The SFU refuses an offer that publishes more than the token grants.
+    Offer {
+        sdp: String,
+        #[serde(default)]
+        sources: BTreeMap<String, Source>,
+    },
     /// SDP answer to a server [`ServerMessage::Offer`].
     Answer { sdp: String },
-    /// Microphone and camera switched on or off (shown to the others as mute state).
-    PublishState { microphone: bool, camera: bool },
+    /// Microphone, camera and screen share switched on or off (shown to the others). Turning a
+    /// source on again after a host muted it is the participant unmuting itself.
+    PublishState {
+        microphone: bool,
+        camera: bool,
+        #[serde(default)]
+        screen: bool,
+    },
+    /// Host: let a participant waiting in the lobby in.
+    Admit { participant_id: ParticipantId },
+    /// Host: turn a participant in the lobby away.
+    Deny { participant_id: ParticipantId },
+    /// Host: mute a participant's source (a screen: stop the share). Their client mutes, and
+    /// the SFU forwards nothing of that source until they turn it on again themselves.
+    Mute { participant_id: ParticipantId, source: Source },
+    /// Host: remove a participant; the token it joined with cannot join again.
+    Remove { participant_id: ParticipantId },
+    /// Host: revoke an identity or a token id in this room; a participant holding it is
+    /// disconnected and cannot join again while the token lives.
+    Revoke {
+        #[serde(default)]
+        identity: Option<String>,
+        #[serde(default)]
+        token_id: Option<String>,
+    },
+    /// Host: change the room's policy.
+    SetPolicy { policy: RoomPolicy },
+    /// Host: end the meeting for everyone.
+    EndMeeting,
     /// Application keepalive; answered by [`ServerMessage::Pong`].
     Ping,
     /// The participant leaves the meeting.
@@ -86,6 +122,9 @@ pub enum ServerMessage {
         room: RoomName,
         /// The identity the join token authenticated (or a fresh guest identity).
         identity: String,
+        /// What the token allows (after the room's policy).
+        grants: Grants,
+        policy: RoomPolicy,
         participants: Vec<ParticipantInfo>,
         /// How this participant takes part in the room's MLS group.
         e2ee: E2eeSetup,
@@ -96,6 +135,17 @@ pub enum ServerMessage {
     ParticipantUpdated { participant: ParticipantInfo },
     /// Somebody left, was dropped, or vanished.
     ParticipantLeft { participant_id: ParticipantId },
+    /// The room has a lobby and we wait in it until a host admits us (then `joined` follows)
+    /// or turns us away (a fatal `denied`). Nothing of the room reaches us meanwhile.
+    Lobby { room: RoomName },
+    /// Hosts: who waits in the lobby now.
+    LobbyUpdated { waiting: Vec<LobbyEntry> },
+    /// The room's policy changed, and with it perhaps what we may do (a room whose screen
+    /// sharing is for hosts takes the screen grant from everyone else).
+    PolicyUpdated { policy: RoomPolicy, grants: Grants },
+    /// A host muted one of our sources (a screen: stopped our share). Turn it off; turning it
+    /// on again is ours to do.
+    MuteRequested { source: Source },
     /// Answer to the client's offer.
     Answer { sdp: String },
     /// The SFU renegotiates; the client replies with [`ClientMessage::Answer`].
@@ -144,8 +194,9 @@ pub struct ExternalSenderKey {
     pub identity: String,
 }
 
-/// One participant as the others see them. Media tracks carry `id` as their `msid` stream id.
-/// No display name: members learn names from each other inside the MLS group.
+/// One participant as the others see them. Media tracks carry `id` as their `msid` stream id
+/// and `ID-SOURCE-MID` as their track id. No display name: members learn names from each
+/// other inside the MLS group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParticipantInfo {
     pub id: ParticipantId,
@@ -153,6 +204,20 @@ pub struct ParticipantInfo {
     pub identity: String,
     pub microphone: bool,
     pub camera: bool,
+    /// Sharing a screen now.
+    #[serde(default)]
+    pub screen: bool,
+    /// A host of the room.
+    #[serde(default)]
+    pub host: bool,
+}
+
+/// Someone waiting in the lobby, as hosts see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LobbyEntry {
+    pub id: ParticipantId,
+    /// The identity the join token authenticated, or a `guest-…` identity.
+    pub identity: String,
 }
 
 /// Stable error codes sent to clients.
@@ -185,6 +250,24 @@ pub enum ErrorCode {
     MediaTimeout,
     /// The server is shutting down or failed internally.
     Internal,
+    /// Only a host may do that.
+    Forbidden,
+    /// The token does not grant that (publishing a source, say).
+    NotAllowed,
+    /// No participant or lobby entry with that id.
+    UnknownParticipant,
+    /// A host turned us away from the lobby.
+    Denied,
+    /// A host removed us; this token cannot join again.
+    Removed,
+    /// Our identity or token was revoked for this room.
+    Revoked,
+    /// A host ended the meeting.
+    MeetingEnded,
+    /// The room is locked: only hosts may join.
+    RoomLocked,
+    /// The room holds as many participants as its policy allows.
+    RoomFull,
     /// An MLS commit for an epoch that already has one; process the other commit, then retry.
     MlsStaleCommit,
     /// An MLS message that needs group membership came from a participant that is not a member.
@@ -215,6 +298,15 @@ impl ErrorCode {
             Self::MediaError => "media_error",
             Self::MediaTimeout => "media_timeout",
             Self::Internal => "internal",
+            Self::Forbidden => "forbidden",
+            Self::NotAllowed => "not_allowed",
+            Self::UnknownParticipant => "unknown_participant",
+            Self::Denied => "denied",
+            Self::Removed => "removed",
+            Self::Revoked => "revoked",
+            Self::MeetingEnded => "meeting_ended",
+            Self::RoomLocked => "room_locked",
+            Self::RoomFull => "room_full",
             Self::MlsStaleCommit => "mls_stale_commit",
             Self::MlsNotMember => "mls_not_member",
             Self::MlsInvalidCommit => "mls_invalid_commit",

@@ -247,11 +247,15 @@ impl Driver {
     fn command(&mut self, command: MediaCommand) {
         let now = Instant::now();
         let input = match command {
-            MediaCommand::Open { session, room, participant, events } => {
+            MediaCommand::Open { session, room, participant, grants, events } => {
                 self.sessions.insert(session, events);
-                Input::Open { session, room, participant }
+                Input::Open { session, room, participant, grants }
             }
-            MediaCommand::Offer { session, sdp } => Input::Offer { session, sdp },
+            MediaCommand::Offer { session, sdp, sources } => Input::Offer { session, sdp, sources },
+            MediaCommand::SetMuted { session, source, muted } => {
+                Input::SetMuted { session, source, muted }
+            }
+            MediaCommand::SetGrants { session, grants } => Input::SetGrants { session, grants },
             MediaCommand::Answer { session, sdp } => Input::Answer { session, sdp },
             MediaCommand::Close { session } => {
                 self.sessions.remove(&session);

@@ -23,8 +23,9 @@
 //! datagram grows with the fan-out of the packet, not with the number of peers.
 
 mod peer;
+mod publish;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -35,11 +36,12 @@ use str0m::net::{Protocol, Receive};
 use str0m::rtp::RtpPacket;
 use str0m::{Candidate, Event, IceConnectionState, Rtc};
 use tracing::{debug, info, warn};
-use veil_proto::media::{MediaEvent, SessionId};
+use veil_proto::media::{MediaEvent, MediaGrants, SessionId};
+use veil_proto::room::Source;
 use veil_proto::{ParticipantId, RoomName};
 
 use crate::forward::is_keyframe_start;
-use peer::{Forwarded, Peer, TrackId};
+use peer::{Forwarded, OfferRefused, Peer, TrackId};
 
 /// How the engine presents itself to peers.
 #[derive(Debug, Clone)]
@@ -54,9 +56,13 @@ pub struct EngineConfig {
 #[derive(Debug)]
 pub enum Input<'a> {
     /// A participant joined `room`: create its connection.
-    Open { session: SessionId, room: RoomName, participant: ParticipantId },
-    /// The participant's SDP offer.
-    Offer { session: SessionId, sdp: String },
+    Open { session: SessionId, room: RoomName, participant: ParticipantId, grants: MediaGrants },
+    /// The participant's SDP offer, with the source of each sending m-line by mid.
+    Offer { session: SessionId, sdp: String, sources: BTreeMap<String, Source> },
+    /// Stop (or resume) forwarding what the participant publishes of `source`.
+    SetMuted { session: SessionId, source: Source, muted: bool },
+    /// The participant's grants changed: what they no longer allow stops.
+    SetGrants { session: SessionId, grants: MediaGrants },
     /// The participant's answer to our offer.
     Answer { session: SessionId, sdp: String },
     /// The participant left; drop its connection without reporting back.
@@ -170,8 +176,16 @@ impl Engine {
     pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
         self.now = self.now.max(now);
         match input {
-            Input::Open { session, room, participant } => self.open(session, room, participant),
-            Input::Offer { session, sdp } => self.offer(session, &sdp),
+            Input::Open { session, room, participant, grants } => {
+                self.open(session, room, participant, grants)
+            }
+            Input::Offer { session, sdp, sources } => self.offer(session, &sdp, &sources),
+            Input::SetMuted { session, source, muted } => self.set_muted(session, source, muted),
+            Input::SetGrants { session, grants } => {
+                if let Some(peer) = self.peers.get_mut(&session) {
+                    peer.set_grants(grants);
+                }
+            }
             Input::Answer { session, sdp } => self.answer(session, &sdp),
             Input::Close { session } => self.close(session, None),
             Input::Receive { source, destination, contents } => {
@@ -223,7 +237,13 @@ impl Engine {
         }
     }
 
-    fn open(&mut self, session: SessionId, room: RoomName, participant: ParticipantId) {
+    fn open(
+        &mut self,
+        session: SessionId,
+        room: RoomName,
+        participant: ParticipantId,
+        grants: MediaGrants,
+    ) {
         if self.peers.contains_key(&session) {
             self.events.push_back((session, error("this media session is already open")));
             return;
@@ -253,14 +273,14 @@ impl Engine {
                 }
             }
         }
-        let mut peer = Peer::new(participant, room.clone(), rtc, self.now);
+        let mut peer = Peer::new(participant, room.clone(), grants, rtc, self.now);
         // Everything already published in the room is offered once the first exchange is done.
         let members = self.rooms.entry(room).or_default();
         for other in members.iter() {
             if let Some(publisher) = self.peers.get(other) {
                 for (mid, track) in &publisher.tracks_in {
                     let id = TrackId { session: *other, mid: *mid };
-                    peer.subscribe(id, track.kind, &publisher.participant);
+                    peer.subscribe(id, track.kind, track.source, &publisher.participant);
                 }
             }
         }
@@ -270,14 +290,18 @@ impl Engine {
         self.touch(session);
     }
 
-    fn offer(&mut self, session: SessionId, sdp: &str) {
+    fn offer(&mut self, session: SessionId, sdp: &str, sources: &BTreeMap<String, Source>) {
         let Some(peer) = self.peers.get_mut(&session) else {
             self.events.push_back((session, error("no media session is open")));
             return;
         };
-        let event = match peer.accept_offer(sdp) {
+        let event = match peer.accept_offer(sdp, sources) {
             Ok(sdp) => MediaEvent::Answer { sdp },
-            Err(message) => {
+            Err(OfferRefused::NotAllowed(message)) => {
+                info!(%session, "offer refused by the grants: {message}");
+                MediaEvent::Refused { message }
+            }
+            Err(OfferRefused::Unusable(message)) => {
                 info!(%session, "offer refused: {message}");
                 MediaEvent::Error { message }
             }
@@ -303,6 +327,26 @@ impl Engine {
             }
         }
         self.touch(session);
+    }
+
+    /// Stops (or resumes) forwarding `source` of `session`; resumed video restarts at a keyframe.
+    fn set_muted(&mut self, session: SessionId, source: Source, muted: bool) {
+        let Some(peer) = self.peers.get_mut(&session) else {
+            return;
+        };
+        let resumed = peer.set_muted(source, muted);
+        let Some(members) = self.rooms.get(&peer.room).cloned() else {
+            return;
+        };
+        for mid in resumed {
+            let track = TrackId { session, mid };
+            for other in members.iter().filter(|s| **s != session) {
+                if let Some(subscriber) = self.peers.get_mut(other) {
+                    subscriber.restart_track(track);
+                }
+            }
+            self.request_keyframe(track);
+        }
     }
 
     /// Removes a peer. `reason` is reported to signaling when the engine, not signaling, ended it.
@@ -480,7 +524,7 @@ impl Engine {
         let Some(peer) = self.peers.get_mut(&session) else {
             return;
         };
-        peer.publish(mid, kind);
+        let source = peer.publish(mid, kind);
         let participant = peer.participant.clone();
         let Some(members) = self.rooms.get(&peer.room) else {
             return;
@@ -488,7 +532,7 @@ impl Engine {
         let track = TrackId { session, mid };
         for other in members.iter().filter(|s| **s != session) {
             if let Some(subscriber) = self.peers.get_mut(other) {
-                subscriber.subscribe(track, kind, &participant);
+                subscriber.subscribe(track, kind, source, &participant);
                 Self::mark_dirty(&mut self.dirty, *other, subscriber);
             }
         }
@@ -502,6 +546,10 @@ impl Engine {
         let Some(mid) = publisher.mid_of(&packet) else {
             return;
         };
+        // A host muted this source: nothing of it leaves the SFU until its publisher unmutes.
+        if publisher.tracks_in.get(&mid).is_none_or(|t| t.muted) {
+            return;
+        }
         let pt = packet.header.payload_type;
         let Some(params) = publisher.rtc.codec_config().find(|p| p.pt() == pt).copied() else {
             return;

@@ -1,6 +1,6 @@
 //! One participant's connection: its `Rtc`, what it publishes and what it receives.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -9,10 +9,22 @@ use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::PayloadParams;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
 use str0m::rtp::{RtpPacket, RtpWrite, Ssrc};
-use veil_proto::media::SessionId;
+use veil_proto::media::{MediaGrants, SessionId};
+use veil_proto::room::Source;
 use veil_proto::{ParticipantId, RoomName};
 
+use super::publish;
+
 use crate::forward::SeqRewriter;
+
+/// Why an offer was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum OfferRefused {
+    /// It publishes more than the grants allow.
+    NotAllowed(String),
+    /// str0m cannot use it.
+    Unusable(String),
+}
 
 /// A published track: the publisher's session and the mid of its m-line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -28,6 +40,9 @@ const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 #[derive(Debug)]
 pub(crate) struct TrackIn {
     pub kind: MediaKind,
+    pub source: Source,
+    /// A host muted it: nothing of it is forwarded until the participant turns it on again.
+    pub muted: bool,
     last_keyframe_request: Option<Instant>,
 }
 
@@ -48,6 +63,7 @@ enum OutState {
 #[derive(Debug)]
 struct TrackOut {
     kind: MediaKind,
+    source: Source,
     /// The publisher's participant id: the `msid` stream id the browser groups tracks by.
     stream_id: String,
     state: OutState,
@@ -73,6 +89,7 @@ pub(crate) enum Forwarded {
 pub(crate) struct Peer {
     pub participant: ParticipantId,
     pub room: RoomName,
+    pub grants: MediaGrants,
     pub rtc: Rtc,
     /// Remote addresses this peer was seen at (for the demultiplexer's map).
     pub addrs: Vec<SocketAddr>,
@@ -87,16 +104,25 @@ pub(crate) struct Peer {
     /// The participant's first offer was answered; from then on the SFU may offer.
     negotiated: bool,
     pending: Option<SdpPendingOffer>,
+    /// What the accepted offers said each sending m-line carries.
+    offered_sources: HashMap<Mid, Source>,
     pub tracks_in: HashMap<Mid, TrackIn>,
     tracks_out: HashMap<TrackId, TrackOut>,
     ssrc_mid: HashMap<Ssrc, Mid>,
 }
 
 impl Peer {
-    pub fn new(participant: ParticipantId, room: RoomName, rtc: Rtc, now: Instant) -> Self {
+    pub fn new(
+        participant: ParticipantId,
+        room: RoomName,
+        grants: MediaGrants,
+        rtc: Rtc,
+        now: Instant,
+    ) -> Self {
         Self {
             participant,
             room,
+            grants,
             rtc,
             addrs: Vec::new(),
             connected: false,
@@ -105,17 +131,28 @@ impl Peer {
             dirty: false,
             negotiated: false,
             pending: None,
+            offered_sources: HashMap::new(),
             tracks_in: HashMap::new(),
             tracks_out: HashMap::new(),
             ssrc_mid: HashMap::new(),
         }
     }
 
-    /// Accepts the participant's offer. Any offer of ours in flight is rolled back by str0m; its
-    /// changes go into the next one.
-    pub fn accept_offer(&mut self, sdp: &str) -> Result<String, String> {
-        let offer =
-            SdpOffer::from_sdp_string(sdp).map_err(|e| format!("unreadable SDP offer: {e}"))?;
+    /// Accepts the participant's offer, if what it publishes (each sending m-line's source, by
+    /// `labels` or by default) is within its grants. Any offer of ours in flight is rolled back
+    /// by str0m; its changes go into the next one.
+    pub fn accept_offer(
+        &mut self,
+        sdp: &str,
+        labels: &BTreeMap<String, Source>,
+    ) -> Result<String, OfferRefused> {
+        let sources =
+            publish::sources_of(sdp, labels, &self.grants).map_err(OfferRefused::NotAllowed)?;
+        let offer = SdpOffer::from_sdp_string(sdp)
+            .map_err(|e| OfferRefused::Unusable(format!("unreadable SDP offer: {e}")))?;
+        for (mid, source) in sources {
+            self.offered_sources.insert(Mid::from(mid.as_str()), source);
+        }
         let answer = self.rtc.sdp_api().accept_offer(offer);
         if self.pending.take().is_some() {
             for out in self.tracks_out.values_mut() {
@@ -126,7 +163,8 @@ impl Peer {
                 };
             }
         }
-        let answer = answer.map_err(|e| format!("SDP offer refused: {e}"))?;
+        let answer =
+            answer.map_err(|e| OfferRefused::Unusable(format!("SDP offer refused: {e}")))?;
         self.negotiated = true;
         Ok(answer.to_sdp_string())
     }
@@ -166,7 +204,10 @@ impl Peer {
         for (track, out) in self.tracks_out.iter_mut() {
             match out.state {
                 OutState::ToOpen => {
-                    let track_id = format!("{}-{}", out.stream_id, track.mid);
+                    // The browser's track id: publisher, source and m-line, so the client can
+                    // lay out a screen apart (and check the source against the frames' keys).
+                    let track_id =
+                        format!("{}-{}-{}", out.stream_id, out.source.as_str(), track.mid);
                     let mid = api.add_media(
                         out.kind,
                         Direction::SendOnly,
@@ -188,10 +229,21 @@ impl Peer {
         Some(offer.to_sdp_string())
     }
 
-    /// Starts receiving `track` of participant `stream_id`.
-    pub fn subscribe(&mut self, track: TrackId, kind: MediaKind, stream_id: &ParticipantId) {
+    /// Starts receiving `track` (a `source` of participant `stream_id`), if this peer
+    /// subscribes at all.
+    pub fn subscribe(
+        &mut self,
+        track: TrackId,
+        kind: MediaKind,
+        source: Source,
+        stream_id: &ParticipantId,
+    ) {
+        if !self.grants.subscribe {
+            return;
+        }
         self.tracks_out.entry(track).or_insert_with(|| TrackOut {
             kind,
+            source,
             stream_id: stream_id.0.clone(),
             state: OutState::ToOpen,
             source_gone: false,
@@ -210,9 +262,47 @@ impl Peer {
         }
     }
 
-    /// Records a new track this peer sends.
-    pub fn publish(&mut self, mid: Mid, kind: MediaKind) {
-        self.tracks_in.insert(mid, TrackIn { kind, last_keyframe_request: None });
+    /// Records a new track this peer sends; returns its source (as the accepted offer said).
+    pub fn publish(&mut self, mid: Mid, kind: MediaKind) -> Source {
+        let default = if kind == MediaKind::Audio { Source::Microphone } else { Source::Camera };
+        let source = self.offered_sources.get(&mid).copied().unwrap_or(default);
+        self.tracks_in
+            .insert(mid, TrackIn { kind, source, muted: false, last_keyframe_request: None });
+        source
+    }
+
+    /// Mutes or unmutes what this peer publishes of `source`; returns the tracks that just
+    /// came back (video: they need a keyframe). A source the grants no longer allow stays muted.
+    pub fn set_muted(&mut self, source: Source, muted: bool) -> Vec<Mid> {
+        let muted = muted || !self.grants.may_publish(source);
+        let mut resumed = Vec::new();
+        for (mid, track) in self.tracks_in.iter_mut().filter(|(_, t)| t.source == source) {
+            if track.muted && !muted && track.kind == MediaKind::Video {
+                resumed.push(*mid);
+            }
+            track.muted = muted;
+        }
+        resumed
+    }
+
+    /// New grants: later offers are checked against them, and what they no longer allow
+    /// stops being forwarded.
+    pub fn set_grants(&mut self, grants: MediaGrants) {
+        for track in self.tracks_in.values_mut() {
+            if !grants.may_publish(track.source) {
+                track.muted = true;
+            }
+        }
+        self.grants = grants;
+    }
+
+    /// Video subscriptions to `track` start again at a keyframe (after its publisher was muted).
+    pub fn restart_track(&mut self, track: TrackId) {
+        if let Some(out) = self.tracks_out.get_mut(&track)
+            && out.kind == MediaKind::Video
+        {
+            out.waiting_keyframe = true;
+        }
     }
 
     /// The mid an incoming packet belongs to.

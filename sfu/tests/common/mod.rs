@@ -13,7 +13,8 @@ use str0m::media::{Direction, MediaKind, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::RtpWrite;
 use str0m::{Candidate, Event, Rtc};
-use veil_proto::media::{MediaEvent, SessionId};
+use veil_proto::media::{MediaEvent, MediaGrants, SessionId};
+use veil_proto::room::Source;
 use veil_proto::{ParticipantId, RoomName};
 use veil_sfu::{Engine, EngineConfig, Input, Output};
 
@@ -38,6 +39,7 @@ pub struct Client {
     pub pending: Option<SdpPendingOffer>,
     pub audio_mid: Option<Mid>,
     pub video_mid: Option<Mid>,
+    pub screen_mid: Option<Mid>,
     pub received: Vec<Received>,
     pub keyframe_requests: usize,
     pub connected: bool,
@@ -81,14 +83,15 @@ impl Client {
                 tx.write_rtp(RtpWrite::new(pt, (n + 1).into(), (n * 960) as u32, now, payload));
             }
         }
-        if let Some(mid) = self.video_mid {
+        let key = self.keyframe_due || n == 0;
+        self.keyframe_due = false;
+        for (mid, what) in [(self.video_mid, "video"), (self.screen_mid, "screen")] {
+            let Some(mid) = mid else { continue };
             let pt = self.pt(Codec::Vp8);
-            let key = self.keyframe_due || n == 0;
-            self.keyframe_due = false;
             // VP8 payload descriptor with S=1, PID=0, then the frame tag (P=0 for keyframes).
             let mut payload = vec![0x10, if key { 0x00 } else { 0x01 }];
             payload.extend_from_slice(
-                format!("video|{name}|{n}|{}", if key { "key" } else { "delta" }).as_bytes(),
+                format!("{what}|{name}|{n}|{}", if key { "key" } else { "delta" }).as_bytes(),
             );
             let mut api = self.rtc.direct_api();
             if let Some(tx) = api.stream_tx_by_mid(mid, None) {
@@ -116,6 +119,8 @@ pub struct Net {
     /// The address the engine's socket has: datagrams to any candidate arrive there, as they
     /// would through a 1:1 NAT or on a socket bound to a wildcard address.
     pub bound: SocketAddr,
+    /// The grants the next participant to join gets (default: microphone and camera, subscribe).
+    pub grants: MediaGrants,
     next_session: u64,
 }
 
@@ -137,6 +142,10 @@ impl Net {
             sfu: candidates[0],
             candidates,
             bound,
+            grants: MediaGrants {
+                publish: vec![Source::Microphone, Source::Camera],
+                subscribe: true,
+            },
             next_session: 1,
         }
     }
@@ -172,20 +181,58 @@ impl Net {
         audio: bool,
         video: bool,
     ) -> usize {
+        let sources: Vec<Source> = [(audio, Source::Microphone), (video, Source::Camera)]
+            .into_iter()
+            .filter_map(|(on, s)| on.then_some(s))
+            .collect();
+        self.join_sources_at(room, name, addr, &sources, true)
+    }
+
+    /// A participant joins `room` publishing `sources`, saying which m-line carries which
+    /// (`labelled`) or leaving the SFU to assume (as a hand-made offer might).
+    pub fn join_sources(
+        &mut self,
+        room: &str,
+        name: &str,
+        sources: &[Source],
+        labelled: bool,
+    ) -> usize {
+        let addr: SocketAddr = format!("10.0.1.{}:4000", self.next_session).parse().unwrap();
+        self.join_sources_at(room, name, addr, sources, labelled)
+    }
+
+    fn join_sources_at(
+        &mut self,
+        room: &str,
+        name: &str,
+        addr: SocketAddr,
+        sources: &[Source],
+        labelled: bool,
+    ) -> usize {
         let session = SessionId(self.next_session);
         self.next_session += 1;
         let participant = ParticipantId(format!("p_{name}"));
         let mut rtc = Rtc::builder().set_rtp_mode(true).build(self.now);
         rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
         let mut api = rtc.sdp_api();
-        let send = |api: &mut str0m::change::SdpApi, kind| {
-            api.add_media(kind, Direction::SendOnly, None, None, None)
-        };
-        let audio_mid = audio.then(|| send(&mut api, MediaKind::Audio));
-        let video_mid = video.then(|| send(&mut api, MediaKind::Video));
-        if !audio && !video {
+        let mut mids = std::collections::BTreeMap::new();
+        let mut labels = std::collections::BTreeMap::new();
+        for &source in sources {
+            let kind = if source.is_audio() { MediaKind::Audio } else { MediaKind::Video };
+            let mid = api.add_media(kind, Direction::SendOnly, None, None, None);
+            mids.insert(source, mid);
+            if labelled {
+                labels.insert(mid.to_string(), source);
+            }
+        }
+        if sources.is_empty() {
             api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
         }
+        let (audio_mid, video_mid, screen_mid) = (
+            mids.get(&Source::Microphone).copied(),
+            mids.get(&Source::Camera).copied(),
+            mids.get(&Source::Screen).copied(),
+        );
         let (offer, pending) = api.apply().unwrap();
         self.engine.handle_input(
             self.now,
@@ -193,9 +240,11 @@ impl Net {
                 session,
                 room: RoomName::new(room).unwrap(),
                 participant: participant.clone(),
+                grants: self.grants.clone(),
             },
         );
-        self.engine.handle_input(self.now, Input::Offer { session, sdp: offer.to_sdp_string() });
+        let sdp = offer.to_sdp_string();
+        self.engine.handle_input(self.now, Input::Offer { session, sdp, sources: labels });
         self.clients.push(Client {
             session,
             participant,
@@ -205,6 +254,7 @@ impl Net {
             pending: Some(pending),
             audio_mid,
             video_mid,
+            screen_mid,
             received: Vec::new(),
             keyframe_requests: 0,
             connected: false,
