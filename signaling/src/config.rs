@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use veil_proto::room::RoomPolicy;
+
 /// Largest WebSocket message the socket layer itself will buffer. Messages between
 /// [`SignalingConfig::max_message_bytes`] and this get a clear `message_too_large` error;
 /// anything beyond this is cut off by the socket layer without one.
@@ -27,6 +29,12 @@ pub struct SignalingConfig {
     /// Interval between WebSocket pings. A connection silent for
     /// [`SILENT_INTERVALS`] intervals is dropped.
     pub heartbeat: Duration,
+    /// Where revocations (and a host's removals) are kept across restarts, normally
+    /// `revocations.json` in the data directory. `None` keeps them in memory only.
+    pub revocations_file: Option<PathBuf>,
+    /// The most participants a new room holds (its hosts may lower or raise it up to
+    /// [`RoomPolicy::MAX_PARTICIPANTS`](veil_proto::room::RoomPolicy::MAX_PARTICIPANTS)).
+    pub max_participants: u32,
 }
 
 impl Default for SignalingConfig {
@@ -35,6 +43,8 @@ impl Default for SignalingConfig {
             assets_dir: PathBuf::from("client-js/dist"),
             max_message_bytes: 512 * 1024,
             heartbeat: Duration::from_secs(10),
+            revocations_file: None,
+            max_participants: 100,
         }
     }
 }
@@ -49,6 +59,8 @@ pub enum ConfigError {
     MessageLimit(usize),
     #[error("heartbeat is {0:?}; it must be between 100 ms and 5 min (the default is 10 s)")]
     Heartbeat(Duration),
+    #[error("max_participants is {0}; it must be between 1 and {max} (the default is 100)", max = RoomPolicy::MAX_PARTICIPANTS)]
+    MaxParticipants(u32),
 }
 
 impl SignalingConfig {
@@ -59,6 +71,9 @@ impl SignalingConfig {
         }
         if !(Duration::from_millis(100)..=Duration::from_secs(300)).contains(&self.heartbeat) {
             return Err(ConfigError::Heartbeat(self.heartbeat));
+        }
+        if !(1..=RoomPolicy::MAX_PARTICIPANTS).contains(&self.max_participants) {
+            return Err(ConfigError::MaxParticipants(self.max_participants));
         }
         Ok(())
     }
@@ -89,5 +104,7 @@ mod tests {
         assert!(huge.validate().is_err());
         let zero = SignalingConfig { heartbeat: Duration::ZERO, ..Default::default() };
         assert_eq!(zero.validate(), Err(ConfigError::Heartbeat(Duration::ZERO)));
+        let empty = SignalingConfig { max_participants: 0, ..Default::default() };
+        assert_eq!(empty.validate(), Err(ConfigError::MaxParticipants(0)));
     }
 }

@@ -34,11 +34,15 @@
 //! | `GET /` | the client's `index.html`, which asks for a join link |
 //! | `GET /assets/*` | the client's files |
 //! | `GET /healthz` | `ok` |
+//! | `POST /api/rooms/{room}/revocations` | the operator revokes an identity or token id (`admin`) |
 
+mod admin;
 pub mod assets;
 pub mod config;
+pub mod revocations;
 pub mod token;
 
+mod actions;
 mod inbound;
 pub mod mls;
 mod outbound;
@@ -58,6 +62,7 @@ use veil_proto::media::{MediaPlane, SessionId};
 pub use config::SignalingConfig;
 pub use mls::DeliveryService;
 
+use revocations::Revocations;
 use rooms::Registry;
 
 /// Everything the routes share. Cheap to clone.
@@ -66,9 +71,25 @@ pub struct AppState {
     inner: Arc<Shared>,
 }
 
+/// The keys signaling holds.
+pub struct Secrets {
+    /// Signs and checks join tokens.
+    pub api: token::ApiSecret,
+    /// Opens the admin API (`/api`); without one the admin API answers 404.
+    pub admin: Option<token::ApiSecret>,
+}
+
+impl From<token::ApiSecret> for Secrets {
+    /// Join tokens only, no admin API.
+    fn from(api: token::ApiSecret) -> Self {
+        Self { api, admin: None }
+    }
+}
+
 struct Shared {
     config: SignalingConfig,
     secret: token::ApiSecret,
+    admin_key: Option<token::ApiSecret>,
     media: Arc<dyn MediaPlane>,
     delivery: Arc<dyn DeliveryService>,
     rooms: Registry,
@@ -77,23 +98,30 @@ struct Shared {
 
 impl AppState {
     /// State for [`app`]. Call [`SignalingConfig::validate`] first: a config that can't work is
-    /// used as given.
+    /// used as given. Fails only when the revocation list on disk cannot be read.
     pub fn new(
         config: SignalingConfig,
-        secret: token::ApiSecret,
+        secrets: impl Into<Secrets>,
         media: Arc<dyn MediaPlane>,
         delivery: Arc<dyn DeliveryService>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, revocations::LoadError> {
+        let Secrets { api, admin } = secrets.into();
+        let revocations = match &config.revocations_file {
+            Some(path) => Revocations::load(path.clone())?,
+            None => Revocations::default(),
+        };
+        let rooms = Registry::new(revocations, config.max_participants);
+        Ok(Self {
             inner: Arc::new(Shared {
                 config,
-                secret,
+                secret: api,
+                admin_key: admin,
                 media,
                 delivery,
-                rooms: Registry::default(),
+                rooms,
                 next_session: AtomicU64::new(1),
             }),
-        }
+        })
     }
 
     /// The settings in use.
@@ -113,6 +141,10 @@ impl AppState {
 
     pub(crate) fn secret(&self) -> &token::ApiSecret {
         &self.inner.secret
+    }
+
+    pub(crate) fn admin_key(&self) -> Option<&token::ApiSecret> {
+        self.inner.admin_key.as_ref()
     }
 
     pub(crate) fn media(&self) -> &dyn MediaPlane {
@@ -149,6 +181,7 @@ pub fn app(state: AppState) -> Router {
         .route("/r/{room}", get(assets::room_page))
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(|| async { "ok" }))
+        .nest("/api", admin::routes())
         .nest_service("/assets", files)
         .fallback(assets::not_found)
         .with_state(state)

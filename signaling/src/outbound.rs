@@ -48,6 +48,14 @@ pub(crate) enum KickReason {
     Overflow,
     /// The writer task is gone (the socket failed).
     WriterGone,
+    /// A host turned the participant away from the lobby.
+    Denied,
+    /// A host removed the participant.
+    Removed,
+    /// A host or the operator revoked the participant's identity or token.
+    Revoked,
+    /// A host ended the meeting.
+    MeetingEnded,
 }
 
 /// A one-shot signal: the first reason wins, later ones are ignored.
@@ -63,6 +71,12 @@ impl Kick {
             // `notify_one` keeps a permit if the connection isn't waiting right now.
             self.notify.notify_one();
         }
+    }
+
+    /// Why it was kicked, if it was.
+    #[cfg(test)]
+    pub(crate) fn reason(&self) -> Option<KickReason> {
+        self.reason.get().copied()
     }
 
     /// Waits until kicked.

@@ -20,6 +20,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use veil_proto::RoomName;
+use veil_proto::room::Grants;
 use zeroize::Zeroizing;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -127,7 +128,8 @@ fn hex_value(c: u8) -> Option<u8> {
 }
 
 /// What a token grants: joining `room` as `sub` (a fresh guest identity when absent) between
-/// `iat` and `exp` (Unix seconds).
+/// `iat` and `exp` (Unix seconds), with `grants` (publish microphone and camera and subscribe,
+/// when absent).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// The participant's identity; two connections with one identity can't be in a room at once.
@@ -135,6 +137,11 @@ pub struct Claims {
     pub sub: Option<String>,
     /// The only room this token opens.
     pub room: RoomName,
+    /// The token's id: what a host's removal or an operator's revocation names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    #[serde(default)]
+    pub grants: Grants,
     /// Issued at, Unix seconds.
     pub iat: u64,
     /// Expires at, Unix seconds.
@@ -144,7 +151,14 @@ pub struct Claims {
 impl Claims {
     /// Claims for a guest link to `room`, valid for `ttl` from `now_unix`.
     pub fn for_room(room: RoomName, now_unix: u64, ttl: Duration) -> Self {
-        Self { sub: None, room, iat: now_unix, exp: now_unix.saturating_add(ttl.as_secs()) }
+        Self {
+            sub: None,
+            room,
+            jti: Some(fresh_token_id()),
+            grants: Grants::default(),
+            iat: now_unix,
+            exp: now_unix.saturating_add(ttl.as_secs()),
+        }
     }
 }
 
@@ -273,6 +287,13 @@ pub fn verify(secret: &ApiSecret, token: &str, now_unix: u64) -> Result<Claims, 
     Ok(claims)
 }
 
+/// A random token id: `t_` and 16 hex digits.
+pub fn fresh_token_id() -> String {
+    let mut bytes = [0u8; 8];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("t_{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
 /// The current time in Unix seconds, as [`verify`] wants it.
 pub fn now_unix() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -288,6 +309,8 @@ mod tests {
         Claims {
             sub: Some("ada".into()),
             room: RoomName::new("standup").unwrap(),
+            jti: Some("t_1".into()),
+            grants: Grants::default(),
             iat: NOW,
             exp: NOW + 600,
         }
@@ -407,11 +430,20 @@ mod tests {
         let secret = ApiSecret::generate();
         // Older links carried a `name` claim: it is ignored, never used or repeated.
         let payload =
-            r#"{"room":"standup","iat":1800000000,"exp":1800000600,"grants":{"x":1},"name":"Ada"}"#;
+            r#"{"room":"standup","iat":1800000000,"exp":1800000600,"extra":{"x":1},"name":"Ada"}"#;
         let token = forge(Some(&secret), r#"{"alg":"HS256","typ":"JWT","kid":"k"}"#, payload);
         let claims = verify(&secret, &token, NOW).unwrap();
         assert_eq!(claims.sub, None);
         assert!(!serde_json::to_string(&claims).unwrap().contains("Ada"));
+        assert_eq!(
+            claims.grants,
+            Grants::default(),
+            "no grants claim: microphone, camera, subscribe"
+        );
+        // A grant this server does not know could be a restriction it would fail to apply.
+        let payload = r#"{"room":"standup","iat":1800000000,"exp":1800000600,"grants":{"x":1}}"#;
+        let token = forge(Some(&secret), r#"{"alg":"HS256","typ":"JWT"}"#, payload);
+        assert!(matches!(verify(&secret, &token, NOW), Err(TokenError::Malformed { .. })));
     }
 
     #[test]

@@ -19,18 +19,20 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
 use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 use veil_proto::media::{MediaCommand, MediaEvent, SessionId};
+use veil_proto::room::Source;
 use veil_proto::signal::{ClientMessage, ErrorCode, ServerMessage};
 use veil_proto::{ParticipantId, RoomName};
 
 use crate::AppState;
+use crate::actions;
 use crate::config::{JOIN_TIMEOUT, SOCKET_MESSAGE_LIMIT};
 use crate::inbound::{self, Refusal};
 use crate::outbound::{self, Kick, KickReason, Link, Outgoing, QUEUE_CAPACITY, encode};
-use crate::rooms::{Admission, Identity, MlsInput, fresh_participant_id};
+use crate::rooms::{Admission, Admitted, Entered, Identity, MlsInput, fresh_participant_id};
 use crate::token::{self, TokenError};
 
 /// How long the writer may take to deliver the last messages (a fatal error, the close frame)
@@ -55,8 +57,14 @@ async fn run(state: AppState, socket: WebSocket, session: SessionId) {
     let kick = Arc::new(Kick::default());
     let mut writer = tokio::spawn(outbound::write_loop(sink, rx, kick.clone()));
 
-    let mut conn =
-        Connection { link: Link::new(tx, kick.clone()), kick, state, session, joined: None };
+    let mut conn = Connection {
+        link: Link::new(tx, kick.clone()),
+        kick,
+        state,
+        session,
+        waiting: None,
+        joined: None,
+    };
     let end = conn.drive(&mut stream).await;
     let flush = conn.finish(end);
     drop(conn); // Our sender goes; the writer stops once it has drained the queue.
@@ -99,7 +107,17 @@ struct Connection {
     session: SessionId,
     link: Link,
     kick: Arc<Kick>,
+    /// In the lobby: admitted (or not) by a host.
+    waiting: Option<Waiting>,
     joined: Option<Joined>,
+}
+
+/// A connection waiting in the room's lobby.
+struct Waiting {
+    room: RoomName,
+    participant: ParticipantId,
+    /// Fires when a host admits us; `None` once the lobby entry went without an admission.
+    admitted: Option<oneshot::Receiver<Admitted>>,
 }
 
 impl Connection {
@@ -121,6 +139,7 @@ impl Connection {
                     self.on_frame(frame)
                 }
                 event = next_event(&mut self.joined) => self.on_media(event),
+                admitted = admission(&mut self.waiting) => self.on_admitted(admitted),
                 reason = self.kick.kicked() => Err(End::Kicked(reason)),
                 _ = heartbeat.tick() => {
                     if last_heard.elapsed() >= silence_limit {
@@ -130,7 +149,7 @@ impl Connection {
                         Ok(())
                     }
                 }
-                () = &mut join_deadline, if self.joined.is_none() => Err(End::fatal(
+                () = &mut join_deadline, if self.joined.is_none() && self.waiting.is_none() => Err(End::fatal(
                     ErrorCode::NotJoined,
                     format!("no `join` within {} s of connecting", JOIN_TIMEOUT.as_secs()),
                     "join timeout",
@@ -194,7 +213,22 @@ impl Connection {
     fn on_message(&mut self, msg: ClientMessage) -> Result<(), End> {
         let Some(joined) = &self.joined else {
             return match msg {
-                ClientMessage::Join { room, token, .. } => self.join(room, &token),
+                ClientMessage::Join { room, token, .. } if self.waiting.is_none() => {
+                    self.join(room, &token)
+                }
+                ClientMessage::Join { .. } => self.refuse(Refusal::soft(
+                    ErrorCode::AlreadyJoined,
+                    "this connection waits in the lobby already",
+                )),
+                ClientMessage::Ping => {
+                    self.send(ServerMessage::Pong);
+                    Ok(())
+                }
+                ClientMessage::Leave => Err(End::Left),
+                _ if self.waiting.is_some() => self.refuse(Refusal::soft(
+                    ErrorCode::NotJoined,
+                    "you are waiting in the lobby until a host lets you in",
+                )),
                 _ => self.refuse(Refusal::soft(
                     ErrorCode::NotJoined,
                     "send `join` before anything else",
@@ -207,17 +241,26 @@ impl Connection {
                 ErrorCode::AlreadyJoined,
                 "this connection has already joined; open a new connection to join again",
             )),
-            ClientMessage::Offer { sdp } => {
-                self.state.media().send(MediaCommand::Offer { session, sdp });
+            ClientMessage::Offer { sdp, sources } => {
+                self.state.media().send(MediaCommand::Offer { session, sdp, sources });
                 Ok(())
             }
             ClientMessage::Answer { sdp } => {
                 self.state.media().send(MediaCommand::Answer { session, sdp });
                 Ok(())
             }
-            ClientMessage::PublishState { microphone, camera } => {
-                let rooms = self.state.rooms();
-                rooms.publish_state(&joined.room, &joined.participant, microphone, camera);
+            ClientMessage::PublishState { microphone, camera, screen } => {
+                let on = [
+                    (Source::Microphone, microphone),
+                    (Source::Camera, camera),
+                    (Source::Screen, screen),
+                ];
+                let unmuted =
+                    self.state.rooms().publish_state(&joined.room, &joined.participant, on);
+                for source in unmuted {
+                    let muted = false;
+                    self.state.media().send(MediaCommand::SetMuted { session, source, muted });
+                }
                 Ok(())
             }
             ClientMessage::Ping => {
@@ -237,6 +280,13 @@ impl Connection {
             }
             ClientMessage::MlsApplication { epoch, message } => {
                 self.mls(MlsInput::Application { epoch, message })
+            }
+            action => {
+                let (room, actor) = (joined.room.clone(), joined.participant.clone());
+                match actions::host_action(&self.state, &room, &actor, action) {
+                    Ok(()) => Ok(()),
+                    Err(refusal) => self.refuse(refusal),
+                }
             }
         }
     }
@@ -278,17 +328,36 @@ impl Connection {
         }
 
         let participant = fresh_participant_id();
-        let (events_tx, events) = mpsc::unbounded_channel();
-        let admitted = self.state.rooms().join(
-            Admission {
-                room: room.clone(),
-                identity: claims.sub.map_or(Identity::Guest, Identity::Named),
-                participant: participant.clone(),
-                session: self.session,
-                link: self.link.clone(),
-            },
-            self.state.delivery(),
-        );
+        let admission = Admission {
+            room: room.clone(),
+            identity: claims.sub.map_or(Identity::Guest, Identity::Named),
+            participant: participant.clone(),
+            session: self.session,
+            link: self.link.clone(),
+            grants: claims.grants,
+            token_id: claims.jti,
+            token_exp: claims.exp,
+        };
+        let entered = self.state.rooms().enter(admission, token::now_unix(), self.state.delivery());
+        match entered {
+            Err(refusal) => {
+                let why = refusal.code.as_str();
+                Err(End::Fatal { refusal, why })
+            }
+            Ok(Entered::Waiting(admitted)) => {
+                tracing::info!(%participant, "waiting in the lobby");
+                self.waiting = Some(Waiting { room, participant, admitted: Some(admitted) });
+                Ok(())
+            }
+            Ok(Entered::Joined(admitted)) => {
+                self.seated(room, participant, admitted);
+                Ok(())
+            }
+        }
+    }
+
+    /// In the room: opens the media session.
+    fn seated(&mut self, room: RoomName, participant: ParticipantId, admitted: Admitted) {
         if let Some((old_session, old_participant)) = admitted.replaced {
             tracing::info!(%participant, replaced_session = %old_session,
                 replaced_participant = %old_participant, "joined, replacing the same identity");
@@ -296,15 +365,35 @@ impl Connection {
             tracing::info!(%participant, "joined");
         }
         tracing::debug!(%room, identity = %admitted.identity, "join details");
-
+        let (events_tx, events) = mpsc::unbounded_channel();
         self.state.media().send(MediaCommand::Open {
             session: self.session,
             room: room.clone(),
             participant: participant.clone(),
+            grants: admitted.media,
             events: events_tx,
         });
         self.joined = Some(Joined { room, participant, events });
-        Ok(())
+    }
+
+    /// A host let us in from the lobby (or the registry dropped us: then we were kicked too).
+    fn on_admitted(
+        &mut self,
+        admitted: Result<Admitted, oneshot::error::RecvError>,
+    ) -> Result<(), End> {
+        let Some(waiting) = self.waiting.take() else { return Ok(()) };
+        match admitted {
+            Ok(admitted) => {
+                self.seated(waiting.room, waiting.participant, admitted);
+                Ok(())
+            }
+            // The entry went without an admission: a denial or an ended meeting, whose kick
+            // ends this connection right after.
+            Err(_) => {
+                self.waiting = Some(Waiting { admitted: None, ..waiting });
+                Ok(())
+            }
+        }
     }
 
     fn on_media(&mut self, event: Option<MediaEvent>) -> Result<(), End> {
@@ -325,6 +414,15 @@ impl Connection {
             }
             Some(MediaEvent::Connected) => {
                 tracing::debug!("media connected");
+                Ok(())
+            }
+            Some(MediaEvent::Refused { message }) => {
+                tracing::info!(%message, "offer refused by the grants");
+                self.send(ServerMessage::Error {
+                    code: ErrorCode::NotAllowed,
+                    message: format!("your join link does not allow that: {message}"),
+                    fatal: false,
+                });
                 Ok(())
             }
             Some(MediaEvent::Error { message }) => {
@@ -375,6 +473,28 @@ impl Connection {
                 tracing::info!(why = "write error", "disconnected");
                 flush = false;
             }
+            End::Kicked(
+                reason @ (KickReason::Denied
+                | KickReason::Removed
+                | KickReason::Revoked
+                | KickReason::MeetingEnded),
+            ) => {
+                let (code, message) = match reason {
+                    KickReason::Denied => {
+                        (ErrorCode::Denied, "a host did not let you into this meeting")
+                    }
+                    KickReason::Removed => {
+                        (ErrorCode::Removed, "a host removed you from this meeting")
+                    }
+                    KickReason::Revoked => {
+                        (ErrorCode::Revoked, "your access to this meeting was revoked")
+                    }
+                    _ => (ErrorCode::MeetingEnded, "the host ended this meeting"),
+                };
+                tracing::info!(code = code.as_str(), "closing on a host's word");
+                self.send(ServerMessage::Error { code, message: message.into(), fatal: true });
+                self.link.push(close(close_code::POLICY, code.as_str()));
+            }
             End::Fatal { refusal, why } => {
                 tracing::info!(code = refusal.code.as_str(), why, "closing: fatal error");
                 let code = match refusal.code {
@@ -390,6 +510,9 @@ impl Connection {
                 });
                 self.link.push(close(code, reason));
             }
+        }
+        if let Some(waiting) = self.waiting.take() {
+            self.state.rooms().leave(&waiting.room, &waiting.participant);
         }
         if let Some(joined) = self.joined.take() {
             self.state.rooms().leave(&joined.room, &joined.participant);
@@ -412,6 +535,14 @@ fn too_large(len: usize, max: usize) -> End {
 }
 
 /// The next media event, or never while not joined.
+/// A host's admission of this connection, if it waits in a lobby.
+async fn admission(waiting: &mut Option<Waiting>) -> Result<Admitted, oneshot::error::RecvError> {
+    match waiting.as_mut().and_then(|w| w.admitted.as_mut()) {
+        Some(admitted) => admitted.await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn next_event(joined: &mut Option<Joined>) -> Option<MediaEvent> {
     match joined {
         Some(joined) => joined.events.recv().await,

@@ -53,7 +53,8 @@ async fn get(assets: &Assets, uri: &str) -> (StatusCode, String, axum::http::Hea
         ApiSecret::generate(),
         Arc::new(NoMedia),
         Arc::new(veil_ds::Verifier::generate().unwrap()),
-    );
+    )
+    .unwrap();
     let request = Request::get(uri).body(Body::empty()).unwrap();
     let response = app(state).oneshot(request).await.unwrap();
     let status = response.status();

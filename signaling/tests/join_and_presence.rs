@@ -5,6 +5,8 @@ mod common;
 
 use common::{Client, Cmd, Server};
 use serde_json::json;
+use veil_proto::media::MediaGrants;
+use veil_proto::room::Source;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_succeeds_and_others_are_told() {
@@ -35,6 +37,8 @@ async fn join_succeeds_and_others_are_told() {
         session,
         room: "standup".into(),
         participant: ada_id.clone(),
+        // A token without grants: microphone and camera, and everybody else's media.
+        grants: MediaGrants { publish: vec![Source::Microphone, Source::Camera], subscribe: true },
     }));
     assert_eq!(server.state.participant_count(), 2);
 }

@@ -1,4 +1,4 @@
-//! Who is in which room, and presence broadcasts.
+//! Who is in which room, who waits in its lobby, and presence broadcasts.
 //!
 //! One [`Registry`] holds every room behind one `std::sync::Mutex`. Critical sections are short
 //! and never await: they change the map and `try_send` pre-serialized messages into the
@@ -6,18 +6,33 @@
 //! happen under the same lock, every member sees joins, updates and leaves in one order, and a
 //! newcomer's `joined` snapshot is consistent with the events that follow it.
 //!
-//! A room exists while somebody is in it: the first join creates it, the last leave drops it.
+//! A room exists while somebody is in it or waits in its lobby: the first join creates it (with
+//! the default policy), the last leave drops it. What must outlive a room lives beside the
+//! rooms: revocations (also on disk) and rooms a host ended.
+//!
+//! Entering a room ([`Registry::enter`]) checks, in order: revocations, an ended meeting, a
+//! locked room, a full room (hosts pass the last three), then the lobby: a participant without
+//! the bypass grant in a room with a lobby waits there, receiving nothing of the room, until a
+//! host admits or denies it ([`host`]).
 
-use std::collections::HashMap;
+mod host;
+
+pub(crate) use host::Revoke;
+
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use rand::Rng;
-use veil_proto::media::SessionId;
-use veil_proto::signal::{ParticipantInfo, ServerMessage};
+use tokio::sync::oneshot;
+use veil_proto::media::{MediaGrants, SessionId};
+use veil_proto::room::{Grants, RoomPolicy, ScreenSharePolicy, Source};
+use veil_proto::signal::{ErrorCode, LobbyEntry, ParticipantInfo, ServerMessage};
 use veil_proto::{ParticipantId, RoomName};
 
+use crate::inbound::Refusal;
 use crate::mls::{Delivery, DeliveryService, Group, MlsRefusal, To};
 use crate::outbound::{KickReason, Link, encode};
+use crate::revocations::Revocations;
 
 /// Who is joining: a named identity from the token, or a guest who gets a fresh one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +49,11 @@ pub(crate) struct Admission {
     pub participant: ParticipantId,
     pub session: SessionId,
     pub link: Link,
+    pub grants: Grants,
+    /// The token's id (`jti`), if it has one.
+    pub token_id: Option<String>,
+    /// When the token expires (Unix seconds): a revocation of its id lasts that long.
+    pub token_exp: u64,
 }
 
 /// What a join did.
@@ -43,6 +63,18 @@ pub(crate) struct Admitted {
     pub identity: String,
     /// The connection that had the same identity and was replaced, if any.
     pub replaced: Option<(SessionId, ParticipantId)>,
+    /// What its media session may do (its grants after the room's policy).
+    pub media: MediaGrants,
+}
+
+/// How a participant entered.
+#[derive(Debug)]
+pub(crate) enum Entered {
+    /// In the room: `joined` is on its way.
+    Joined(Admitted),
+    /// Waiting in the lobby: `lobby` is on its way; the receiver fires when a host admits it
+    /// (a denial kicks the connection instead).
+    Waiting(oneshot::Receiver<Admitted>),
 }
 
 #[derive(Debug)]
@@ -50,13 +82,29 @@ struct Member {
     info: ParticipantInfo,
     session: SessionId,
     link: Link,
+    /// What the token grants; the room's policy may allow less ([`Room::effective`]).
+    grants: Grants,
+    token_id: Option<String>,
+    token_exp: u64,
+    /// Sources a host muted and the participant has not turned on again since.
+    muted: BTreeSet<Source>,
+}
+
+/// A participant waiting in the lobby.
+#[derive(Debug)]
+struct Waiting {
+    admission: Admission,
+    identity: String,
+    admit: oneshot::Sender<Admitted>,
 }
 
 /// Members in join order. Rooms are small (tens, a few hundred at most), so a vector beats a
 /// map and keeps `joined` snapshots in a stable order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Room {
     members: Vec<Member>,
+    lobby: Vec<Waiting>,
+    policy: RoomPolicy,
     /// The room's MLS group as the delivery service tracks it.
     group: Group,
 }
@@ -72,33 +120,24 @@ pub(crate) enum MlsInput {
 }
 
 impl Room {
+    fn new(policy: RoomPolicy) -> Self {
+        Self { members: Vec::new(), lobby: Vec::new(), policy, group: Group::default() }
+    }
+
     fn deliver(&self, deliveries: Vec<Delivery>) {
         for (to, msg) in deliveries {
             let text = encode(msg);
-            match to {
-                To::One(p) => {
-                    if let Some(m) = self.members.iter().find(|m| m.info.id == p) {
-                        m.link.deliver(text);
-                    }
-                }
-                To::List(ids) => {
-                    for m in self.members.iter().filter(|m| ids.contains(&m.info.id)) {
-                        m.link.deliver(text.clone());
-                    }
-                }
-                To::Members => {
-                    for p in self.group.members() {
-                        if let Some(m) = self.members.iter().find(|m| &m.info.id == p) {
-                            m.link.deliver(text.clone());
-                        }
-                    }
-                }
+            let targets: Vec<&ParticipantId> = match &to {
+                To::One(p) => vec![p],
+                To::List(ids) => ids.iter().collect(),
+                To::Members => self.group.members().collect(),
                 To::MembersExcept(except) => {
-                    for p in self.group.members().filter(|p| **p != except) {
-                        if let Some(m) = self.members.iter().find(|m| &m.info.id == p) {
-                            m.link.deliver(text.clone());
-                        }
-                    }
+                    self.group.members().filter(|p| *p != except).collect()
+                }
+            };
+            for p in targets {
+                if let Some(m) = self.members.iter().find(|m| &m.info.id == p) {
+                    m.link.deliver(text.clone());
                 }
             }
         }
@@ -117,87 +156,218 @@ impl Room {
     fn position(&self, id: &ParticipantId) -> Option<usize> {
         self.members.iter().position(|m| &m.info.id == id)
     }
-}
 
-/// All rooms of this node.
-#[derive(Debug, Default)]
-pub(crate) struct Registry {
-    rooms: Mutex<HashMap<RoomName, Room>>,
-}
-
-impl Registry {
-    fn lock(&self) -> MutexGuard<'_, HashMap<RoomName, Room>> {
-        // A panic while holding the lock leaves the map consistent (each change is one
-        // push/remove), so a poisoned lock is still usable.
-        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    fn member(&self, id: &ParticipantId) -> Option<&Member> {
+        self.members.iter().find(|m| &m.info.id == id)
     }
 
-    /// Number of rooms with somebody in them.
-    pub(crate) fn room_count(&self) -> usize {
-        self.lock().len()
+    fn is_host(&self, id: &ParticipantId) -> bool {
+        self.member(id).is_some_and(|m| m.grants.host)
     }
 
-    /// Number of participants across all rooms.
-    pub(crate) fn participant_count(&self) -> usize {
-        self.lock().values().map(|r| r.members.len()).sum()
+    /// Tells the hosts who waits in the lobby.
+    fn lobby_to_hosts(&self) {
+        let waiting = self
+            .lobby
+            .iter()
+            .map(|w| LobbyEntry {
+                id: w.admission.participant.clone(),
+                identity: w.identity.clone(),
+            })
+            .collect();
+        let text = encode(ServerMessage::LobbyUpdated { waiting });
+        for m in self.members.iter().filter(|m| m.grants.host) {
+            m.link.deliver(text.clone());
+        }
     }
 
-    /// Adds a participant: replaces a connection with the same identity (it is kicked and the
+    /// The grants a participant gets here: a room whose screen sharing is for hosts takes the
+    /// screen away from everyone else.
+    fn effective(&self, grants: &Grants) -> Grants {
+        effective(&self.policy, grants)
+    }
+
+    fn identity_taken(&self, identity: &str) -> bool {
+        self.members.iter().any(|m| m.info.identity == identity)
+            || self.lobby.iter().any(|w| w.identity == identity)
+    }
+
+    /// Makes `a` a member: replaces a connection with the same identity (it is kicked and the
     /// others see it leave), queues `joined` for the newcomer and `participant_joined` for the
     /// others.
-    pub(crate) fn join(&self, a: Admission, ds: &dyn DeliveryService) -> Admitted {
-        let mut rooms = self.lock();
-        let room = rooms.entry(a.room.clone()).or_default();
-
-        let identity = match a.identity {
-            Identity::Named(identity) => identity,
-            Identity::Guest => fresh_guest_identity(room),
-        };
+    fn seat(&mut self, a: Admission, identity: String, ds: &dyn DeliveryService) -> Admitted {
         let mut replaced = None;
-        if let Some(i) = room.members.iter().position(|m| m.info.identity == identity) {
-            let old = room.members.remove(i);
+        if let Some(i) = self.members.iter().position(|m| m.info.identity == identity) {
+            let old = self.members.remove(i);
             old.link.kick(KickReason::Replaced);
             let left =
                 encode(ServerMessage::ParticipantLeft { participant_id: old.info.id.clone() });
-            room.broadcast(&left, &old.info.id);
-            let out = room.group.on_leave(&old.info.id, &room.ids());
-            room.deliver(out);
+            self.broadcast(&left, &old.info.id);
+            let out = self.group.on_leave(&old.info.id, &self.ids());
+            self.deliver(out);
             replaced = Some((old.session, old.info.id));
         }
-
+        let grants = self.effective(&a.grants);
         let info = ParticipantInfo {
             id: a.participant.clone(),
             identity: identity.clone(),
             // Nothing is published until the client says so with `publish_state`.
             microphone: false,
             camera: false,
+            screen: false,
+            host: grants.host,
         };
-        let e2ee = room.group.on_join(&a.participant, ds);
+        let e2ee = self.group.on_join(&a.participant, ds);
         a.link.deliver(encode(ServerMessage::Joined {
             participant_id: a.participant.clone(),
             room: a.room,
             identity: identity.clone(),
-            participants: room.members.iter().map(|m| m.info.clone()).collect(),
+            grants: grants.clone(),
+            policy: self.policy.clone(),
+            participants: self.members.iter().map(|m| m.info.clone()).collect(),
             e2ee,
         }));
-        room.broadcast(
+        self.broadcast(
             &encode(ServerMessage::ParticipantJoined { participant: info.clone() }),
             &a.participant,
         );
-        room.members.push(Member { info, session: a.session, link: a.link });
-        Admitted { identity, replaced }
+        let media = media_grants(&grants);
+        let host = grants.host;
+        self.members.push(Member {
+            info,
+            session: a.session,
+            link: a.link,
+            grants: a.grants,
+            token_id: a.token_id,
+            token_exp: a.token_exp,
+            muted: BTreeSet::new(),
+        });
+        if host && !self.lobby.is_empty() {
+            self.lobby_to_hosts();
+        }
+        Admitted { identity, replaced, media }
+    }
+}
+
+/// All rooms of this node, and what outlives them.
+#[derive(Debug)]
+pub(crate) struct Registry {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    rooms: HashMap<RoomName, Room>,
+    revocations: Revocations,
+    /// Rooms a host ended, until when (Unix seconds) non-hosts are turned away.
+    ended: HashMap<RoomName, u64>,
+    /// The most participants a new room holds.
+    max_participants: u32,
+}
+
+/// How long an ended meeting turns non-hosts away (unless a host opens it again).
+const ENDED_FOR_SECS: u64 = 3600;
+
+impl Registry {
+    /// A registry keeping its revocations in `revocations` (in the data directory), and
+    /// opening rooms with `max_participants`.
+    pub(crate) fn new(revocations: Revocations, max_participants: u32) -> Self {
+        let state = State { revocations, max_participants, ..State::default() };
+        Self { state: Mutex::new(state) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves the state consistent (each change is one
+        // push/remove), so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Number of rooms with somebody in them.
+    pub(crate) fn room_count(&self) -> usize {
+        self.lock().rooms.len()
+    }
+
+    /// Number of participants across all rooms (not counting lobbies).
+    pub(crate) fn participant_count(&self) -> usize {
+        self.lock().rooms.values().map(|r| r.members.len()).sum()
+    }
+
+    /// Lets a participant in, into the lobby, or refuses it (see the module docs).
+    pub(crate) fn enter(
+        &self,
+        a: Admission,
+        now: u64,
+        ds: &dyn DeliveryService,
+    ) -> Result<Entered, Refusal> {
+        let mut state = self.lock();
+        let State { rooms, revocations, ended, max_participants } = &mut *state;
+        let host = a.grants.host;
+        // A guest has no identity to revoke, only its token id.
+        let named = match &a.identity {
+            Identity::Named(identity) => identity.as_str(),
+            Identity::Guest => "",
+        };
+        if revocations.refuses(&a.room, named, a.token_id.as_deref(), now) {
+            return Err(Refusal::fatal(
+                ErrorCode::Revoked,
+                "your access to this meeting was revoked; ask the host for a new link",
+            ));
+        }
+        if host {
+            ended.remove(&a.room);
+        } else if ended.get(&a.room).is_some_and(|until| *until > now) {
+            return Err(Refusal::fatal(ErrorCode::MeetingEnded, "the host ended this meeting"));
+        }
+        let room = rooms
+            .entry(a.room.clone())
+            .or_insert_with(|| Room::new(RoomPolicy::new(*max_participants)));
+        if !host && room.policy.locked {
+            return Err(Refusal::fatal(
+                ErrorCode::RoomLocked,
+                "the meeting is locked; ask the host to unlock it",
+            ));
+        }
+        if !host && room.members.len() >= room.policy.max_participants as usize {
+            return Err(Refusal::fatal(
+                ErrorCode::RoomFull,
+                format!("the meeting is full ({} participants)", room.policy.max_participants),
+            ));
+        }
+        let identity = match &a.identity {
+            Identity::Named(identity) => identity.clone(),
+            Identity::Guest => fresh_guest_identity(room),
+        };
+        if room.policy.lobby && !a.grants.skips_lobby() {
+            a.link.deliver(encode(ServerMessage::Lobby { room: a.room.clone() }));
+            let (admit, admitted) = oneshot::channel();
+            room.lobby.push(Waiting { admission: a, identity, admit });
+            room.lobby_to_hosts();
+            return Ok(Entered::Waiting(admitted));
+        }
+        Ok(Entered::Joined(room.seat(a, identity, ds)))
     }
 
     /// Removes a participant and tells the others. Returns false if it was not there (already
-    /// replaced, or never admitted). Drops the room when it empties.
+    /// replaced, or never admitted). Drops the room when nobody is left in it or its lobby.
     pub(crate) fn leave(&self, room_name: &RoomName, participant: &ParticipantId) -> bool {
-        let mut rooms = self.lock();
-        let Some((room, i)) = find(&mut rooms, room_name, participant) else {
+        let mut state = self.lock();
+        let Some(room) = state.rooms.get_mut(room_name) else {
+            return false;
+        };
+        if let Some(i) = room.lobby.iter().position(|w| &w.admission.participant == participant) {
+            room.lobby.remove(i);
+            room.lobby_to_hosts();
+            if room.members.is_empty() && room.lobby.is_empty() {
+                state.rooms.remove(room_name);
+            }
+            return true;
+        }
+        let Some(i) = room.position(participant) else {
             return false;
         };
         room.members.remove(i);
-        if room.members.is_empty() {
-            rooms.remove(room_name);
+        if room.members.is_empty() && room.lobby.is_empty() {
+            state.rooms.remove(room_name);
         } else {
             let left =
                 encode(ServerMessage::ParticipantLeft { participant_id: participant.clone() });
@@ -216,8 +386,8 @@ impl Registry {
         input: MlsInput,
         ds: &dyn DeliveryService,
     ) -> Result<(), MlsRefusal> {
-        let mut rooms = self.lock();
-        let Some((room, _)) = find(&mut rooms, room_name, participant) else {
+        let mut state = self.lock();
+        let Some(room) = member_room(&mut state.rooms, room_name, participant) else {
             return Ok(()); // Already gone: nothing to do.
         };
         let group = &mut room.group;
@@ -241,39 +411,64 @@ impl Registry {
         Ok(())
     }
 
-    /// Records a participant's microphone and camera state and tells the others.
+    /// Records a participant's microphone, camera and screen state and tells the others.
+    /// Returns the sources a host had muted that the participant turned on again: the SFU
+    /// forwards them again.
     pub(crate) fn publish_state(
         &self,
         room_name: &RoomName,
         participant: &ParticipantId,
-        microphone: bool,
-        camera: bool,
-    ) -> bool {
-        let mut rooms = self.lock();
-        let Some((room, i)) = find(&mut rooms, room_name, participant) else {
-            return false;
+        on: [(Source, bool); 3],
+    ) -> Vec<Source> {
+        let mut state = self.lock();
+        let Some(room) = member_room(&mut state.rooms, room_name, participant) else {
+            return Vec::new();
         };
-        let info = &mut room.members[i].info;
-        if (info.microphone, info.camera) == (microphone, camera) {
-            return true;
+        let Some(i) = room.position(participant) else { return Vec::new() };
+        let granted = room.effective(&room.members[i].grants);
+        let member = &mut room.members[i];
+        let mut unmuted = Vec::new();
+        for (source, on) in on {
+            if on && granted.may_publish(source) && member.muted.remove(&source) {
+                unmuted.push(source);
+                if source == Source::Screen {
+                    unmuted.push(Source::ScreenAudio);
+                }
+            }
         }
-        info.microphone = microphone;
-        info.camera = camera;
-        let updated = encode(ServerMessage::ParticipantUpdated { participant: info.clone() });
-        room.broadcast(&updated, participant);
-        true
+        let info = &mut member.info;
+        let new = (on[0].1, on[1].1, on[2].1);
+        if (info.microphone, info.camera, info.screen) != new {
+            (info.microphone, info.camera, info.screen) = new;
+            let updated = encode(ServerMessage::ParticipantUpdated { participant: info.clone() });
+            room.broadcast(&updated, participant);
+        }
+        unmuted
     }
 }
 
-/// The room `participant` is in, and its place among the members.
-fn find<'a>(
+/// What `grants` allow under `policy`.
+fn effective(policy: &RoomPolicy, grants: &Grants) -> Grants {
+    let mut grants = grants.clone();
+    if policy.screen_share == ScreenSharePolicy::Hosts && !grants.host {
+        grants.publish.retain(|s| *s != Source::Screen);
+    }
+    grants
+}
+
+fn media_grants(grants: &Grants) -> MediaGrants {
+    MediaGrants { publish: grants.publish.clone(), subscribe: grants.subscribe }
+}
+
+/// The room `participant` is a member of.
+fn member_room<'a>(
     rooms: &'a mut HashMap<RoomName, Room>,
     room_name: &RoomName,
     participant: &ParticipantId,
-) -> Option<(&'a mut Room, usize)> {
+) -> Option<&'a mut Room> {
     let room = rooms.get_mut(room_name)?;
-    let i = room.position(participant)?;
-    Some((room, i))
+    room.position(participant)?;
+    Some(room)
 }
 
 /// A guest identity not used in `room`: `guest-` and six hex digits.
@@ -281,7 +476,7 @@ fn fresh_guest_identity(room: &Room) -> String {
     let mut rng = rand::rng();
     loop {
         let candidate = format!("guest-{:06x}", rng.random_range(0..0x100_0000u32));
-        if !room.members.iter().any(|m| m.info.identity == candidate) {
+        if !room.identity_taken(&candidate) {
             return candidate;
         }
     }
@@ -293,86 +488,4 @@ pub(crate) fn fresh_participant_id() -> ParticipantId {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use crate::mls::tests::FakeDs;
-
-    use tokio::sync::mpsc;
-
-    use super::*;
-    use crate::outbound::{Kick, Outgoing};
-
-    struct Probe {
-        rx: mpsc::Receiver<Outgoing>,
-        kick: Arc<Kick>,
-    }
-
-    impl Probe {
-        fn types(&mut self) -> Vec<String> {
-            let mut out = Vec::new();
-            while let Ok(Outgoing::Text(t)) = self.rx.try_recv() {
-                let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
-                out.push(v["type"].as_str().unwrap().to_owned());
-            }
-            out
-        }
-    }
-
-    fn admit(reg: &Registry, room: &str, identity: Identity, session: u64) -> (Admitted, Probe) {
-        let (tx, rx) = mpsc::channel(16);
-        let kick = Arc::new(Kick::default());
-        let admitted = reg.join(
-            Admission {
-                room: RoomName::new(room).unwrap(),
-                identity,
-                participant: ParticipantId(format!("p_{session}")),
-                session: SessionId(session),
-                link: Link::new(tx, kick.clone()),
-            },
-            &FakeDs,
-        );
-        (admitted, Probe { rx, kick })
-    }
-
-    #[tokio::test]
-    async fn same_identity_replaces_and_others_see_leave_then_join() {
-        let reg = Registry::default();
-        let (_, mut a) = admit(&reg, "r", Identity::Named("ada".into()), 1);
-        let (_, mut b) = admit(&reg, "r", Identity::Named("bob".into()), 2);
-        let (admitted, mut a2) = admit(&reg, "r", Identity::Named("ada".into()), 3);
-        assert_eq!(admitted.replaced, Some((SessionId(1), ParticipantId("p_1".into()))));
-        assert_eq!(a.kick.kicked().await, KickReason::Replaced);
-        assert_eq!(a.types(), ["joined", "participant_joined"]);
-        // Ada was to create the MLS group and is gone before doing so: Bob, waiting, is asked.
-        assert_eq!(
-            b.types(),
-            ["joined", "participant_left", "mls_create_group", "participant_joined"]
-        );
-        assert_eq!(a2.types(), ["joined"]);
-        assert_eq!(reg.participant_count(), 2);
-        // The replaced connection's own leave is a no-op.
-        assert!(!reg.leave(&RoomName::new("r").unwrap(), &ParticipantId("p_1".into())));
-    }
-
-    #[test]
-    fn guests_get_distinct_identities_and_empty_rooms_are_dropped() {
-        let reg = Registry::default();
-        let (g1, _p1) = admit(&reg, "r", Identity::Guest, 1);
-        let (g2, _p2) = admit(&reg, "r", Identity::Guest, 2);
-        assert!(g1.identity.starts_with("guest-") && g1.identity.len() == 12);
-        assert_ne!(g1.identity, g2.identity);
-        let room = RoomName::new("r").unwrap();
-        assert!(reg.leave(&room, &ParticipantId("p_1".into())));
-        assert!(reg.leave(&room, &ParticipantId("p_2".into())));
-        assert_eq!(reg.room_count(), 0);
-    }
-
-    #[test]
-    fn participant_ids_look_right() {
-        let id = fresh_participant_id();
-        assert_eq!(id.0.len(), 18);
-        assert!(id.0.starts_with("p_"));
-        assert!(id.0[2..].bytes().all(|b| b.is_ascii_hexdigit()));
-    }
-}
+mod tests;

@@ -15,9 +15,10 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use veil_proto::RoomName;
-use veil_proto::media::{MediaCommand, MediaEvent, MediaPlane, SessionId};
+use veil_proto::media::{MediaCommand, MediaEvent, MediaGrants, MediaPlane, SessionId};
+use veil_proto::room::{Grants, Source};
 use veil_signaling::token::{self, ApiSecret, Claims};
-use veil_signaling::{AppState, SignalingConfig, app};
+use veil_signaling::{AppState, Secrets, SignalingConfig, app};
 
 /// How long any single expected thing may take before a test fails.
 pub const PATIENCE: Duration = Duration::from_secs(5);
@@ -25,9 +26,11 @@ pub const PATIENCE: Duration = Duration::from_secs(5);
 /// A media command as recorded (the event sender of `Open` is kept aside).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cmd {
-    Open { session: SessionId, room: String, participant: String },
+    Open { session: SessionId, room: String, participant: String, grants: MediaGrants },
     Offer { session: SessionId, sdp: String },
     Answer { session: SessionId, sdp: String },
+    SetMuted { session: SessionId, source: Source, muted: bool },
+    SetGrants { session: SessionId, grants: MediaGrants },
     Close { session: SessionId },
 }
 
@@ -41,11 +44,15 @@ pub struct TestPlane {
 impl MediaPlane for TestPlane {
     fn send(&self, command: MediaCommand) {
         let cmd = match command {
-            MediaCommand::Open { session, room, participant, events } => {
+            MediaCommand::Open { session, room, participant, grants, events } => {
                 self.sessions.lock().unwrap().insert(session, events);
-                Cmd::Open { session, room: room.to_string(), participant: participant.0 }
+                Cmd::Open { session, room: room.to_string(), participant: participant.0, grants }
             }
-            MediaCommand::Offer { session, sdp } => {
+            MediaCommand::SetMuted { session, source, muted } => {
+                Cmd::SetMuted { session, source, muted }
+            }
+            MediaCommand::SetGrants { session, grants } => Cmd::SetGrants { session, grants },
+            MediaCommand::Offer { session, sdp, .. } => {
                 self.emit(session, MediaEvent::Answer { sdp: format!("answer:{sdp}") });
                 Cmd::Offer { session, sdp }
             }
@@ -100,6 +107,8 @@ impl TestPlane {
 pub struct Server {
     pub addr: SocketAddr,
     pub secret: ApiSecret,
+    /// Opens the admin API.
+    pub admin_key: ApiSecret,
     pub plane: Arc<TestPlane>,
     pub state: AppState,
 }
@@ -111,25 +120,38 @@ impl Server {
 
     pub async fn with_config(config: SignalingConfig) -> Self {
         let secret = ApiSecret::generate();
+        let admin_key = ApiSecret::generate();
         let plane = Arc::new(TestPlane::default());
         // The real delivery service: commits in these tests are real MLS.
         let delivery = Arc::new(veil_ds::Verifier::generate().unwrap());
-        let state = AppState::new(config, secret.clone(), plane.clone(), delivery);
+        let secrets = Secrets { api: secret.clone(), admin: Some(admin_key.clone()) };
+        let state = AppState::new(config, secrets, plane.clone(), delivery).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(axum::serve(listener, app(state.clone())).into_future());
-        Self { addr, secret, plane, state }
+        Self { addr, secret, admin_key, plane, state }
     }
 
     /// A token for `room`, valid for ten minutes, as `sub` (a guest when `None`).
     pub fn token(&self, room: &str, sub: Option<&str>) -> String {
+        self.token_with(room, sub, Grants::default())
+    }
+
+    /// A token for `room` as `sub` with `grants`.
+    pub fn token_with(&self, room: &str, sub: Option<&str>, grants: Grants) -> String {
+        token::mint(&self.secret, &self.claims(room, sub, grants))
+    }
+
+    /// The claims of a ten-minute token for `room`.
+    pub fn claims(&self, room: &str, sub: Option<&str>, grants: Grants) -> Claims {
         let mut claims = Claims::for_room(
             RoomName::new(room).unwrap(),
             token::now_unix(),
             Duration::from_secs(600),
         );
         claims.sub = sub.map(str::to_owned);
-        token::mint(&self.secret, &claims)
+        claims.grants = grants;
+        claims
     }
 
     pub async fn client(&self) -> Client {

@@ -1,0 +1,253 @@
+//! What hosts (and the operator) do to a room: the lobby, muting, removing, revoking, the
+//! room's policy, ending the meeting. Every action is checked here, on the server: a
+//! participant without the host grant gets `forbidden` and nothing happens.
+
+use veil_proto::media::{MediaGrants, SessionId};
+use veil_proto::room::{RoomPolicy, Source};
+use veil_proto::signal::{ErrorCode, ServerMessage};
+use veil_proto::{ParticipantId, RoomName};
+
+use super::{Registry, Room, State};
+use crate::inbound::Refusal;
+use crate::mls::DeliveryService;
+use crate::outbound::{KickReason, encode};
+use crate::revocations::{IDENTITY_REVOCATION_SECS, Revocation};
+
+/// What a host asked to revoke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Revoke {
+    Identity(String),
+    TokenId(String),
+}
+
+fn forbidden() -> Refusal {
+    Refusal::soft(ErrorCode::Forbidden, "only a host of this meeting may do that")
+}
+
+fn unknown(who: &ParticipantId) -> Refusal {
+    Refusal::soft(ErrorCode::UnknownParticipant, format!("nobody with id {who} is in this meeting"))
+}
+
+/// The room, if `actor` is one of its hosts.
+fn as_host<'a>(
+    state: &'a mut State,
+    room: &RoomName,
+    actor: &ParticipantId,
+) -> Result<&'a mut Room, Refusal> {
+    let room = state.rooms.get_mut(room).ok_or_else(forbidden)?;
+    if !room.is_host(actor) {
+        return Err(forbidden());
+    }
+    Ok(room)
+}
+
+impl Registry {
+    /// A host lets `target` in from the lobby: it joins (its connection is told through the
+    /// lobby entry, and opens its media session).
+    pub(crate) fn admit(
+        &self,
+        room_name: &RoomName,
+        actor: &ParticipantId,
+        target: &ParticipantId,
+        ds: &dyn DeliveryService,
+    ) -> Result<(), Refusal> {
+        let mut state = self.lock();
+        let room = as_host(&mut state, room_name, actor)?;
+        let i = room.lobby.iter().position(|w| &w.admission.participant == target);
+        let waiting = room.lobby.remove(i.ok_or_else(|| unknown(target))?);
+        let admitted = room.seat(waiting.admission, waiting.identity, ds);
+        room.lobby_to_hosts();
+        // The connection may have gone meanwhile; its leave then finds it seated and removes it.
+        let _ = waiting.admit.send(admitted);
+        Ok(())
+    }
+
+    /// A host turns `target` away from the lobby.
+    pub(crate) fn deny(
+        &self,
+        room_name: &RoomName,
+        actor: &ParticipantId,
+        target: &ParticipantId,
+    ) -> Result<(), Refusal> {
+        let mut state = self.lock();
+        let room = as_host(&mut state, room_name, actor)?;
+        let i = room.lobby.iter().position(|w| &w.admission.participant == target);
+        let waiting = room.lobby.remove(i.ok_or_else(|| unknown(target))?);
+        waiting.admission.link.kick(KickReason::Denied);
+        room.lobby_to_hosts();
+        Ok(())
+    }
+
+    /// A host mutes `target`'s `source` (a screen: stops the share). Returns the target's
+    /// media session, whose source the SFU stops forwarding.
+    pub(crate) fn mute(
+        &self,
+        room_name: &RoomName,
+        actor: &ParticipantId,
+        target: &ParticipantId,
+        source: Source,
+    ) -> Result<SessionId, Refusal> {
+        let mut state = self.lock();
+        let room = as_host(&mut state, room_name, actor)?;
+        let i = room.position(target).ok_or_else(|| unknown(target))?;
+        let member = &mut room.members[i];
+        member.muted.insert(source);
+        if source == Source::Screen {
+            member.muted.insert(Source::ScreenAudio);
+        }
+        match source {
+            Source::Microphone => member.info.microphone = false,
+            Source::Camera => member.info.camera = false,
+            Source::Screen | Source::ScreenAudio => member.info.screen = false,
+        }
+        member.link.deliver(encode(ServerMessage::MuteRequested { source }));
+        let session = member.session;
+        let updated =
+            encode(ServerMessage::ParticipantUpdated { participant: member.info.clone() });
+        room.broadcast(&updated, target);
+        Ok(session)
+    }
+
+    /// A host removes `target`: its connection closes, and the token it joined with (or, if
+    /// the token has no id, its identity) cannot join this room again.
+    pub(crate) fn remove(
+        &self,
+        room_name: &RoomName,
+        actor: &ParticipantId,
+        target: &ParticipantId,
+        now: u64,
+    ) -> Result<(), Refusal> {
+        let mut state = self.lock();
+        let room = as_host(&mut state, room_name, actor)?;
+        let member = room.member(target).ok_or_else(|| unknown(target))?;
+        let revocation = match &member.token_id {
+            Some(id) => Revocation {
+                room: room_name.clone(),
+                identity: None,
+                token_id: Some(id.clone()),
+                until: member.token_exp,
+            },
+            None => Revocation {
+                room: room_name.clone(),
+                identity: Some(member.info.identity.clone()),
+                token_id: None,
+                until: member.token_exp,
+            },
+        };
+        member.link.kick(KickReason::Removed);
+        state.revocations.add(revocation, now);
+        Ok(())
+    }
+
+    /// Revokes an identity or token id in a room, on a host's word (`actor`) or the operator's
+    /// (`None`): live participants holding it are disconnected, and it cannot join again.
+    /// Returns how many were disconnected.
+    pub(crate) fn revoke(
+        &self,
+        room_name: &RoomName,
+        actor: Option<&ParticipantId>,
+        what: Revoke,
+        now: u64,
+    ) -> Result<usize, Refusal> {
+        let mut state = self.lock();
+        if let Some(actor) = actor {
+            as_host(&mut state, room_name, actor)?;
+        }
+        let (identity, token_id) = match what {
+            Revoke::Identity(i) => (Some(i), None),
+            Revoke::TokenId(t) => (None, Some(t)),
+        };
+        // The expiry of a token revoked by id is not known here; a day outlasts any join link.
+        let until = now + IDENTITY_REVOCATION_SECS;
+        let revocation = Revocation {
+            room: room_name.clone(),
+            identity: identity.clone(),
+            token_id: token_id.clone(),
+            until,
+        };
+        let mut cut = 0;
+        if let Some(room) = state.rooms.get_mut(room_name) {
+            let holds = |ident: &str, tid: Option<&str>| {
+                identity.as_deref() == Some(ident)
+                    || (token_id.is_some() && token_id.as_deref() == tid)
+            };
+            for m in room.members.iter().filter(|m| holds(&m.info.identity, m.token_id.as_deref()))
+            {
+                m.link.kick(KickReason::Revoked);
+                cut += 1;
+            }
+            for w in
+                room.lobby.iter().filter(|w| holds(&w.identity, w.admission.token_id.as_deref()))
+            {
+                w.admission.link.kick(KickReason::Revoked);
+                cut += 1;
+            }
+        }
+        state.revocations.add(revocation, now);
+        Ok(cut)
+    }
+
+    /// A host changes the room's policy; everybody is told, with what they may do now.
+    /// Returns the media sessions whose grants changed: a screen no longer granted is stopped
+    /// (as if a host had muted it) and the SFU is told the new grants.
+    pub(crate) fn set_policy(
+        &self,
+        room_name: &RoomName,
+        actor: &ParticipantId,
+        policy: RoomPolicy,
+    ) -> Result<Vec<(SessionId, MediaGrants)>, Refusal> {
+        policy.validate().map_err(|e| Refusal::soft(ErrorCode::BadMessage, e))?;
+        let mut state = self.lock();
+        let room = as_host(&mut state, room_name, actor)?;
+        let old = room.policy.clone();
+        room.policy = policy.clone();
+        let mut changed = Vec::new();
+        for m in &mut room.members {
+            let (before, after) =
+                (super::effective(&old, &m.grants), super::effective(&policy, &m.grants));
+            m.link.deliver(encode(ServerMessage::PolicyUpdated {
+                policy: policy.clone(),
+                grants: after.clone(),
+            }));
+            if before.publish == after.publish {
+                continue;
+            }
+            if !after.may_publish(Source::Screen) {
+                m.muted.extend([Source::Screen, Source::ScreenAudio]);
+                if m.info.screen {
+                    m.info.screen = false;
+                    m.link.deliver(encode(ServerMessage::MuteRequested { source: Source::Screen }));
+                }
+            }
+            changed.push((m.session, super::media_grants(&after)));
+        }
+        for (session, _) in &changed {
+            if let Some(m) = room.members.iter().find(|m| m.session == *session) {
+                let updated =
+                    encode(ServerMessage::ParticipantUpdated { participant: m.info.clone() });
+                room.broadcast(&updated, &m.info.id);
+            }
+        }
+        Ok(changed)
+    }
+
+    /// A host ends the meeting: everybody, in the room and in its lobby, is disconnected, and
+    /// non-hosts are turned away for a while unless a host opens it again.
+    pub(crate) fn end_meeting(
+        &self,
+        room_name: &RoomName,
+        actor: &ParticipantId,
+        now: u64,
+    ) -> Result<(), Refusal> {
+        let mut state = self.lock();
+        let room = as_host(&mut state, room_name, actor)?;
+        for m in &room.members {
+            m.link.kick(KickReason::MeetingEnded);
+        }
+        for w in &room.lobby {
+            w.admission.link.kick(KickReason::MeetingEnded);
+        }
+        state.ended.insert(room_name.clone(), now + super::ENDED_FOR_SECS);
+        Ok(())
+    }
+}
