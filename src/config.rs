@@ -19,6 +19,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub assets_dir: Option<PathBuf>,
     pub max_message_bytes: Option<usize>,
+    /// The most participants a new room holds (default 100).
+    pub max_participants: Option<u32>,
 }
 
 /// A file key that takes one value or a list of them.
@@ -60,6 +62,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub assets_dir: PathBuf,
     pub max_message_bytes: usize,
+    pub max_participants: u32,
 }
 
 pub const DEFAULT_HTTP: &str = "127.0.0.1:7880";
@@ -147,6 +150,7 @@ mod tests {
             data_dir: PathBuf::from("/tmp/x"),
             assets_dir: PathBuf::from("/tmp/y"),
             max_message_bytes: 65536,
+            max_participants: 100,
         }
     }
 

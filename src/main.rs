@@ -1,5 +1,7 @@
-//! `veil`: signaling and SFU in one process (`veil serve`), and join links (`veil token`).
+//! `veil`: signaling and SFU in one process (`veil serve`), join links (`veil token`), and the
+//! operator's revocations (`veil revoke`).
 
+mod admin_api;
 mod config;
 mod secret;
 
@@ -12,9 +14,10 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 use veil_proto::RoomName;
+use veil_proto::room::{Grants, Source};
 use veil_sfu::{Sfu, SfuConfig};
 use veil_signaling::token::{self, Claims};
-use veil_signaling::{AppState, SignalingConfig};
+use veil_signaling::{AppState, Secrets, SignalingConfig};
 
 use crate::config::{Config, DEFAULT_HTTP, DEFAULT_UDP, FileConfig};
 
@@ -31,6 +34,9 @@ enum Command {
     Serve(ServeArgs),
     /// Print a join link for a room (the link is the last line of output).
     Token(TokenArgs),
+    /// Revoke an identity or a token id in a room on a running server: whoever holds it is
+    /// disconnected and cannot join that room again.
+    Revoke(RevokeArgs),
 }
 
 /// Settings both commands read, so they agree on the secret and the link address.
@@ -77,19 +83,81 @@ struct TokenArgs {
     /// Identity of the participant; another join with the same identity replaces this one.
     #[arg(long, required_unless_present = "guest")]
     identity: Option<String>,
-    /// A shareable link: everyone who opens it joins under a fresh guest identity.
-    #[arg(long, conflicts_with = "identity")]
+    /// A shareable link: everyone who opens it joins under a fresh guest identity. Its token
+    /// lives an hour unless --ttl says otherwise, and cannot carry the host grant.
+    #[arg(long, conflicts_with_all = ["identity", "host"])]
     guest: bool,
+    /// A host of the room: admits from the lobby, mutes, removes, locks, ends the meeting;
+    /// publishes microphone, camera and screen and skips the lobby unless told otherwise.
+    #[arg(long)]
+    host: bool,
+    /// What the participant may publish, from microphone, camera and screen (default:
+    /// microphone,camera; for a host all three). An empty value publishes nothing.
+    #[arg(long, value_parser = parse_sources)]
+    publish: Option<Sources>,
+    /// The participant receives nobody's media.
+    #[arg(long)]
+    no_subscribe: bool,
+    /// The participant skips the room's lobby.
+    #[arg(long)]
+    bypass_lobby: bool,
+    /// The token's id, which a host's removal or `veil revoke --token-id` names (default: a
+    /// fresh random one, printed on stderr).
+    #[arg(long)]
+    token_id: Option<String>,
     /// Display name suggested on the pre-join screen. It goes in the link's fragment, which
     /// browsers never send to the server, not in the token.
     #[arg(long)]
     name: Option<String>,
-    /// How long the token is valid: e.g. 90s, 30m, 1h, 7d.
-    #[arg(long, default_value = "1h", value_parser = parse_ttl)]
-    ttl: Duration,
+    /// How long the token is valid: e.g. 90s, 30m, 1h, 7d (default: 1h for a guest link,
+    /// 12h otherwise).
+    #[arg(long, value_parser = parse_ttl)]
+    ttl: Option<Duration>,
     /// Base URL of the link (default: the configured public URL or HTTP address).
     #[arg(long)]
     url: Option<String>,
+}
+
+#[derive(Args)]
+struct RevokeArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Room to revoke it in.
+    #[arg(long)]
+    room: String,
+    /// Identity to revoke: every token for it is refused in the room for a day.
+    #[arg(long, required_unless_present = "token_id", conflicts_with = "token_id")]
+    identity: Option<String>,
+    /// Token id to revoke (as `veil token` printed it).
+    #[arg(long)]
+    token_id: Option<String>,
+    /// Base URL of the server (default: the configured public URL or HTTP address).
+    #[arg(long)]
+    url: Option<String>,
+}
+
+/// How long a guest link lives unless told.
+const GUEST_TTL: Duration = Duration::from_secs(3600);
+/// How long a named or host link lives unless told.
+const NAMED_TTL: Duration = Duration::from_secs(12 * 3600);
+
+/// What `--publish` lists, in order, without repeats.
+#[derive(Debug, Clone)]
+struct Sources(Vec<Source>);
+
+fn parse_sources(text: &str) -> Result<Sources, String> {
+    let mut sources = Vec::new();
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        match Source::parse(name) {
+            Some(source @ (Source::Microphone | Source::Camera | Source::Screen)) => {
+                if !sources.contains(&source) {
+                    sources.push(source);
+                }
+            }
+            _ => return Err(format!("{name:?} is not a source; use microphone, camera or screen")),
+        }
+    }
+    Ok(Sources(sources))
 }
 
 fn parse_ttl(text: &str) -> Result<Duration, String> {
@@ -137,6 +205,9 @@ fn resolve(
         max_message_bytes: file
             .max_message_bytes
             .unwrap_or(SignalingConfig::default().max_message_bytes),
+        max_participants: file
+            .max_participants
+            .unwrap_or(SignalingConfig::default().max_participants),
     };
     config.validate()?;
     Ok(config)
@@ -179,6 +250,7 @@ fn main() -> anyhow::Result<()> {
             tokio::runtime::Runtime::new()?.block_on(serve(config))
         }
         Command::Token(args) => token_command(args),
+        Command::Revoke(args) => revoke_command(args),
     }
 }
 
@@ -191,22 +263,68 @@ fn token_command(args: TokenArgs) -> anyhow::Result<()> {
         bail!("the identity must be 1 to 128 characters");
     }
     let secret = secret::load_or_create(&config.data_dir)?;
-    let mut claims = Claims::for_room(room, token::now_unix(), args.ttl);
+    let ttl = args.ttl.unwrap_or(if args.guest { GUEST_TTL } else { NAMED_TTL });
+    let mut claims = Claims::for_room(room, token::now_unix(), ttl);
+    claims.grants = grants_of(&args);
     claims.sub = args.identity;
+    if let Some(id) = args.token_id {
+        if id.is_empty() || id.len() > 128 {
+            bail!("the token id must be 1 to 128 characters");
+        }
+        claims.jti = Some(id);
+    }
     let base = match args.url {
         Some(url) => url.trim_end_matches('/').to_string(),
         None => config.link_base(config.http),
     };
+    if let Some(id) = &claims.jti {
+        eprintln!("token id: {id}");
+    }
     println!("{}", join_link(&base, &secret, &claims, args.name.as_deref()));
+    Ok(())
+}
+
+/// The grants `veil token`'s flags ask for.
+fn grants_of(args: &TokenArgs) -> Grants {
+    let mut grants = if args.host { Grants::host() } else { Grants::default() };
+    if let Some(Sources(publish)) = &args.publish {
+        grants.publish = publish.clone();
+    }
+    grants.subscribe = !args.no_subscribe;
+    grants.bypass_lobby |= args.bypass_lobby;
+    grants
+}
+
+fn revoke_command(args: RevokeArgs) -> anyhow::Result<()> {
+    let config = resolve(&args.common, None, None)?;
+    let room = RoomName::new(args.room.clone()).with_context(|| format!("room {:?}", args.room))?;
+    let key = secret::load_or_create_named(&config.data_dir, secret::ADMIN_KEY)?;
+    let base = match args.url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => config.link_base(config.http),
+    };
+    let body = match (&args.identity, &args.token_id) {
+        (Some(identity), _) => serde_json::json!({ "identity": identity }),
+        (None, Some(token_id)) => serde_json::json!({ "token_id": token_id }),
+        (None, None) => bail!("name an --identity or a --token-id to revoke"),
+    };
+    let path = format!("/api/rooms/{room}/revocations");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let answer = runtime.block_on(admin_api::post(&base, &path, &key.to_hex(), &body))?;
+    let disconnected = answer["disconnected"].as_u64().unwrap_or(0);
+    println!("revoked in {room}; {disconnected} live participant(s) disconnected");
     Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let secret = secret::load_or_create(&config.data_dir)?;
+    let admin_key = secret::load_or_create_named(&config.data_dir, secret::ADMIN_KEY)?;
     let sfu = Sfu::start(SfuConfig { udp: config.udp, public_ips: config.public_ips.clone() })?;
     let signaling = SignalingConfig {
         assets_dir: config.assets_dir.clone(),
         max_message_bytes: config.max_message_bytes,
+        revocations_file: Some(config.data_dir.join("revocations.json")),
+        max_participants: config.max_participants,
         ..SignalingConfig::default()
     };
     signaling.validate()?;
@@ -223,15 +341,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let base = config.link_base(bound);
 
     let room = RoomName::new(format!("room-{}", random_suffix()))?;
-    let claims = Claims::for_room(room, token::now_unix(), Duration::from_secs(12 * 3600));
+    let now = token::now_unix();
+    let mut host = Claims::for_room(room.clone(), now, NAMED_TTL);
+    host.sub = Some("host".into());
+    host.grants = Grants::host();
+    let guests = Claims::for_room(room, now, NAMED_TTL);
     let media: Vec<String> = sfu.candidates().iter().map(ToString::to_string).collect();
     println!("veil ready: {base} (media udp {})", media.join(", "));
-    println!("join link: {}", join_link(&base, &secret, &claims, None));
+    println!("host link: {}", join_link(&base, &secret, &host, None));
+    println!("join link: {}", join_link(&base, &secret, &guests, None));
 
     // The MLS delivery service's key: fresh per process, since groups live only as long as
     // their rooms, which a restart ends anyway.
     let delivery = veil_ds::Verifier::generate().context("cannot create the MLS delivery key")?;
-    let state = AppState::new(signaling, secret, Arc::new(sfu.handle()), Arc::new(delivery));
+    let secrets = Secrets { api: secret, admin: Some(admin_key) };
+    let state = AppState::new(signaling, secrets, Arc::new(sfu.handle()), Arc::new(delivery))?;
     axum::serve(listener, veil_signaling::app(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

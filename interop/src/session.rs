@@ -93,9 +93,10 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     let (conn, mut events) = connection::open(opts.bind).await?;
     let offer = conn.pc.create_offer(None).await.context("creating the offer")?;
     conn.pc.set_local_description(offer.clone()).await.context("applying our offer")?;
-    signaling::send(&mut ws, ClientMessage::Offer { sdp: offer.sdp }).await?;
+    signaling::send(&mut ws, ClientMessage::Offer { sdp: offer.sdp, sources: Default::default() })
+        .await?;
     // As the browser does: the others show our camera and microphone once we announce them.
-    let state = ClientMessage::PublishState { microphone: true, camera: true };
+    let state = ClientMessage::PublishState { microphone: true, camera: true, screen: false };
     signaling::send(&mut ws, state).await?;
     let seed = u64::from(rand::random::<u32>());
     let mut marks = if opts.stdin_control { stdin_marks() } else { mpsc::unbounded_channel().1 };

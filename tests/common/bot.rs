@@ -34,7 +34,7 @@ const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 /// Plaintext every frame a bot sends starts with, to search the wire for.
 pub const KNOWN_PLAINTEXT: &[u8] = b"KNOWN-PLAINTEXT|";
 
-type Ws =
+pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// What a bot has seen so far.
@@ -144,7 +144,11 @@ impl Bot {
         let audio = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
         let video = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
         let (offer, pending) = api.apply().unwrap();
-        send(&mut ws, ClientMessage::Offer { sdp: offer.to_sdp_string() }).await;
+        send(
+            &mut ws,
+            ClientMessage::Offer { sdp: offer.to_sdp_string(), sources: Default::default() },
+        )
+        .await;
 
         let seen = Arc::new(Mutex::new(Seen::default()));
         seen.lock().unwrap().participants.extend(participants.into_iter().map(|p| p.id));

@@ -24,6 +24,8 @@ pub struct Server {
     /// Every media address it offers peers (its ICE candidates).
     pub media: Vec<SocketAddr>,
     pub secret: ApiSecret,
+    /// Its data directory (admin key, revocations).
+    pub data_dir: std::path::PathBuf,
 }
 
 impl Server {
@@ -33,9 +35,14 @@ impl Server {
 
     /// Starts `veil serve --http 127.0.0.1:0` with `args` added (which must set `--udp`).
     pub fn start_with(args: &[&str]) -> Server {
-        let secret = ApiSecret::generate();
         let data_dir =
             std::env::temp_dir().join(format!("veil-it-{}-{}", std::process::id(), rand_u32()));
+        Self::start_in(&data_dir, ApiSecret::generate(), args)
+    }
+
+    /// Starts it on `data_dir` (kept across restarts) and `secret`.
+    pub fn start_in(data_dir: &std::path::Path, secret: ApiSecret, args: &[&str]) -> Server {
+        let data_dir = data_dir.to_path_buf();
         let mut child = Command::new(env!("CARGO_BIN_EXE_veil"))
             .args(["serve", "--http", "127.0.0.1:0"])
             .args(args)
@@ -51,7 +58,14 @@ impl Server {
         let line = lines.next().expect("a ready line").unwrap();
         let ready = ReadyLine::parse(&line).unwrap_or_else(|| panic!("not a ready line: {line}"));
         std::thread::spawn(move || for _ in lines {});
-        Server { child, http: ready.http, udp: ready.media[0], media: ready.media, secret }
+        Server {
+            child,
+            http: ready.http,
+            udp: ready.media[0],
+            media: ready.media,
+            secret,
+            data_dir,
+        }
     }
 
     /// A token for `identity` in `room`, valid for `ttl`.

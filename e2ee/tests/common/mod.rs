@@ -13,6 +13,7 @@ use veil_e2ee::{KeyRing, MediaKind, Member, Session};
 use veil_proto::ParticipantId;
 use veil_proto::RoomName;
 use veil_proto::mls::DeliveryService;
+use veil_proto::room::{Grants, RoomPolicy};
 use veil_proto::signal::{ClientMessage, ParticipantInfo, ServerMessage};
 use veil_signaling::mls::{Group, To};
 
@@ -139,6 +140,8 @@ impl Room {
             identity: name.to_lowercase().replace(' ', "-"),
             microphone: true,
             camera: true,
+            screen: false,
+            host: false,
         };
         let e2ee = self.group.on_join(&id, &self.ds);
         self.group_id = e2ee.group_id.clone();
@@ -146,6 +149,8 @@ impl Room {
             participant_id: id.clone(),
             room: RoomName::new("room").unwrap(),
             identity: info.identity.clone(),
+            grants: Grants::default(),
+            policy: RoomPolicy::new(100),
             participants: self.present.clone(),
             e2ee,
         };

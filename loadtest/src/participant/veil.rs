@@ -89,11 +89,15 @@ async fn join(plan: &Plan, shared: &Arc<Shared>, tally: &mut Tally) -> Result<Bo
         api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
     }
     let (offer, pending) = api.apply().ok_or("nothing to offer")?;
-    send_ws(&mut ws, ClientMessage::Offer { sdp: offer.to_sdp_string() }).await?;
+    send_ws(
+        &mut ws,
+        ClientMessage::Offer { sdp: offer.to_sdp_string(), sources: Default::default() },
+    )
+    .await?;
     if role.publishes() {
         // As the browser does: the others show a camera or microphone only once announced.
-        let state =
-            ClientMessage::PublishState { microphone: role.audio, camera: role.video.is_some() };
+        let (microphone, camera) = (role.audio, role.video.is_some());
+        let state = ClientMessage::PublishState { microphone, camera, screen: false };
         send_ws(&mut ws, state).await?;
     }
     let source = Source::new(Instant::now(), role.audio, role.video, plan.index as u64 + 1);

@@ -1,0 +1,169 @@
+//! The `veil` commands as an operator types them: `veil token` with grant flags, and
+//! `veil revoke` cutting a live participant of a running server, whose revocation outlives a
+//! restart.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::Server;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use veil_proto::room::{Grants, Source};
+use veil_signaling::token::{self, ApiSecret, Claims};
+
+fn veil(args: &[&str], data_dir: &std::path::Path, secret: &ApiSecret) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_veil"))
+        .args(args)
+        .env("VEIL_DATA_DIR", data_dir)
+        .env("VEIL_API_SECRET", secret.to_hex())
+        .env("VEIL_LOG", "warn")
+        .output()
+        .expect("run veil")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The claims of the join link `veil token` printed last.
+fn minted(out: &Output, secret: &ApiSecret) -> Claims {
+    assert!(out.status.success(), "veil token failed: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let link = stdout.lines().last().unwrap();
+    let jwt = link.split("#token=").nth(1).unwrap().split('&').next().unwrap();
+    token::verify(secret, jwt, token::now_unix()).unwrap()
+}
+
+fn scratch(tag: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("veil-cli-{tag}-{}", std::process::id()))
+}
+
+#[test]
+fn token_flags_become_grants() {
+    let (dir, secret) = (scratch("token"), ApiSecret::generate());
+    let plain =
+        minted(&veil(&["token", "--room", "r", "--identity", "ada"], &dir, &secret), &secret);
+    assert_eq!(plain.grants, Grants::default(), "no flags: microphone and camera, subscribe");
+    assert!(plain.jti.is_some());
+    assert!(plain.exp - plain.iat >= 12 * 3600);
+
+    let host = minted(
+        &veil(&["token", "--room", "r", "--identity", "dr", "--host"], &dir, &secret),
+        &secret,
+    );
+    assert!(host.grants.host && host.grants.bypass_lobby);
+    assert!(host.grants.may_publish(Source::Screen));
+
+    let args = [
+        "token",
+        "--room",
+        "r",
+        "--identity",
+        "viewer",
+        "--publish",
+        "microphone,screen",
+        "--no-subscribe",
+        "--bypass-lobby",
+        "--token-id",
+        "t_front-desk",
+    ];
+    let out = veil(&args, &dir, &secret);
+    let viewer = minted(&out, &secret);
+    assert_eq!(viewer.grants.publish, [Source::Microphone, Source::Screen]);
+    assert!(!viewer.grants.subscribe && viewer.grants.bypass_lobby && !viewer.grants.host);
+    assert_eq!(viewer.jti.as_deref(), Some("t_front-desk"));
+    assert!(text(&out.stderr).contains("token id: t_front-desk"));
+
+    let silent = minted(
+        &veil(&["token", "--room", "r", "--identity", "x", "--publish", ""], &dir, &secret),
+        &secret,
+    );
+    assert!(silent.grants.publish.is_empty());
+
+    // A guest link: short-lived, and no host grant to be had.
+    let guest = minted(&veil(&["token", "--room", "r", "--guest"], &dir, &secret), &secret);
+    assert_eq!(guest.exp - guest.iat, 3600);
+    assert!(!guest.grants.host && guest.sub.is_none());
+    let refused = veil(&["token", "--room", "r", "--guest", "--host"], &dir, &secret);
+    assert!(!refused.status.success());
+    let refused =
+        veil(&["token", "--room", "r", "--identity", "x", "--publish", "telepathy"], &dir, &secret);
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("not a source"), "{}", text(&refused.stderr));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn join(server: &Server, claims: &Claims) -> common::bot::Ws {
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/ws", server.http)).await.unwrap();
+    let join = json!({"v": 2, "type": "join", "room": claims.room, "token": token::mint(&server.secret, claims)});
+    ws.send(Message::text(join.to_string())).await.unwrap();
+    ws
+}
+
+/// The next message of `ty` (others skipped).
+async fn until(ws: &mut common::bot::Ws, ty: &str) -> Value {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("in time");
+        if let Some(Ok(Message::Text(t))) = frame {
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            if v["type"] == ty {
+                return v;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn veil_revoke_cuts_a_live_participant_and_survives_a_restart() {
+    let dir = scratch("revoke");
+    let _ = std::fs::remove_dir_all(&dir);
+    let secret = ApiSecret::generate();
+    let mut server = Server::start_in(&dir, secret.clone(), &["--udp", "127.0.0.1:0"]);
+    let room = veil_proto::RoomName::new("ward-7").unwrap();
+    let claims = Claims::for_room(room, token::now_unix(), Duration::from_secs(600));
+    let token_id = claims.jti.clone().unwrap();
+    let mut ws = join(&server, &claims).await;
+    until(&mut ws, "joined").await;
+
+    let url = format!("http://{}", server.http);
+    let out = veil(
+        &["revoke", "--room", "ward-7", "--token-id", &token_id, "--url", &url],
+        &dir,
+        &secret,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("1 live participant"), "{}", text(&out.stdout));
+    let error = until(&mut ws, "error").await;
+    assert_eq!(error["code"], "revoked");
+
+    // The server restarts; the revocation is still there.
+    drop(server);
+    server = Server::start_in(&dir, secret.clone(), &["--udp", "127.0.0.1:0"]);
+    let mut again = join(&server, &claims).await;
+    assert_eq!(until(&mut again, "error").await["code"], "revoked");
+    let mut other = join(
+        &server,
+        &Claims::for_room(claims.room.clone(), token::now_unix(), Duration::from_secs(60)),
+    )
+    .await;
+    until(&mut other, "joined").await;
+
+    // Without the right admin key, or naming nothing, nothing is revoked.
+    let url = format!("http://{}", server.http);
+    let wrong = veil(
+        &["revoke", "--room", "ward-7", "--identity", "x", "--url", &url],
+        &scratch("elsewhere"),
+        &secret,
+    );
+    assert!(!wrong.status.success());
+    assert!(text(&wrong.stderr).contains("unauthorized"), "{}", text(&wrong.stderr));
+    let nothing = veil(&["revoke", "--room", "ward-7", "--url", &url], &dir, &secret);
+    assert!(!nothing.status.success());
+    assert!(server.is_running());
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(scratch("elsewhere"));
+}
