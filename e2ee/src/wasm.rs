@@ -323,15 +323,23 @@ impl WasmKeyRing {
     }
 
     /// Decrypts a media frame received on a track of `owner` (a participant id); refused unless
-    /// its sender is that participant. Returns `{ plaintext, senderLeaf, epoch, contextId }`.
+    /// its sender is that participant and, given `contextId` (the context of the source the
+    /// track claims), unless it was sent for that source. Returns `{ plaintext, senderLeaf,
+    /// epoch, contextId }`.
     #[wasm_bindgen(js_name = decryptFrom)]
     pub fn decrypt_from(
         &mut self,
         owner: &str,
         kind: &str,
         data: &[u8],
+        context_id: Option<u8>,
     ) -> Result<JsValue, JsValue> {
-        let d = self.inner.decrypt_from(owner, media_kind(kind)?, data).map_err(frame_error)?;
+        let kind = media_kind(kind)?;
+        let d = match context_id {
+            Some(context) => self.inner.decrypt_track(owner, context, kind, data),
+            None => self.inner.decrypt_from(owner, kind, data),
+        }
+        .map_err(frame_error)?;
         Ok(object(&[
             ("plaintext", bytes(&d.plaintext)),
             ("senderLeaf", d.sender_leaf.into()),
@@ -341,7 +349,7 @@ impl WasmKeyRing {
     }
 
     /// Failure counts: `{ notEncrypted, unknownEpoch, authenticationFailed, replayed, tooOld,
-    /// wrongSender }`.
+    /// wrongSender, wrongSource }`.
     pub fn failures(&self) -> JsValue {
         let f = self.inner.failures();
         object(&[
@@ -351,6 +359,7 @@ impl WasmKeyRing {
             ("replayed", (f.replayed as f64).into()),
             ("tooOld", (f.too_old as f64).into()),
             ("wrongSender", (f.wrong_sender as f64).into()),
+            ("wrongSource", (f.wrong_source as f64).into()),
         ])
     }
 }

@@ -80,3 +80,19 @@ fn a_participant_outside_the_epoch_has_no_leaf_to_send_from() {
         room.clients[bob].ring.decrypt_from("p_nobody", MediaKind::Video, &frame).unwrap_err();
     assert_eq!(err, FrameError::WrongSender { sender_leaf: 0, owner_leaf: None });
 }
+
+#[test]
+fn a_camera_relabelled_as_a_screen_share_fails_as_wrong_source() {
+    let mut room = Room::settled(&["Ada", "Bob"]);
+    let (ada, bob) = (0, 1);
+    let ada_id = room.clients[ada].id.0.clone();
+    // Ada's camera frame (context 1) arrives on a track the server says is her screen
+    // (context 2).
+    let camera = room.frame_from(ada, "ada's face");
+    let ring = &mut room.clients[bob].ring;
+    let err = ring.decrypt_track(&ada_id, 2, MediaKind::Video, &camera).unwrap_err();
+    assert_eq!(err, FrameError::WrongSource { context_id: 1, expected: 2 });
+    assert_eq!(ring.failures().wrong_source, 1);
+    // On her camera track it plays, and the refusal did not touch the replay window.
+    assert!(ring.decrypt_track(&ada_id, 1, MediaKind::Video, &camera).is_ok());
+}

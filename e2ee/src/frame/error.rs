@@ -115,6 +115,16 @@ pub enum FrameError {
         /// The track owner's leaf in the frame's epoch, if it has one.
         owner_leaf: Option<u32>,
     },
+    /// The frame's sender is the track's owner, but it was sent for another of the owner's
+    /// tracks (its KID's context id is not the one of the source the track claims): a camera
+    /// passed off as a screen share, say.
+    #[error("frame of context {context_id} on a track of context {expected}")]
+    WrongSource {
+        /// Context id named by the KID.
+        context_id: u8,
+        /// The context of the source the track claims.
+        expected: u8,
+    },
     /// The SFrame library failed for a reason that is not the frame's fault.
     #[error("SFrame operation failed: {0}")]
     Crypto(String),
@@ -130,6 +140,7 @@ impl FrameError {
             Self::Replayed { .. } => FailureKind::Replayed,
             Self::TooOld { .. } => FailureKind::TooOld,
             Self::WrongSender { .. } => FailureKind::WrongSender,
+            Self::WrongSource { .. } => FailureKind::WrongSource,
             _ => return None,
         })
     }
@@ -150,6 +161,7 @@ impl FrameError {
             Self::Replayed { .. } => "replayed",
             Self::TooOld { .. } => "too-old",
             Self::WrongSender { .. } => "wrong-sender",
+            Self::WrongSource { .. } => "wrong-source",
             Self::Crypto(_) => "crypto",
         }
     }
@@ -170,6 +182,8 @@ pub enum FailureKind {
     TooOld,
     /// See [`FrameError::WrongSender`].
     WrongSender,
+    /// See [`FrameError::WrongSource`].
+    WrongSource,
 }
 
 /// Decryption failures counted since the key ring was created.
@@ -187,6 +201,8 @@ pub struct FailureCounts {
     pub too_old: u64,
     /// Frames on a track of another participant than their sender.
     pub wrong_sender: u64,
+    /// Frames of the owner's other tracks (another source).
+    pub wrong_source: u64,
 }
 
 impl FailureCounts {
@@ -199,6 +215,7 @@ impl FailureCounts {
             FailureKind::Replayed => &mut self.replayed,
             FailureKind::TooOld => &mut self.too_old,
             FailureKind::WrongSender => &mut self.wrong_sender,
+            FailureKind::WrongSource => &mut self.wrong_source,
         };
         *slot = slot.saturating_add(1);
     }
@@ -211,5 +228,6 @@ impl FailureCounts {
             .saturating_add(self.replayed)
             .saturating_add(self.too_old)
             .saturating_add(self.wrong_sender)
+            .saturating_add(self.wrong_source)
     }
 }

@@ -61,6 +61,13 @@ use replay::{Rejection, ReplayWindow};
 
 use crate::SFRAME_SUITE;
 
+/// The track a frame arrived on: whose it is and, if known, the context of its source.
+#[derive(Debug, Clone, Copy)]
+struct Track<'a> {
+    owner: &'a str,
+    context_id: Option<u8>,
+}
+
 /// How long a superseded epoch stays usable for receiving, unless the ring is told otherwise.
 pub const DEFAULT_GRACE_MS: u64 = 10_000;
 
@@ -271,7 +278,23 @@ impl KeyRing {
         kind: MediaKind,
         data: &[u8],
     ) -> Result<Decrypted, FrameError> {
-        let result = self.try_decrypt(Some(owner), clear_bytes(kind, data), data);
+        let track = Track { owner, context_id: None };
+        let result = self.try_decrypt(Some(track), clear_bytes(kind, data), data);
+        self.count(result)
+    }
+
+    /// Decrypts a media frame that arrived on `owner`'s track of context `context_id` (the
+    /// source the track claims to be): as [`decrypt_from`](Self::decrypt_from), and refused as
+    /// [`FrameError::WrongSource`] unless the sender encrypted it for that context.
+    pub fn decrypt_track(
+        &mut self,
+        owner: &str,
+        context_id: u8,
+        kind: MediaKind,
+        data: &[u8],
+    ) -> Result<Decrypted, FrameError> {
+        let track = Track { owner, context_id: Some(context_id) };
+        let result = self.try_decrypt(Some(track), clear_bytes(kind, data), data);
         self.count(result)
     }
 
@@ -335,7 +358,7 @@ impl KeyRing {
 
     fn try_decrypt(
         &mut self,
-        owner: Option<&str>,
+        track: Option<Track<'_>>,
         metadata_len: usize,
         data: &[u8],
     ) -> Result<Decrypted, FrameError> {
@@ -364,11 +387,17 @@ impl KeyRing {
             return Err(FrameError::UnknownEpoch { epoch_bits: fields.epoch_bits, sender_leaf });
         };
         let epoch = epoch_keys.epoch;
-        // Before the counter or the key: a frame on someone else's track goes nowhere.
-        if let Some(owner) = owner {
-            let owner_leaf = epoch_keys.members.get(owner).copied();
+        // Before the counter or the key: a frame on someone else's track, or on another of
+        // the owner's tracks, goes nowhere.
+        if let Some(track) = track {
+            let owner_leaf = epoch_keys.members.get(track.owner).copied();
             if owner_leaf != Some(sender_leaf) {
                 return Err(FrameError::WrongSender { sender_leaf, owner_leaf });
+            }
+            if let Some(expected) = track.context_id
+                && expected != fields.context_id
+            {
+                return Err(FrameError::WrongSource { context_id: fields.context_id, expected });
             }
         }
 

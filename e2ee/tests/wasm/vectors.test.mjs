@@ -68,7 +68,9 @@ test('WasmKeyRing round trip, owners, replay, tampering and plaintext', () => {
   const sealed = alice.encryptMedia('video', 1, frame);
   assert.equal(hex(sealed.subarray(0, 3)), hex(frame.subarray(0, 3)), 'the codec header stays clear');
   throwsKind(() => bob.decryptFrom('p-bob', 'video', sealed), 'wrong-sender');
-  const opened = bob.decryptFrom('p-alice', 'video', sealed);
+  // Alice's camera (context 1) on a track that claims to be her screen (context 2).
+  throwsKind(() => bob.decryptFrom('p-alice', 'video', sealed, 2), 'wrong-source');
+  const opened = bob.decryptFrom('p-alice', 'video', sealed, 1);
   assert.equal(hex(opened.plaintext), hex(frame));
   assert.deepEqual([opened.senderLeaf, opened.epoch, opened.contextId], [3, 7, 1]);
 
@@ -90,7 +92,7 @@ test('WasmKeyRing round trip, owners, replay, tampering and plaintext', () => {
   throwsKind(() => bob.decryptFrom('p-alice', 'video', alice.encryptMedia('video', 1, frame)), 'unknown-epoch');
 
   assert.deepEqual(bob.failures(), {
-    notEncrypted: 1, unknownEpoch: 1, authenticationFailed: 1, replayed: 1, tooOld: 0, wrongSender: 1,
+    notEncrypted: 1, unknownEpoch: 1, authenticationFailed: 1, replayed: 1, tooOld: 0, wrongSender: 1, wrongSource: 1,
   });
 });
 
@@ -113,9 +115,18 @@ test('two WasmSessions form a group, exchange names inside it and key each other
     external_sender: { signature_key: Buffer.alloc(32, 1).toString('base64'), identity: 'dmVpbA==' },
     create_group: create,
   });
-  const info = (id) => ({ id, identity: id.slice(2), microphone: true, camera: true });
+  const info = (id) => ({ id, identity: id.slice(2), microphone: true, camera: true, screen: false, host: false });
   const joined = (id, create, participants) =>
-    JSON.stringify({ type: 'joined', participant_id: id, room: 'r', identity: id.slice(2), participants, e2ee: e2ee(create) });
+    JSON.stringify({
+      type: 'joined',
+      participant_id: id,
+      room: 'r',
+      identity: id.slice(2),
+      grants: { publish: ['microphone', 'camera'], subscribe: true, host: false, bypass_lobby: false },
+      policy: { lobby: false, locked: false, max_participants: 100, screen_share: 'granted' },
+      participants,
+      e2ee: e2ee(create),
+    });
   const alice = new WasmSession(joined('p-alice', true, []), 'Alice', 0);
   const bob = new WasmSession(joined('p-bob', false, [info('p-alice')]), 'Bob 🎥', 0);
   const created = drain(alice).out;
