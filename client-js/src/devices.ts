@@ -1,4 +1,4 @@
-// The local microphone and camera.
+// The local microphone, camera and screen share.
 //
 // A muted microphone keeps its track (disabled, so it sends silence and unmutes instantly); a
 // camera that is switched off is stopped, so the camera light goes out, and opened again when it
@@ -10,6 +10,7 @@ import './config'; // declares window.veilConfig
 export interface CaptureConfig {
   video: MediaTrackConstraints;
   audio: MediaTrackConstraints;
+  screen: MediaTrackConstraints;
 }
 
 function captureConfig(): CaptureConfig {
@@ -24,6 +25,8 @@ function captureConfig(): CaptureConfig {
       noiseSuppression: true,
       autoGainControl: true,
     },
+    // Text and slides need sharpness more than motion: full resolution, few frames.
+    screen: window.veilConfig?.screen ?? { frameRate: { ideal: 15, max: 30 } },
   };
 }
 
@@ -61,6 +64,10 @@ function describeError(err: unknown, what: 'microphone' | 'camera'): string {
 export class LocalMedia extends EventTarget {
   audioTrack: MediaStreamTrack | null = null;
   videoTrack: MediaStreamTrack | null = null;
+  /** The shared screen, window or tab, while sharing. */
+  screenTrack: MediaStreamTrack | null = null;
+  /** The audio that comes with it, where the browser offers it. */
+  screenAudioTrack: MediaStreamTrack | null = null;
   microphoneError: string | null = null;
   cameraError: string | null = null;
   private prefs: MediaPreferences;
@@ -91,6 +98,52 @@ export class LocalMedia extends EventTarget {
   /** Where the camera toggle stands: on when wanted and working. */
   get cameraSwitch(): boolean {
     return this.prefs.camera && this.cameraError === null;
+  }
+
+  get screenOn(): boolean {
+    return this.screenTrack !== null;
+  }
+
+  /**
+   * Asks the browser for a screen, window or tab to share (the browser's own picker). Returns
+   * an error to show, or null once sharing (or when the person cancelled the picker).
+   */
+  async startScreen(): Promise<string | null> {
+    if (this.screenTrack) return null;
+    if (!navigator.mediaDevices?.getDisplayMedia) return 'This browser cannot share a screen.';
+    let stream: MediaStream;
+    try {
+      stream = await navigator.mediaDevices.getDisplayMedia({ video: captureConfig().screen, audio: true });
+    } catch (err) {
+      // Closing the picker is a choice, not an error.
+      if (err instanceof DOMException && err.name === 'NotAllowedError') return null;
+      return 'The screen could not be shared.';
+    }
+    const video = stream.getVideoTracks()[0];
+    if (!video || this.stopped) {
+      for (const t of stream.getTracks()) t.stop();
+      return null;
+    }
+    // Encoders keep resolution over frame rate for "detail" content: text stays readable.
+    video.contentHint = 'detail';
+    this.screenTrack = video;
+    this.screenAudioTrack = stream.getAudioTracks()[0] ?? null;
+    // The browser's own "Stop sharing" button ends the track.
+    video.addEventListener('ended', () => {
+      if (this.screenTrack === video) this.stopScreen();
+    });
+    this.changed();
+    return null;
+  }
+
+  /** Stops sharing. */
+  stopScreen(): void {
+    if (!this.screenTrack && !this.screenAudioTrack) return;
+    this.screenTrack?.stop();
+    this.screenAudioTrack?.stop();
+    this.screenTrack = null;
+    this.screenAudioTrack = null;
+    this.changed();
   }
 
   /** Flips the microphone toggle; switching on a failed device tries to open it again. */
@@ -169,8 +222,12 @@ export class LocalMedia extends EventTarget {
     this.stopped = true;
     this.audioTrack?.stop();
     this.videoTrack?.stop();
+    this.screenTrack?.stop();
+    this.screenAudioTrack?.stop();
     this.audioTrack = null;
     this.videoTrack = null;
+    this.screenTrack = null;
+    this.screenAudioTrack = null;
     this.changed();
   }
 

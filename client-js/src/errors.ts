@@ -48,6 +48,34 @@ export function describeFatal(reason: FatalReason): FatalText {
         advice: 'This meeting is open in another tab or on another device.',
         retry: true,
       };
+    case 'denied':
+      return {
+        title: 'A host did not let you in',
+        advice: 'Ask the meeting host if you should have been admitted.',
+        retry: false,
+      };
+    case 'removed':
+      return {
+        title: 'You were removed from the meeting',
+        advice: 'A host removed you; this link cannot be used to rejoin.',
+        retry: false,
+      };
+    case 'revoked':
+      return {
+        title: 'Your access to this meeting was revoked',
+        advice: 'Ask the meeting host for a new link if you should be in it.',
+        retry: false,
+      };
+    case 'meeting_ended':
+      return { title: 'The meeting has ended', advice: 'A host ended the meeting for everyone.', retry: false };
+    case 'room_locked':
+      return {
+        title: 'This meeting is locked',
+        advice: 'A host locked the meeting; ask them to unlock it, then join again.',
+        retry: true,
+      };
+    case 'room_full':
+      return { title: 'This meeting is full', advice: 'Try again when someone has left.', retry: true };
     case 'media_error':
       return { title: 'Audio and video could not be set up', advice: 'Try joining again.', retry: true };
     case 'media_timeout':
@@ -83,6 +111,9 @@ export function describeFatal(reason: FatalReason): FatalText {
         advice: 'Reload the page and join again.',
         retry: true,
       };
+    case 'forbidden':
+    case 'not_allowed':
+    case 'unknown_participant':
     case 'mls_stale_commit':
     case 'mls_not_member':
     case 'mls_invalid_commit':

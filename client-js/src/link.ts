@@ -5,6 +5,8 @@
 // display name rides in the fragment too and never reaches the server at all: it only prefills
 // the pre-join screen. The claims are decoded here only for that screen; the server verifies.
 
+import type { Source } from './signaling';
+
 export interface JoinLink {
   room: string;
   token: string;
@@ -18,7 +20,15 @@ export interface TokenClaims {
   room?: string;
   /** Expiry, seconds since the epoch. */
   exp?: number;
+  /**
+   * What the token lets us publish (`grants.publish`; a token without grants publishes the
+   * microphone and the camera). Only to prepare the media session early: the server decides.
+   */
+  publish: Source[];
 }
+
+const SOURCES: readonly Source[] = ['microphone', 'camera', 'screen'];
+const DEFAULT_PUBLISH: Source[] = ['microphone', 'camera'];
 
 /** Same rule as the server's `RoomName`: 1–64 of `A-Z a-z 0-9 - _ .`, not `.` or `..`. */
 export function isValidRoomName(name: string): boolean {
@@ -53,18 +63,21 @@ function base64UrlDecode(part: string): string {
 
 /** Decodes a JWT's payload without verifying it; `{}` when it can't be read. */
 export function decodeTokenClaims(token: string): TokenClaims {
+  const none: TokenClaims = { publish: DEFAULT_PUBLISH };
   const payload = token.split('.')[1];
-  if (!payload) return {};
+  if (!payload) return none;
   try {
     const value: unknown = JSON.parse(base64UrlDecode(payload));
-    if (typeof value !== 'object' || value === null) return {};
+    if (typeof value !== 'object' || value === null) return none;
     const v = value as Record<string, unknown>;
-    const claims: TokenClaims = {};
+    const claims: TokenClaims = { publish: DEFAULT_PUBLISH };
     if (typeof v.sub === 'string') claims.sub = v.sub;
     if (typeof v.room === 'string') claims.room = v.room;
     if (typeof v.exp === 'number') claims.exp = v.exp;
+    const publish = (v.grants as { publish?: unknown } | undefined)?.publish;
+    if (Array.isArray(publish)) claims.publish = SOURCES.filter((s) => publish.includes(s));
     return claims;
   } catch {
-    return {};
+    return none;
   }
 }

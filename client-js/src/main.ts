@@ -1,8 +1,11 @@
 // Veil's browser client: which screen shows when.
 //
 //   no join link ─► "You need a join link"
-//   join link ─► pre-join ─(Join)─► call ─(Leave)─► "You left the meeting" ─(Rejoin)─► call
-//                                     └─(fatal error)─► error screen ─(Rejoin, if it can help)─► call
+//   join link ─► pre-join ─(Join)─► [lobby ─(admitted)─►] call ─(Leave)─► "You left the meeting"
+//                                     └─(fatal error: denied, removed, ended…)─► error screen
+//
+// The call screen renders from one room model (room.ts), the group's view of who is in it and
+// their names (the MLS session), and the local devices: `render` redraws it from those three.
 
 import './style.css';
 
@@ -12,9 +15,11 @@ import { decodeTokenClaims, parseJoinLink, type JoinLink } from './link';
 import { prestartWorker } from './e2ee/transforms';
 import { loadE2ee, warmUp } from './e2ee/wasm';
 import { Meeting, type FatalReason, type SecuritySnapshot } from './meeting';
+import { groupNotices, initialRoom, isHost, presenter, roomNotices, type RoomState } from './room';
 import type { ParticipantInfo } from './signaling';
 import { watchSpeaking } from './speaking';
 import { CallView } from './ui/call';
+import type { PersonRow } from './ui/people';
 import { showScreen } from './ui/dom';
 import { noticeScreen } from './ui/notice';
 import { prejoinScreen } from './ui/prejoin';
@@ -85,43 +90,66 @@ function showPrejoin(link: JoinLink): void {
 }
 
 function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
-  const view = new CallView(link.room, {
-    toggleMicrophone: () => void local.toggleMicrophone(),
-    toggleCamera: () => void local.toggleCamera(),
-    leave: () => {
-      const prefs = local.preferences;
-      meeting.leave();
-      finish();
-      showLeft(link, name, prefs);
+  const view = new CallView(
+    link.room,
+    {
+      toggleMicrophone: () => void local.toggleMicrophone(),
+      toggleCamera: () => void local.toggleCamera(),
+      toggleScreen: () => {
+        if (local.screenOn) local.stopScreen();
+        else void local.startScreen().then((error) => error && toast(error, 'error'));
+      },
+      leave: () => leave(),
+      verify: (pid, verified) => meeting.setVerified(pid, verified),
     },
-    verify: (pid, verified) => meeting.setVerified(pid, verified),
-  });
+    {
+      admit: (id) => meeting.send({ type: 'admit', participant_id: id }),
+      deny: (id) => meeting.send({ type: 'deny', participant_id: id }),
+      mute: (id, source) => meeting.send({ type: 'mute', participant_id: id, source }),
+      remove: (id) => meeting.send({ type: 'remove', participant_id: id }),
+      revoke: (identity) => meeting.send({ type: 'revoke', identity }),
+      setPolicy: (policy) => meeting.setPolicy(policy),
+      endMeeting: () => meeting.send({ type: 'end_meeting' }),
+    },
+  );
+  const leave = (): void => {
+    const prefs = local.preferences;
+    meeting.leave();
+    finish();
+    showLeft(link, name, prefs);
+  };
   let selfId = SELF_PLACEHOLDER;
   const selfName = name || 'You';
   let stopSpeaking: (() => void) | null = null;
-  /** What the server says about the others (never their names: those come from MLS). */
-  const infos = new Map<string, ParticipantInfo>();
   let security: SecuritySnapshot | null = null;
   /** Members we have seen in the group, for the "joined" toast. */
   const seenMembers = new Set<string>();
+  /** Tiles shown for the others, to drop those who left. */
+  const shown = new Set<string>();
+  /** Remote shared screens and their audio, by participant. */
+  const screens = new Map<string, MediaStreamTrack>();
+  const screenAudio = new Map<string, MediaStreamTrack>();
+  let presenterId: string | null = null;
 
-  /**
-   * A remote tile's state: the name the member sent inside the group (marked when another
-   * member shows the same), or the identity the server authenticated until then.
-   */
+  /** The name to show for a participant: the one it sent inside the group, else its identity. */
+  const nameOf = (pid: string): string => {
+    const identity = meeting.room.participants.find((p) => p.id === pid)?.identity ?? 'Someone';
+    const member = security?.members.find((m) => m.participantId === pid);
+    return member ? memberLabel(member, identity) : identity;
+  };
+
+  /** A remote tile's state, from the room (server) and the group (names, encryption). */
   const tileState = (p: ParticipantInfo): TileState => {
-    const member = security?.members.find((m) => m.participantId === p.id);
     const state = security?.states.get(p.id) ?? null;
     const e2ee = security?.e2ee ?? true;
     return {
-      name: member ? memberLabel(member, p.identity) : p.identity,
+      name: nameOf(p.id),
       microphone: p.microphone,
       camera: p.camera,
       security: state,
       refused: e2ee && (state === 'not-encrypted' || state === 'decryption-failing'),
     };
   };
-  const renderOther = (p: ParticipantInfo): void => void view.upsert(p.id, false, tileState(p));
 
   const renderSelf = (): void => {
     // Our name as the others see it (cleaned by the session) once we are in the group.
@@ -135,9 +163,51 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
     view.get(selfId)?.setVideoTrack(local.videoTrack);
     view.setControls(local.microphoneSwitch, local.cameraSwitch);
   };
+
+  /** Everything the call screen shows, from the room model, the group and the local devices. */
+  const render = (): void => {
+    const room = meeting.room;
+    renderSelf();
+    for (const p of room.participants) {
+      view.upsert(p.id, false, tileState(p));
+      shown.add(p.id);
+    }
+    for (const id of [...shown]) {
+      if (room.participants.some((p) => p.id === id)) continue;
+      shown.delete(id);
+      view.remove(id);
+    }
+    const sharing = local.screenOn && meeting.canShareScreen;
+    presenterId = presenter(room, sharing, presenterId);
+    const track = presenterId === selfId ? local.screenTrack : presenterId ? screens.get(presenterId) : undefined;
+    view.setPresentation(
+      presenterId && track
+        ? {
+            participantId: presenterId,
+            track,
+            self: presenterId === selfId,
+            label: presenterId === selfId ? 'You are presenting' : `${nameOf(presenterId)} is presenting`,
+          }
+        : null,
+    );
+    view.setScreenControl(meeting.canShareScreen, local.screenOn);
+    const self: PersonRow = {
+      id: selfId,
+      name: security?.members.find((m) => m.participantId === selfId)?.name ?? selfName,
+      identity: room.identity ?? '',
+      self: true,
+      host: isHost(room),
+      microphone: local.microphoneOn,
+      camera: local.cameraOn,
+      screen: sharing,
+    };
+    const others = room.participants.map((p) => ({ ...p, name: nameOf(p.id), self: false }));
+    view.setPeople({ people: [self, ...others], lobby: room.lobby, policy: room.policy, host: isHost(room) });
+  };
+
   let shownDeviceErrors = '';
   const onLocalChange = (): void => {
-    renderSelf();
+    render();
     // Tell about a device problem once, not on every later change.
     const errors = [local.microphoneError, local.cameraError].filter((e): e is string => !!e);
     if (errors.join('\n') !== shownDeviceErrors) {
@@ -152,62 +222,51 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
     if (current === meeting) current = null;
   };
 
+  let previousRoom: RoomState = initialRoom;
   const meeting: Meeting = new Meeting(link, name, local, {
-    joined: (self, others) => {
-      view.rekey(selfId, self.id);
-      selfId = self.id;
-      renderSelf();
-      for (const p of others) {
-        infos.set(p.id, p);
-        renderOther(p);
-      }
+    room: (room, msg) => {
+      for (const n of roomNotices(previousRoom, room, msg, nameOf)) toast(n.text, n.alert ? 'error' : 'info');
+      if (room.phase === 'lobby' && previousRoom.phase !== 'lobby') showLobby(link, leave);
+      if (room.phase === 'call' && previousRoom.phase !== 'call') showScreen(view.element);
+      previousRoom = room;
+      render();
+    },
+    joined: (id) => {
+      view.rekey(selfId, id);
+      selfId = id;
       view.setStatus(null);
+      render();
       const media = meeting.media;
       if (media) {
         stopSpeaking = watchSpeaking(
           media.pc,
           selfId,
-          (id) => media.ownerOfTrackId(id),
+          (trackId) => media.ownerOfTrackId(trackId),
           (speaking) => view.setSpeaking(speaking),
         );
       }
     },
-    participantJoined: (p) => {
-      infos.set(p.id, p);
-      renderOther(p);
-      // With E2EE the name is known (and announced) once the person is in the group.
-      if (security && !security.e2ee) toast(`${p.identity} joined`);
+    remoteTrack: (id, track, source) => {
+      if (source === 'screen') screens.set(id, track);
+      else if (source === 'screen_audio') screenAudio.set(id, track);
+      else view.remoteTrack(id, track);
+      if (source === 'screen_audio') view.setScreenAudio(id, track);
+      render();
     },
-    participantUpdated: (p) => {
-      infos.set(p.id, p);
-      renderOther(p);
+    remoteTrackRemoved: (id, track) => {
+      if (screens.get(id) === track) screens.delete(id);
+      else if (screenAudio.get(id) === track) {
+        screenAudio.delete(id);
+        view.setScreenAudio(id, null);
+      } else view.remoteTrackRemoved(id, track);
+      render();
     },
-    participantLeft: (id) => {
-      infos.delete(id);
-      view.remove(id);
-    },
-    remoteTrack: (id, track) => view.remoteTrack(id, track),
-    remoteTrackRemoved: (id, track) => view.remoteTrackRemoved(id, track),
     security: (snap) => {
       const first = security === null || security.members.length === 0;
-      const before = new Map((security?.members ?? []).map((m) => [m.participantId, m.name]));
+      const changes = groupNotices(security?.members ?? [], snap.members, snap.selfId, seenMembers, first);
       security = snap;
-      // Who entered and left the group (names from MLS credentials). Everyone already in the
-      // group when we arrive is not news.
-      const changes: string[] = [];
-      const now = new Set(snap.members.map((m) => m.participantId));
-      for (const m of snap.members) {
-        // A newcomer's name arrives in a commit of its own, just after it joined.
-        if (seenMembers.has(m.participantId) || !m.name) continue;
-        seenMembers.add(m.participantId);
-        if (!first && m.participantId !== snap.selfId) changes.push(`${m.name} joined`);
-      }
-      for (const [pid, name] of before) {
-        if (!now.has(pid) && snap.members.length > 0) changes.push(`${name ?? 'Someone'} left`);
-      }
-      renderSelf();
-      for (const p of infos.values()) renderOther(p);
-      const outside = [...infos.values()].map((p) => ({ id: p.id, identity: p.identity }));
+      render();
+      const outside = meeting.room.participants.map((p) => ({ id: p.id, identity: p.identity }));
       view.setSecurity(snap, panelRows(snap, outside), changes, riskSummary(snap, outside));
     },
     fatal: (reason, message) => {
@@ -224,6 +283,19 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
   renderSelf();
   local.addEventListener('change', onLocalChange);
   meeting.start();
+}
+
+/** The lobby: we wait for a host; leaving is the only thing to do. */
+function showLobby(link: JoinLink, leave: () => void): void {
+  showScreen(
+    noticeScreen({
+      kind: 'lobby',
+      icon: 'hourglass',
+      title: 'Waiting for a host to let you in',
+      body: `You are in the lobby of ${link.room}. A host of the meeting will admit you; this page updates by itself.`,
+      actions: [{ label: 'Leave', run: leave }],
+    }),
+  );
 }
 
 /** Rejoin skips the pre-join screen and reuses the choices made there. */

@@ -1,19 +1,24 @@
 // The media connection to the SFU: one RTCPeerConnection per meeting.
 //
-// The client sends on two sendonly transceivers (microphone, camera) that exist for the whole
-// call; switching a device or the camera on and off swaps the track with `replaceTrack`, never
-// renegotiating. The client offers once, after `joined`; from then on the SFU offers whenever
-// other participants' tracks come or go and the client answers. All negotiation runs through one
-// promise queue so that offers and answers never interleave.
+// The client sends on one sendonly transceiver per source its join token lets it publish
+// (microphone, camera, and for a screen grant the screen and its audio), created once for the
+// whole call; switching a device, the camera or a screen share on and off swaps the track with
+// `replaceTrack`, never renegotiating. A participant that publishes nothing offers one
+// receive-only m-line, so the connection comes up. The client offers once, after `joined`,
+// naming each sending m-line's source (the SFU checks them against the grants, which the room's
+// policy may have narrowed: such transceivers are made inactive before the offer goes out); from
+// then on the SFU offers whenever other participants' tracks come or go and the client answers.
+// All negotiation runs through one promise queue so that offers and answers never interleave.
 //
-// Every remote track's `msid` stream id is the participant id of its sender, so `ontrack` tells
-// whose tile a track belongs to.
+// Every remote track's `msid` stream id is the participant id of its sender and its track id
+// `ID-SOURCE-MID`, so `ontrack` tells whose tile a track belongs to and what it claims to be
+// (the decrypting worker holds it to that claim: a frame must be encrypted for that source).
 //
 // End-to-end encryption hooks in through `FrameTransforms`: it is handed every sender right after
 // its transceiver is created (before the first offer) and every receiver when its track arrives;
 // `e2ee/transforms.ts` attaches an `RTCRtpScriptTransform` (one worker, SFrame) to each.
 
-import type { ClientMessage } from './signaling';
+import type { ClientMessage, Source } from './signaling';
 
 /**
  * Where per-sender and per-receiver encoded transforms attach (E2EE). Called exactly once per
@@ -23,8 +28,8 @@ import type { ClientMessage } from './signaling';
 export interface FrameTransforms {
   /** Needed by the legacy `createEncodedStreams` path; `RTCRtpScriptTransform` needs nothing. */
   readonly peerConnectionConfig?: Partial<RTCConfiguration>;
-  attachSender(sender: RTCRtpSender, kind: 'audio' | 'video'): void;
-  attachReceiver(receiver: RTCRtpReceiver, participantId: string): void;
+  attachSender(sender: RTCRtpSender, source: Source): void;
+  attachReceiver(receiver: RTCRtpReceiver, participantId: string, source: Source): void;
 }
 
 /** No transform: frames travel as the encoder made them. */
@@ -36,8 +41,8 @@ export const clearFrames: FrameTransforms = {
 export interface MediaSessionEvents {
   /** An `offer` or `answer` for the server. */
   signal(msg: Extract<ClientMessage, { type: 'offer' | 'answer' }>): void;
-  /** `track` now carries `participantId`'s media. */
-  remoteTrack(participantId: string, track: MediaStreamTrack): void;
+  /** `track` now carries `participantId`'s `source`. */
+  remoteTrack(participantId: string, track: MediaStreamTrack, source: Source): void;
   /** `track` no longer carries `participantId`'s media. */
   remoteTrackRemoved(participantId: string, track: MediaStreamTrack): void;
   /** Negotiation or the connection failed for good. */
@@ -74,10 +79,45 @@ function restrictCodec(tx: RTCRtpTransceiver, kind: 'audio' | 'video', mimeType:
   }
 }
 
+/** The sources a client sends, in the order of its m-lines. */
+const SENDING: readonly Source[] = ['microphone', 'camera', 'screen', 'screen_audio'];
+
+const isAudio = (source: Source): boolean => source === 'microphone' || source === 'screen_audio';
+
+/** Screen audio goes with the screen grant. */
+const grantOf = (source: Source): Source => (source === 'screen_audio' ? 'screen' : source);
+
+/**
+ * The `a=msid` track id of m-line `mid` in `sdp` (browsers give remote tracks ids of their own,
+ * so the SFU's label is read from the description).
+ */
+export function msidTrackId(sdp: string, mid: string): string | null {
+  for (const section of sdp.split(/\r?\nm=/).slice(1)) {
+    const lines = section.split(/\r?\n/);
+    if (!lines.includes(`a=mid:${mid}`)) continue;
+    for (const line of lines) {
+      const m = /^a=msid:\S+ (\S+)$/.exec(line);
+      if (m) return m[1] ?? null;
+    }
+  }
+  return null;
+}
+
+/**
+ * The source a remote track claims, from its track id `PARTICIPANT-SOURCE-MID`; by its kind
+ * when the id says nothing (microphone for audio, camera for video).
+ */
+export function sourceOfTrack(trackId: string, participantId: string, kind: string): Source {
+  const rest = trackId.startsWith(`${participantId}-`) ? trackId.slice(participantId.length + 1) : '';
+  const named = rest.slice(0, rest.lastIndexOf('-'));
+  if ((SENDING as readonly string[]).includes(named)) return named as Source;
+  return kind === 'audio' ? 'microphone' : 'camera';
+}
+
 export class MediaSession {
   readonly pc: RTCPeerConnection;
-  private readonly audio: RTCRtpTransceiver;
-  private readonly video: RTCRtpTransceiver;
+  /** One sendonly transceiver per source we may publish. */
+  private readonly senders = new Map<Source, RTCRtpTransceiver>();
   /** Negotiation steps run one after another. */
   private queue: Promise<void> = Promise.resolve();
   private awaitingAnswer: ((sdp: string) => void) | null = null;
@@ -85,14 +125,18 @@ export class MediaSession {
   private readonly trackOwner = new Map<MediaStreamTrack, string>();
   private disconnectedTimer: number | undefined;
   private closed = false;
-  private openGate: () => void = () => {};
-  private readonly joinedGate = new Promise<void>((resolve) => {
+  private openGate: (publish: Source[]) => void = () => {};
+  private readonly joinedGate = new Promise<Source[]>((resolve) => {
     this.openGate = resolve;
   });
 
-  /** `audio` and `video` are the first tracks to send; either may be null (device off). */
+  /**
+   * `publish` is what the join token grants (the server may narrow it at `joined`); `tracks`
+   * are the first tracks to send, any of them null (device off).
+   */
   constructor(
-    tracks: { audio: MediaStreamTrack | null; video: MediaStreamTrack | null },
+    publish: readonly Source[],
+    tracks: Partial<Record<Source, MediaStreamTrack | null>>,
     private readonly events: MediaSessionEvents,
     private readonly transforms: FrameTransforms = clearFrames,
   ) {
@@ -105,14 +149,22 @@ export class MediaSession {
     this.pc.addEventListener('track', (ev) => this.onTrack(ev));
     this.pc.addEventListener('connectionstatechange', () => this.onConnectionState());
 
-    // Both transceivers exist from the start, with or without a track, so that turning a device
-    // on later is a replaceTrack and not a renegotiation.
-    this.audio = this.pc.addTransceiver(tracks.audio ?? 'audio', { direction: 'sendonly' });
-    this.video = this.pc.addTransceiver(tracks.video ?? 'video', { direction: 'sendonly' });
-    restrictCodec(this.audio, 'audio', 'audio/opus');
-    restrictCodec(this.video, 'video', 'video/VP8');
-    this.transforms.attachSender(this.audio.sender, 'audio');
-    this.transforms.attachSender(this.video.sender, 'video');
+    // Every granted source's transceiver exists from the start, with or without a track, so
+    // that turning a device or a share on later is a replaceTrack and not a renegotiation.
+    for (const source of SENDING.filter((s) => publish.includes(grantOf(s)))) {
+      const kind = isAudio(source) ? 'audio' : 'video';
+      const tx = this.pc.addTransceiver(tracks[source] ?? kind, { direction: 'sendonly' });
+      restrictCodec(tx, kind, kind === 'audio' ? 'audio/opus' : 'video/VP8');
+      this.transforms.attachSender(tx.sender, source);
+      this.senders.set(source, tx);
+    }
+    // Publishing nothing: one m-line to receive on, so that ICE and DTLS come up.
+    if (this.senders.size === 0) this.pc.addTransceiver('audio', { direction: 'recvonly' });
+  }
+
+  /** Whether this session can send `source` (granted at join and still allowed). */
+  canSend(source: Source): boolean {
+    return this.senders.get(source)?.direction === 'sendonly';
   }
 
   /**
@@ -122,9 +174,17 @@ export class MediaSession {
    */
   start(): Promise<void> {
     return this.enqueue(async () => {
-      const offer = await this.pc.createOffer();
+      let offer = await this.pc.createOffer();
       await this.pc.setLocalDescription(offer);
-      await this.joinedGate;
+      const allowed = await this.joinedGate;
+      // The room's policy took a source away: that m-line sends nothing, or the SFU would
+      // refuse the whole offer.
+      const barred = [...this.senders].filter(([source]) => !allowed.includes(grantOf(source)));
+      if (barred.length > 0) {
+        for (const [, tx] of barred) tx.direction = 'inactive';
+        offer = await this.pc.createOffer();
+        await this.pc.setLocalDescription(offer);
+      }
       let timer: number | undefined;
       const answered = new Promise<string>((resolve, reject) => {
         this.awaitingAnswer = resolve;
@@ -133,7 +193,9 @@ export class MediaSession {
           ANSWER_TIMEOUT_MS,
         );
       });
-      this.events.signal({ type: 'offer', sdp: this.pc.localDescription?.sdp ?? offer.sdp ?? '' });
+      const sources: Record<string, Source> = {};
+      for (const [source, tx] of this.senders) if (tx.mid !== null && tx.direction === 'sendonly') sources[tx.mid] = source;
+      this.events.signal({ type: 'offer', sdp: this.pc.localDescription?.sdp ?? offer.sdp ?? '', sources });
       performance.mark('veil:offer-sent');
       const sdp = await answered.finally(() => window.clearTimeout(timer));
       await this.pc.setRemoteDescription({ type: 'answer', sdp });
@@ -141,9 +203,9 @@ export class MediaSession {
     });
   }
 
-  /** The server accepted the join: the prepared offer may go out. */
-  joined(): void {
-    this.openGate();
+  /** The server accepted the join with what we may `publish`: the prepared offer may go out. */
+  joined(publish: Source[]): void {
+    this.openGate(publish);
   }
 
   /** The server's `answer` to our offer. */
@@ -165,14 +227,11 @@ export class MediaSession {
     });
   }
 
-  /** Swaps the microphone track (null sends nothing). */
-  replaceAudio(track: MediaStreamTrack | null): Promise<void> {
-    return this.replace(this.audio.sender, track);
-  }
-
-  /** Swaps the camera track (null sends nothing). */
-  replaceVideo(track: MediaStreamTrack | null): Promise<void> {
-    return this.replace(this.video.sender, track);
+  /** Swaps the track of `source` (null sends nothing); a source we cannot send is ignored. */
+  replaceTrack(source: Source, track: MediaStreamTrack | null): Promise<void> {
+    const tx = this.senders.get(source);
+    if (!tx) return Promise.resolve();
+    return this.replace(tx.sender, tx.direction === 'sendonly' ? track : null);
   }
 
   /** The participant whose media `track` carries, if any. */
@@ -229,8 +288,11 @@ export class MediaSession {
     if (previous === participantId) return;
     if (previous !== undefined) this.events.remoteTrackRemoved(previous, track);
     this.trackOwner.set(track, participantId);
-    this.transforms.attachReceiver(ev.receiver, participantId);
-    this.events.remoteTrack(participantId, track);
+    const mid = ev.transceiver.mid;
+    const label = mid !== null ? msidTrackId(this.pc.remoteDescription?.sdp ?? '', mid) : null;
+    const source = sourceOfTrack(label ?? '', participantId, track.kind);
+    this.transforms.attachReceiver(ev.receiver, participantId, source);
+    this.events.remoteTrack(participantId, track, source);
     stream.addEventListener('removetrack', (e) => {
       if (e.track === track && this.trackOwner.get(track) === participantId) {
         this.trackOwner.delete(track);

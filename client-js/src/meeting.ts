@@ -28,13 +28,17 @@ import { scriptTransformSupported, SframeTransforms, type WorkerReport } from '.
 import { loadE2ee } from './e2ee/wasm';
 import type { JoinLink } from './link';
 import { MediaSession, type FrameTransforms, clearFrames } from './media';
+import { decodeTokenClaims } from './link';
+import { initialRoom, reduce, unmutedByUs, type RoomState } from './room';
 import {
   MIN_PROTOCOL_VERSION,
   Signaling,
   signalingUrl,
+  type ClientMessage,
   type ErrorCode,
-  type ParticipantInfo,
+  type RoomPolicy,
   type ServerMessage,
+  type Source,
 } from './signaling';
 
 /** Why a meeting ended against the participant's will. */
@@ -69,11 +73,14 @@ export interface SecuritySnapshot {
 }
 
 export interface MeetingView {
-  joined(self: { id: string; name: string }, others: ParticipantInfo[]): void;
-  participantJoined(p: ParticipantInfo): void;
-  participantUpdated(p: ParticipantInfo): void;
-  participantLeft(participantId: string): void;
-  remoteTrack(participantId: string, track: MediaStreamTrack): void;
+  /**
+   * The room changed (see room.ts): who is here and in the lobby, our grants, the policy.
+   * `msg` is what changed it.
+   */
+  room(state: RoomState, msg: ServerMessage): void;
+  /** We are in the call (after `room` showed it): the peer connection is `media`. */
+  joined(selfId: string): void;
+  remoteTrack(participantId: string, track: MediaStreamTrack, source: Source): void;
   remoteTrackRemoved(participantId: string, track: MediaStreamTrack): void;
   security(snapshot: SecuritySnapshot): void;
   /** The meeting is over; everything is already closed. */
@@ -131,7 +138,9 @@ export class Meeting {
   private signaling: Signaling | null = null;
   private ended = false;
   private joinTimer: number | undefined;
-  private published: { microphone: boolean; camera: boolean } | null = null;
+  private published: { microphone: boolean; camera: boolean; screen: boolean } | null = null;
+  /** The room as the server describes it; the views render from it. */
+  room: RoomState = initialRoom;
   private readonly onLocalChange = (): void => this.localChanged();
 
   private readonly e2ee: E2eeConfig;
@@ -204,30 +213,50 @@ export class Meeting {
     this.updateSecurity(true);
   }
 
+  /** Host actions and the like: the server checks the grants and says `forbidden` if not. */
+  send(msg: Extract<ClientMessage, { type: 'admit' | 'deny' | 'mute' | 'remove' | 'revoke' | 'end_meeting' }>): void {
+    this.signaling?.send(msg);
+  }
+
+  /** A host changes the room's policy. */
+  setPolicy(policy: RoomPolicy): void {
+    this.signaling?.send({ type: 'set_policy', policy });
+  }
+
+  /** Whether we can share a screen now: the grants allow it and the media session has a place for it. */
+  get canShareScreen(): boolean {
+    return this.room.grants?.publish.includes('screen') === true && this.media?.canSend('screen') === true;
+  }
+
   private onMessage(msg: ServerMessage): void {
     if (this.ended) return;
     // The session holds the group against the roster, so it reads every message after `joined`
     // (and ignores those that are about neither).
     if (msg.type !== 'joined') this.toMls(msg);
+    const before = this.room;
+    this.room = reduce(before, msg);
+    if (this.room !== before && msg.type !== 'joined') this.view.room(this.room, msg);
     switch (msg.type) {
       case 'joined':
         this.onJoined(msg);
         break;
+      case 'lobby':
+        // Waiting for a host may take a while: no join timeout in the lobby.
+        window.clearTimeout(this.joinTimer);
+        break;
       case 'participant_joined':
         if (msg.participant.id !== this.participantId) {
           this.others.add(msg.participant.id);
-          this.view.participantJoined(msg.participant);
           this.updateSecurity();
         }
-        break;
-      case 'participant_updated':
-        if (msg.participant.id !== this.participantId) this.view.participantUpdated(msg.participant);
         break;
       case 'participant_left':
         this.others.delete(msg.participant_id);
         this.tracker.forget(msg.participant_id);
-        this.view.participantLeft(msg.participant_id);
         this.updateSecurity();
+        break;
+      case 'mute_requested':
+        this.mutedByHost(msg.source);
         break;
       case 'answer':
         this.media?.handleAnswer(msg.sdp);
@@ -252,15 +281,16 @@ export class Meeting {
   }
 
   private onJoined(joined: Extract<ServerMessage, { type: 'joined' }>): void {
-    const { participant_id: participantId, participants: others } = joined;
+    const { participant_id: participantId } = joined;
     performance.mark('veil:joined');
     window.clearTimeout(this.joinTimer);
     this.participantId = participantId;
-    for (const p of others) this.others.add(p.id);
+    for (const p of this.room.participants) this.others.add(p.id);
     if (this.media) window.veilDebug = this.debugHooks(this.media.pc, participantId);
-    this.view.joined({ id: participantId, name: this.name }, others);
+    this.view.room(this.room, joined);
+    this.view.joined(participantId);
     this.publishState();
-    this.media?.joined();
+    this.media?.joined(joined.grants.publish);
     if (this.e2ee.enabled) this.startMls(joined);
     this.securityTimer = window.setInterval(() => this.updateSecurity(), SECURITY_TICK_MS);
     this.updateSecurity(true);
@@ -325,10 +355,11 @@ export class Meeting {
       transforms = this.sframe;
     }
     const media = new MediaSession(
-      { audio: this.local.audioTrack, video: this.local.videoTrack },
+      decodeTokenClaims(this.link.token).publish,
+      { microphone: this.local.audioTrack, camera: this.local.videoTrack },
       {
         signal: (m) => this.signaling?.send(m),
-        remoteTrack: (pid, track) => this.view.remoteTrack(pid, track),
+        remoteTrack: (pid, track, source) => this.view.remoteTrack(pid, track, source),
         remoteTrackRemoved: (pid, track) => this.view.remoteTrackRemoved(pid, track),
         failed: (message) => this.fail('media_failed', message),
       },
@@ -446,20 +477,34 @@ export class Meeting {
 
   private localChanged(): void {
     if (this.ended || !this.media) return;
-    void this.media.replaceAudio(this.local.audioTrack);
-    void this.media.replaceVideo(this.local.videoTrack);
+    void this.media.replaceTrack('microphone', this.local.audioTrack);
+    void this.media.replaceTrack('camera', this.local.videoTrack);
+    void this.media.replaceTrack('screen', this.local.screenTrack);
+    void this.media.replaceTrack('screen_audio', this.local.screenAudioTrack);
     this.publishState();
+  }
+
+  /** A host turned one of our sources off: do so here too (turning it on again is ours). */
+  private mutedByHost(source: Source): void {
+    if (source === 'microphone') void this.local.setMicrophone(false);
+    else if (source === 'camera') void this.local.setCamera(false);
+    else this.local.stopScreen();
   }
 
   private publishState(): void {
     if (this.participantId === null) return; // sent right after `joined`
-    const state = { microphone: this.local.microphoneOn, camera: this.local.cameraOn };
-    if (
-      this.published &&
-      this.published.microphone === state.microphone &&
-      this.published.camera === state.camera
-    )
+    const state = {
+      microphone: this.local.microphoneOn,
+      camera: this.local.cameraOn,
+      screen: this.local.screenOn && this.canShareScreen,
+    };
+    const was = this.published;
+    if (was && was.microphone === state.microphone && was.camera === state.camera && was.screen === state.screen)
       return;
+    // Turning on what a host muted is the participant unmuting itself.
+    for (const [source, on] of [['microphone', state.microphone], ['camera', state.camera], ['screen', state.screen]] as const) {
+      if (on) this.room = unmutedByUs(this.room, source);
+    }
     this.published = state;
     this.signaling?.send({ type: 'publish_state', ...state });
   }

@@ -1,6 +1,6 @@
 // The signaling connection: one WebSocket at `/ws` carrying the JSON messages of
 // `proto/src/signal.rs` (see docs/protocol.md). This module knows the wire format and the
-// keepalive; what the messages mean for the meeting is main.ts's business.
+// keepalive; what the messages mean for the meeting is room.ts's and meeting.ts's business.
 
 /** The protocol version this client speaks. */
 export const PROTOCOL_VERSION = 2;
@@ -18,6 +18,35 @@ export interface ParticipantInfo {
   identity: string;
   microphone: boolean;
   camera: boolean;
+  /** Sharing a screen now. */
+  screen: boolean;
+  /** A host of the room. */
+  host: boolean;
+}
+
+/** A kind of media a participant publishes (`Source`); each has its own SFrame context. */
+export type Source = 'microphone' | 'camera' | 'screen' | 'screen_audio';
+
+/** What a join token allows, after the room's policy (`Grants`). */
+export interface Grants {
+  publish: Source[];
+  subscribe: boolean;
+  host: boolean;
+  bypass_lobby: boolean;
+}
+
+/** A room's policy, set by its hosts (`RoomPolicy`). */
+export interface RoomPolicy {
+  lobby: boolean;
+  locked: boolean;
+  max_participants: number;
+  screen_share: 'granted' | 'hosts';
+}
+
+/** Someone waiting in the lobby, as hosts see them (`LobbyEntry`). */
+export interface LobbyEntry {
+  id: string;
+  identity: string;
 }
 
 /** Stable error codes sent by the server (`ErrorCode`). */
@@ -35,6 +64,15 @@ export type ErrorCode =
   | 'media_error'
   | 'media_timeout'
   | 'internal'
+  | 'forbidden'
+  | 'not_allowed'
+  | 'unknown_participant'
+  | 'denied'
+  | 'removed'
+  | 'revoked'
+  | 'meeting_ended'
+  | 'room_locked'
+  | 'room_full'
   | 'mls_stale_commit'
   | 'mls_not_member'
   | 'mls_invalid_commit'
@@ -51,9 +89,19 @@ export interface E2eeSetup {
 export type ClientMessage =
   // No `name`: display names travel only inside the MLS group, end-to-end encrypted.
   | { type: 'join'; room: string; token: string; min_version?: number }
-  | { type: 'offer'; sdp: string }
+  // `sources` names what each sending m-line (by mid) carries; the SFU checks it against the
+  // grants.
+  | { type: 'offer'; sdp: string; sources: Record<string, Source> }
   | { type: 'answer'; sdp: string }
-  | { type: 'publish_state'; microphone: boolean; camera: boolean }
+  | { type: 'publish_state'; microphone: boolean; camera: boolean; screen: boolean }
+  // Host actions: the server checks the host grant and refuses the rest with `forbidden`.
+  | { type: 'admit'; participant_id: string }
+  | { type: 'deny'; participant_id: string }
+  | { type: 'mute'; participant_id: string; source: Source }
+  | { type: 'remove'; participant_id: string }
+  | { type: 'revoke'; identity?: string; token_id?: string }
+  | { type: 'set_policy'; policy: RoomPolicy }
+  | { type: 'end_meeting' }
   | { type: 'ping' }
   | { type: 'leave' }
   // The MLS messages are made by the key-agreement session in wasm (veil-e2ee), which sends
@@ -71,9 +119,15 @@ export type ServerMessage =
       participant_id: string;
       room: string;
       identity: string;
+      grants: Grants;
+      policy: RoomPolicy;
       participants: ParticipantInfo[];
       e2ee: E2eeSetup;
     }
+  | { type: 'lobby'; room: string }
+  | { type: 'lobby_updated'; waiting: LobbyEntry[] }
+  | { type: 'policy_updated'; policy: RoomPolicy; grants: Grants }
+  | { type: 'mute_requested'; source: Source }
   | { type: 'participant_joined'; participant: ParticipantInfo }
   | { type: 'participant_updated'; participant: ParticipantInfo }
   | { type: 'participant_left'; participant_id: string }
@@ -111,6 +165,10 @@ export function signalingUrl(loc: Location = location): string {
 
 const SERVER_TYPES = new Set<string>([
   'joined',
+  'lobby',
+  'lobby_updated',
+  'policy_updated',
+  'mute_requested',
   'participant_joined',
   'participant_updated',
   'participant_left',

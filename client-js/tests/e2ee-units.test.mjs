@@ -157,6 +157,8 @@ function joined(id, create, participants = []) {
     participant_id: id,
     room: 'r',
     identity: id.replace('p_', ''),
+    grants: { publish: ['microphone', 'camera'], subscribe: true, host: false, bypass_lobby: false },
+    policy: { lobby: false, locked: false, max_participants: 100, screen_share: 'granted' },
     participants,
     e2ee: {
       group_id: Buffer.from('0123456789abcdef').toString('base64'),

@@ -138,11 +138,27 @@ export async function startServer({ udp = '127.0.0.1:0', args = [], env: extraEn
     allLogs: () => stderr.join('\n'),
     /**
      * A join link from `veil token` (its last line of output). The identity defaults to the
-     * name's first word, lowercased ("Ada Lovelace" → "ada").
+     * name's first word, lowercased ("Ada Lovelace" → "ada"). `host`, `publish` (a list),
+     * `noSubscribe`, `bypassLobby` and `tokenId` become the command's grant flags.
      */
-    async token({ room, name, identity = name?.split(' ')[0].toLowerCase(), ttl = '1h' }) {
+    async token({
+      room,
+      name,
+      identity = name?.split(' ')[0].toLowerCase(),
+      ttl = '1h',
+      host = false,
+      publish,
+      noSubscribe = false,
+      bypassLobby = false,
+      tokenId,
+    }) {
       const args = ['token', '--room', room, '--identity', identity, '--ttl', ttl, '--url', info.url];
       if (name) args.push('--name', name);
+      if (host) args.push('--host');
+      if (publish) args.push('--publish', publish.join(','));
+      if (noSubscribe) args.push('--no-subscribe');
+      if (bypassLobby) args.push('--bypass-lobby');
+      if (tokenId) args.push('--token-id', tokenId);
       const { stdout } = await promisify(execFile)(VEIL_BIN, args, { env });
       const lines = stdout
         .split('\n')
@@ -151,6 +167,14 @@ export async function startServer({ udp = '127.0.0.1:0', args = [], env: extraEn
       const link = lines.at(-1);
       if (!link?.startsWith('http')) throw new Error(`veil token printed no link: ${stdout}`);
       return link;
+    },
+    /** `veil revoke` against this server, as the operator runs it; resolves to its output. */
+    async revoke({ room, identity, tokenId }) {
+      const args = ['revoke', '--room', room, '--url', info.url];
+      if (identity) args.push('--identity', identity);
+      if (tokenId) args.push('--token-id', tokenId);
+      const { stdout } = await promisify(execFile)(VEIL_BIN, args, { env });
+      return stdout.trim();
     },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {

@@ -22,6 +22,8 @@ async function load(entry) {
 
 const link = await load('src/link.ts');
 const signaling = await load('src/signaling.ts');
+const room = await load('src/room.ts');
+const media = await load('src/media.ts');
 const call = await load('src/ui/call.ts').catch(() => null); // needs a DOM only when used
 
 function jwt(claims) {
@@ -67,10 +69,146 @@ describe('join links', () => {
     const claims = link.decodeTokenClaims(
       jwt({ sub: 'ada', room: 'standup', name: 'Ada Lovelace ✓', exp: 1900000000 }),
     );
-    assert.deepEqual(claims, { sub: 'ada', room: 'standup', exp: 1900000000 });
-    assert.deepEqual(link.decodeTokenClaims('not a token'), {});
-    assert.deepEqual(link.decodeTokenClaims('a.!!!.c'), {});
-    assert.deepEqual(link.decodeTokenClaims(jwt({ sub: 42 })), {});
+    const defaults = { publish: ['microphone', 'camera'] };
+    assert.deepEqual(claims, { sub: 'ada', room: 'standup', exp: 1900000000, ...defaults });
+    assert.deepEqual(link.decodeTokenClaims('not a token'), defaults);
+    assert.deepEqual(link.decodeTokenClaims('a.!!!.c'), defaults);
+    assert.deepEqual(link.decodeTokenClaims(jwt({ sub: 42 })), defaults);
+  });
+
+  it('reads what the token lets us publish, knowing only real sources', () => {
+    const grants = (publish) => link.decodeTokenClaims(jwt({ grants: { publish } })).publish;
+    assert.deepEqual(grants(['screen', 'microphone', 'camera']), ['microphone', 'camera', 'screen']);
+    assert.deepEqual(grants([]), []);
+    assert.deepEqual(grants(['telepathy', 'camera']), ['camera']);
+    assert.deepEqual(link.decodeTokenClaims(jwt({ grants: { host: true } })).publish, ['microphone', 'camera']);
+  });
+});
+
+describe('remote tracks', () => {
+  it('take their source from the SFU track id in the description, by kind otherwise', () => {
+    const sdp = [
+      'v=0',
+      'm=audio 9 UDP/TLS/RTP/SAVPF 111',
+      'a=mid:0',
+      'a=msid:p_ada p_ada-screen_audio-0',
+      'm=video 9 UDP/TLS/RTP/SAVPF 96',
+      'a=mid:1',
+      'a=msid:p_ada p_ada-screen-1',
+      '',
+    ].join('\r\n');
+    assert.equal(media.msidTrackId(sdp, '1'), 'p_ada-screen-1');
+    assert.equal(media.msidTrackId(sdp, '7'), null);
+    assert.equal(media.sourceOfTrack('p_ada-screen-1', 'p_ada', 'video'), 'screen');
+    assert.equal(media.sourceOfTrack('p_ada-screen_audio-0', 'p_ada', 'audio'), 'screen_audio');
+    assert.equal(media.sourceOfTrack('p_ada-camera-12', 'p_ada', 'video'), 'camera');
+    // Another participant's label, or none, says nothing: the kind decides.
+    assert.equal(media.sourceOfTrack('p_bob-screen-1', 'p_ada', 'video'), 'camera');
+    assert.equal(media.sourceOfTrack('', 'p_ada', 'audio'), 'microphone');
+    assert.equal(media.sourceOfTrack('p_ada-telepathy-1', 'p_ada', 'video'), 'camera');
+  });
+});
+
+const person = (id, extra = {}) => ({ id, identity: id.slice(2), microphone: true, camera: true, screen: false, host: false, ...extra });
+const joinedMsg = (extra = {}) => ({
+  type: 'joined',
+  participant_id: 'p_me',
+  room: 'r',
+  identity: 'me',
+  grants: { publish: ['microphone', 'camera'], subscribe: true, host: false, bypass_lobby: false },
+  policy: { lobby: false, locked: false, max_participants: 100, screen_share: 'granted' },
+  participants: [person('p_ada')],
+  e2ee: { group_id: 'g', external_sender: { signature_key: 'k', identity: 'i' }, create_group: false },
+  ...extra,
+});
+
+describe('the room model', () => {
+  it('follows joins, updates and leaves, never listing ourselves among the others', () => {
+    let s = room.reduce(room.initialRoom, joinedMsg());
+    assert.equal(s.phase, 'call');
+    assert.deepEqual(s.participants.map((p) => p.id), ['p_ada']);
+    s = room.reduce(s, { type: 'participant_joined', participant: person('p_bob') });
+    s = room.reduce(s, { type: 'participant_joined', participant: person('p_me') });
+    assert.deepEqual(s.participants.map((p) => p.id), ['p_ada', 'p_bob']);
+    s = room.reduce(s, { type: 'participant_updated', participant: person('p_bob', { microphone: false }) });
+    assert.equal(s.participants[1].microphone, false);
+    // An update for someone not here does not add them.
+    assert.equal(room.reduce(s, { type: 'participant_updated', participant: person('p_zed') }), s);
+    s = room.reduce(s, { type: 'participant_left', participant_id: 'p_ada' });
+    assert.deepEqual(s.participants.map((p) => p.id), ['p_bob']);
+    assert.equal(room.reduce(s, { type: 'pong' }), s, 'other messages leave it as it is');
+  });
+
+  it('waits in the lobby until joined, and tells hosts who arrives there', () => {
+    let s = room.reduce(room.initialRoom, { type: 'lobby', room: 'r' });
+    assert.equal(s.phase, 'lobby');
+    const host = { publish: ['microphone', 'camera', 'screen'], subscribe: true, host: true, bypass_lobby: true };
+    s = room.reduce(s, joinedMsg({ grants: host }));
+    assert.ok(room.isHost(s) && room.canShareScreen(s));
+    const msg = { type: 'lobby_updated', waiting: [{ id: 'p_eve', identity: 'eve' }] };
+    const after = room.reduce(s, msg);
+    assert.deepEqual(room.roomNotices(s, after, msg, () => '?').map((n) => n.text), ['eve is waiting in the lobby.']);
+    // Nobody new: nothing to say. Not a host: nothing either.
+    assert.deepEqual(room.roomNotices(after, room.reduce(after, msg), msg, () => '?'), []);
+    const guest = room.reduce(room.initialRoom, joinedMsg());
+    assert.deepEqual(room.roomNotices(guest, room.reduce(guest, msg), msg, () => '?'), []);
+  });
+
+  it('says when a host muted us, until we turn it on ourselves', () => {
+    const s = room.reduce(room.initialRoom, joinedMsg());
+    const msg = { type: 'mute_requested', source: 'screen' };
+    const muted = room.reduce(s, msg);
+    assert.deepEqual(muted.mutedByHost.sort(), ['screen', 'screen_audio']);
+    const [notice] = room.roomNotices(s, muted, msg, () => '?');
+    assert.equal(notice.text, 'A host turned off your screen share.');
+    assert.equal(notice.alert, true);
+    assert.deepEqual(room.unmutedByUs(muted, 'screen').mutedByHost, ['screen_audio']);
+  });
+
+  it('takes grants from policy updates and tells what changed', () => {
+    const s = room.reduce(room.initialRoom, joinedMsg({ grants: { publish: ['microphone', 'camera', 'screen'], subscribe: true, host: false, bypass_lobby: false } }));
+    assert.ok(room.canShareScreen(s));
+    const msg = {
+      type: 'policy_updated',
+      policy: { lobby: true, locked: true, max_participants: 100, screen_share: 'hosts' },
+      grants: { publish: ['microphone', 'camera'], subscribe: true, host: false, bypass_lobby: false },
+    };
+    const after = room.reduce(s, msg);
+    assert.ok(!room.canShareScreen(after));
+    assert.deepEqual(room.roomNotices(s, after, msg, () => '?').map((n) => n.text), [
+      'The meeting is locked.',
+      'The lobby is on: a host admits newcomers.',
+      'Only hosts may share their screen now.',
+    ]);
+  });
+
+  it('shows our own screen large while we share, else the latest sharer', () => {
+    let s = room.reduce(room.initialRoom, joinedMsg({ participants: [person('p_ada'), person('p_bob')] }));
+    assert.equal(room.presenter(s, false, null), null);
+    const update = { type: 'participant_updated', participant: person('p_ada', { screen: true }) };
+    const after = room.reduce(s, update);
+    assert.deepEqual(room.roomNotices(s, after, update, (id) => `name of ${id}`).map((n) => n.text), [
+      'name of p_ada is sharing their screen.',
+    ]);
+    s = after;
+    assert.equal(room.presenter(s, false, null), 'p_ada');
+    assert.equal(room.presenter(s, true, 'p_ada'), 'p_me');
+    s = room.reduce(s, { type: 'participant_updated', participant: person('p_bob', { screen: true }) });
+    assert.equal(room.presenter(s, false, 'p_ada'), 'p_ada', 'whoever is shown stays shown');
+    assert.equal(room.presenter(s, false, null), 'p_bob');
+  });
+
+  it('announces group members by the names they sent, once, and who left', () => {
+    const member = (id, name) => ({ leaf: 0, participantId: id, identity: null, name, duplicateName: false, fingerprint: '' });
+    const seen = new Set();
+    assert.deepEqual(room.groupNotices([], [member('p_me', 'Me'), member('p_ada', 'Ada')], 'p_me', seen, true), []);
+    const two = [member('p_me', 'Me'), member('p_ada', 'Ada')];
+    const three = [...two, member('p_bob', null)];
+    assert.deepEqual(room.groupNotices(two, three, 'p_me', seen, false), [], 'no name yet');
+    const named = [...two, member('p_bob', 'Bob')];
+    assert.deepEqual(room.groupNotices(three, named, 'p_me', seen, false), ['Bob joined']);
+    assert.deepEqual(room.groupNotices(named, named, 'p_me', seen, false), []);
+    assert.deepEqual(room.groupNotices(named, two, 'p_me', seen, false), ['Bob left']);
   });
 });
 

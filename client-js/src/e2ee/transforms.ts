@@ -3,8 +3,10 @@
 // hands the worker each epoch's SFrame secret, and passes its counters on.
 
 import type { FrameTransforms } from '../media';
+import type { Source } from '../signaling';
 import {
   CONTEXT_ID,
+  kindOf,
   WORKER_URL,
   type EncryptTimings,
   type FromWorker,
@@ -84,23 +86,24 @@ export class SframeTransforms implements FrameTransforms {
     );
   }
 
-  attachSender(sender: RTCRtpSender, kind: 'audio' | 'video'): void {
-    const contextId = kind === 'audio' ? CONTEXT_ID.audio : CONTEXT_ID.camera;
-    this.attach(sender, { role: 'sender', id: this.nextId++, kind, contextId });
+  attachSender(sender: RTCRtpSender, source: Source): void {
+    const options = { role: 'sender', id: this.nextId++, kind: kindOf(source), contextId: CONTEXT_ID[source] } as const;
+    this.attach(sender, options);
     this.senders.add(sender);
   }
 
-  attachReceiver(receiver: RTCRtpReceiver, participantId: string): void {
+  attachReceiver(receiver: RTCRtpReceiver, participantId: string, source: Source): void {
+    const contextId = CONTEXT_ID[source];
     const known = this.receiverIds.get(receiver);
     if (known !== undefined) {
       // The SFU reuses the receiver for someone else: same transform, new owner.
-      this.post({ type: 'receiver', id: known, participantId });
+      this.post({ type: 'receiver', id: known, participantId, contextId });
       return;
     }
     const id = this.nextId++;
     this.receiverIds.set(receiver, id);
     const kind = receiver.track.kind === 'audio' ? 'audio' : 'video';
-    this.attach(receiver, { role: 'receiver', id, kind, participantId });
+    this.attach(receiver, { role: 'receiver', id, kind, participantId, contextId });
   }
 
   /**

@@ -4,6 +4,7 @@
 import init, { WasmKeyRing, WasmSession } from 'veil-e2ee';
 
 import { WASM_URL } from './protocol';
+import type { ParticipantInfo, ServerMessage } from '../signaling';
 
 let loading: Promise<WebAssembly.Module> | null = null;
 
@@ -50,8 +51,18 @@ export function warmUp(): void {
     external_sender: { signature_key: 'AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=', identity: 'd2FybS11cA==' },
     create_group: create,
   });
-  const peer = { id: 'p_warmup_a', identity: 'warm-up', microphone: false, camera: false };
-  const joinedA = { type: 'joined', participant_id: 'p_warmup_a', room: 'warm-up', identity: 'a', participants: [], e2ee: e2ee(true) };
+  // Typed as the protocol's messages, so that a change to them shows here at compile time.
+  const peer: ParticipantInfo = { id: 'p_warmup_a', identity: 'warm-up', microphone: false, camera: false, screen: false, host: false };
+  const joinedA: Extract<ServerMessage, { type: 'joined' }> = {
+    type: 'joined',
+    participant_id: 'p_warmup_a',
+    room: 'warm-up',
+    identity: 'a',
+    grants: { publish: [], subscribe: true, host: false, bypass_lobby: false },
+    policy: { lobby: false, locked: false, max_participants: 2, screen_share: 'granted' },
+    participants: [],
+    e2ee: e2ee(true),
+  };
   const joinedB = { ...joinedA, participant_id: 'p_warmup_b', identity: 'b', participants: [peer], e2ee: e2ee(false) };
   const a = new WasmSession(JSON.stringify(joinedA), 'warm-up', 0);
   const b = new WasmSession(JSON.stringify(joinedB), 'warm-up', 0);

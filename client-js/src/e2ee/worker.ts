@@ -7,7 +7,7 @@
 //   `insecureSkipEncryption` is on). The codec header stays in the clear as authenticated SFrame
 //   metadata, by the one rule every Veil client applies (veil-e2ee's `frame::codec`).
 // - Receivers: a frame that does not decrypt and authenticate, or whose sender is not the
-//   participant whose track it arrived on, is dropped, never handed to the decoder, and
+//   participant and source whose track it arrived on, is dropped, never handed to the decoder, and
 //   counted by kind; the counters go to the main thread every REPORT_INTERVAL_MS when they
 //   changed, which turns them into "decryption failing" or "not encrypted".
 //
@@ -109,7 +109,7 @@ scope.addEventListener('message', (ev) => {
       const stats = receivers.get(msg.id);
       if (stats) {
         // Counters start afresh for the new participant.
-        receivers.set(msg.id, freshReceiver(msg.id, stats.kind, msg.participantId));
+        receivers.set(msg.id, freshReceiver(msg.id, stats.kind, msg.participantId, msg.contextId));
         dirty = true;
       }
       break;
@@ -150,11 +150,17 @@ function warmUp(): void {
   }
 }
 
-function freshReceiver(id: number, kind: ReceiverStats['kind'], participantId: string): ReceiverStats {
+function freshReceiver(
+  id: number,
+  kind: ReceiverStats['kind'],
+  participantId: string,
+  contextId: number,
+): ReceiverStats {
   return {
     id,
     kind,
     participantId,
+    contextId,
     decrypted: 0,
     failures: {},
     lastFailure: null,
@@ -233,7 +239,7 @@ function receiverTransform(
   options: Extract<TransformOptions, { role: 'receiver' }>,
   transformer: ScriptTransformer,
 ): TransformFn {
-  receivers.set(options.id, freshReceiver(options.id, options.kind, options.participantId));
+  receivers.set(options.id, freshReceiver(options.id, options.kind, options.participantId, options.contextId));
   let failedSinceOk = false;
   let lastKeyFrameRequest = 0;
   return async (frame, controller) => {
@@ -244,9 +250,10 @@ function receiverTransform(
     const data = new Uint8Array(frame.data);
     if (!ring) return;
     try {
-      // Bound to the participant whose track this is (the SFU's msid, which the ring checks
-      // against the group's leaves): another member's frames never play here.
-      const result = ring.decryptFrom(stats.participantId, options.kind, data) as {
+      // Bound to the participant whose track this is and the source it claims (the SFU's
+      // msid, which the ring checks against the group's leaves and the frame's context):
+      // another member's frames, or the owner's camera passed off as a screen, never play here.
+      const result = ring.decryptFrom(stats.participantId, options.kind, data, stats.contextId) as {
         plaintext: Uint8Array;
         senderLeaf: number;
         epoch: number;

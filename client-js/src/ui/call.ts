@@ -1,9 +1,11 @@
-// The in-call screen: a top bar (with the security indicator), the grid of tiles, the security
-// panel, and the control bar.
+// The in-call screen: a top bar (people and the security indicator), the stage (a shared screen
+// shown large when someone presents, and the grid of tiles), the side panels (people, security),
+// and the control bar.
 
 import type { SecuritySnapshot } from '../meeting';
 import { h } from './dom';
 import { icon } from './icons';
+import { PeoplePanel, type HostActions, type PeopleView } from './people';
 import { SecurityIndicator, SecurityPanel, type PanelRow } from './security';
 import { Tile, type TileState } from './tile';
 import { toast } from './toast';
@@ -11,9 +13,20 @@ import { toast } from './toast';
 export interface CallActions {
   toggleMicrophone(): void;
   toggleCamera(): void;
+  /** Starts or stops sharing a screen. */
+  toggleScreen(): void;
   leave(): void;
   /** The user marked a participant verified, or took the mark back. */
   verify(participantId: string, verified: boolean): void;
+}
+
+/** The screen shown large: whose, its track, and how to label it. */
+export interface Presentation {
+  participantId: string;
+  track: MediaStreamTrack;
+  /** "Ada Lovelace is presenting", "You are presenting". */
+  label: string;
+  self: boolean;
 }
 
 /** Tiles are 16:9; the grid picks the column count that makes them largest. */
@@ -41,6 +54,13 @@ export class CallView {
   private readonly count: HTMLElement;
   private readonly micButton: HTMLButtonElement;
   private readonly camButton: HTMLButtonElement;
+  private readonly shareButton: HTMLButtonElement;
+  private readonly banner: HTMLElement;
+  private readonly presentation: HTMLElement;
+  private readonly presentationVideo: HTMLVideoElement;
+  private readonly presentationLabel: HTMLElement;
+  private readonly screenAudio = new Map<string, HTMLAudioElement>();
+  private readonly people: PeoplePanel;
   private readonly tiles = new Map<string, Tile>();
   /** Remote tracks whose participant has no tile yet (the SFU's offer came first). */
   private readonly pending = new Map<string, Set<MediaStreamTrack>>();
@@ -50,7 +70,7 @@ export class CallView {
   private readonly panel: SecurityPanel;
   private codeChanged = false;
 
-  constructor(room: string, actions: CallActions) {
+  constructor(room: string, actions: CallActions, host: HostActions) {
     this.grid = h('div', {
       class: 'grid',
       'data-testid': 'grid',
@@ -71,6 +91,33 @@ export class CallView {
       'data-testid': 'toggle-camera',
       onclick: () => actions.toggleCamera(),
     });
+    this.shareButton = h('button', {
+      type: 'button',
+      class: 'control',
+      'data-testid': 'share-screen',
+      hidden: true,
+      onclick: () => actions.toggleScreen(),
+    });
+    this.banner = h(
+      'div',
+      { class: 'share-banner', 'data-testid': 'sharing-banner', role: 'status', hidden: true },
+      icon('screen'),
+      h('span', {}, 'You are sharing your screen'),
+      h(
+        'button',
+        { type: 'button', class: 'button small', 'data-testid': 'stop-share', onclick: () => actions.toggleScreen() },
+        'Stop sharing',
+      ),
+    );
+    this.presentationVideo = h('video', { autoplay: true, playsinline: true });
+    this.presentationVideo.muted = true;
+    this.presentationLabel = h('span', { class: 'presentation-label', 'data-testid': 'presentation-label' });
+    this.presentation = h(
+      'section',
+      { class: 'presentation', 'data-testid': 'presentation', 'aria-label': 'Shared screen', hidden: true },
+      this.presentationVideo,
+      this.presentationLabel,
+    );
     const leaveButton = h(
       'button',
       {
@@ -85,13 +132,31 @@ export class CallView {
     );
 
     this.panel = new SecurityPanel((pid, verified) => actions.verify(pid, verified));
+    this.people = new PeoplePanel(host);
     this.indicator = new SecurityIndicator(() => {
+      this.people.toggle(false);
       this.panel.toggle();
       if (this.panel.open) {
         this.indicator.acknowledge();
         this.codeChanged = false;
       }
     });
+    const peopleButton = h(
+      'button',
+      {
+        type: 'button',
+        class: 'people',
+        title: 'People',
+        'data-testid': 'people-button',
+        'aria-label': 'People',
+        onclick: () => {
+          if (this.panel.open) this.panel.toggle();
+          this.people.toggle();
+        },
+      },
+      icon('people'),
+      this.count,
+    );
     this.element = h(
       'main',
       { class: 'screen call', 'data-screen': 'call' },
@@ -100,15 +165,25 @@ export class CallView {
         { class: 'topbar' },
         h('span', { class: 'logo', 'aria-hidden': 'true' }),
         h('h1', { class: 'room-title', 'data-testid': 'room-name' }, room),
-        h('span', { class: 'people', title: 'Participants' }, icon('people'), this.count),
+        peopleButton,
         this.indicator.element,
       ),
-      h('div', { class: 'stage' }, this.grid, this.status, this.panel.element),
+      this.banner,
+      h(
+        'div',
+        { class: 'stage' },
+        this.presentation,
+        this.grid,
+        this.status,
+        this.panel.element,
+        this.people.element,
+      ),
       h(
         'footer',
         { class: 'controls', role: 'toolbar', 'aria-label': 'Meeting controls' },
         this.micButton,
         this.camButton,
+        this.shareButton,
         leaveButton,
       ),
     );
@@ -154,6 +229,61 @@ export class CallView {
     this.camButton.setAttribute('aria-label', camera ? 'Turn camera off' : 'Turn camera on');
     this.camButton.setAttribute('aria-pressed', String(!camera));
     this.camButton.classList.toggle('off', !camera);
+  }
+
+  /** Shows the share button when we may share, and the banner while we do. */
+  setScreenControl(available: boolean, sharing: boolean): void {
+    this.shareButton.hidden = !available && !sharing;
+    this.shareButton.replaceChildren(
+      icon('screen'),
+      h('span', { class: 'control-label' }, sharing ? 'Stop sharing' : 'Share screen'),
+    );
+    this.shareButton.setAttribute('aria-pressed', String(sharing));
+    this.shareButton.classList.toggle('active', sharing);
+    this.banner.hidden = !sharing;
+  }
+
+  /** Shows a shared screen large, with the camera tiles beside it; null returns to the grid. */
+  setPresentation(p: Presentation | null): void {
+    const track = p?.track ?? null;
+    const current = (this.presentationVideo.srcObject as MediaStream | null)?.getVideoTracks()[0] ?? null;
+    if (current !== track) {
+      this.presentationVideo.srcObject = track ? new MediaStream([track]) : null;
+      if (track) this.play(this.presentationVideo);
+    }
+    this.presentation.hidden = p === null;
+    this.element.classList.toggle('presenting', p !== null);
+    if (p) {
+      this.presentation.dataset.participantId = p.participantId;
+      this.presentation.classList.toggle('self', p.self);
+      this.presentationLabel.textContent = p.label;
+    } else {
+      delete this.presentation.dataset.participantId;
+    }
+    this.layout();
+  }
+
+  /** Plays (or, with null, stops) the audio of `participantId`'s shared screen. */
+  setScreenAudio(participantId: string, track: MediaStreamTrack | null): void {
+    let audio = this.screenAudio.get(participantId);
+    if (!track) {
+      if (audio) audio.srcObject = null;
+      audio?.remove();
+      this.screenAudio.delete(participantId);
+      return;
+    }
+    if (!audio) {
+      audio = h('audio', { autoplay: true, 'data-testid': 'screen-audio', 'data-participant-id': participantId });
+      this.screenAudio.set(participantId, audio);
+      this.presentation.appendChild(audio);
+    }
+    audio.srcObject = new MediaStream([track]);
+    this.play(audio);
+  }
+
+  /** Updates the people panel. */
+  setPeople(view: PeopleView): void {
+    this.people.render(view);
   }
 
   /** Adds or updates a tile. The own tile comes first, the others in joining order. */
@@ -221,6 +351,9 @@ export class CallView {
   dispose(): void {
     this.resize.disconnect();
     this.indicator.dispose();
+    this.presentationVideo.srcObject = null;
+    for (const audio of this.screenAudio.values()) audio.srcObject = null;
+    this.screenAudio.clear();
     for (const tile of this.tiles.values()) tile.dispose();
     this.tiles.clear();
     this.pending.clear();
@@ -229,6 +362,13 @@ export class CallView {
   private attach(tile: Tile, track: MediaStreamTrack): void {
     if (track.kind === 'video') tile.setVideoTrack(track);
     else tile.setAudioTrack(track);
+  }
+
+  /** Starts playback; autoplay refused asks for a click. */
+  private play(media: HTMLMediaElement): void {
+    media.play().catch((err: unknown) => {
+      if (err instanceof DOMException && err.name === 'NotAllowedError') this.playbackBlocked();
+    });
   }
 
   /** Autoplay was refused: ask for one click, then start every tile's playback. */
@@ -240,6 +380,8 @@ export class CallView {
       this.blockedPlayback = false;
       button.remove();
       for (const tile of this.tiles.values()) tile.resumePlayback();
+      if (this.presentationVideo.srcObject) void this.presentationVideo.play().catch(() => {});
+      for (const audio of this.screenAudio.values()) void audio.play().catch(() => {});
     };
     button.addEventListener('click', resume);
     this.element.querySelector('.stage')?.appendChild(button);
