@@ -298,7 +298,7 @@ fn grants_of(args: &TokenArgs) -> Grants {
 fn revoke_command(args: RevokeArgs) -> anyhow::Result<()> {
     let config = resolve(&args.common, None, None)?;
     let room = RoomName::new(args.room.clone()).with_context(|| format!("room {:?}", args.room))?;
-    let key = secret::load_or_create_named(&config.data_dir, secret::ADMIN_KEY)?;
+    let key = secret::load_existing(&config.data_dir, secret::ADMIN_KEY)?;
     let base = match args.url {
         Some(url) => url.trim_end_matches('/').to_string(),
         None => config.link_base(config.http),

@@ -31,6 +31,22 @@ pub fn load_or_create(data_dir: &Path) -> anyhow::Result<ApiSecret> {
     load_or_create_named(data_dir, API_SECRET)
 }
 
+/// Loads `secret` from the environment or the data directory, which must hold it already: a
+/// command that talks to a running server needs the server's key, not a new one.
+pub fn load_existing(data_dir: &Path, secret: Secret) -> anyhow::Result<ApiSecret> {
+    let path = data_dir.join(secret.file);
+    if std::env::var_os(secret.env).is_none() && !path.exists() {
+        anyhow::bail!(
+            "no {} in {}: run this on the machine that runs `veil serve`, with the same data \
+             directory (--data-dir), or set {}",
+            secret.file,
+            data_dir.display(),
+            secret.env
+        );
+    }
+    load_or_create_named(data_dir, secret)
+}
+
 /// Loads `secret` from the environment or the data directory, creating it if needed.
 pub fn load_or_create_named(data_dir: &Path, secret: Secret) -> anyhow::Result<ApiSecret> {
     if let Ok(hex) = std::env::var(secret.env) {

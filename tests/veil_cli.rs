@@ -154,11 +154,15 @@ async fn veil_revoke_cuts_a_live_participant_and_survives_a_restart() {
 
     // Without the right admin key, or naming nothing, nothing is revoked.
     let url = format!("http://{}", server.http);
-    let wrong = veil(
-        &["revoke", "--room", "ward-7", "--identity", "x", "--url", &url],
-        &scratch("elsewhere"),
-        &secret,
-    );
+    let elsewhere = scratch("elsewhere");
+    let args = ["revoke", "--room", "ward-7", "--identity", "x", "--url", &url];
+    let none = veil(&args, &elsewhere, &secret);
+    assert!(!none.status.success());
+    assert!(text(&none.stderr).contains("no admin_key"), "{}", text(&none.stderr));
+    assert!(!elsewhere.join("admin_key").exists(), "no stray key is made");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("admin_key"), ApiSecret::generate().to_hex()).unwrap();
+    let wrong = veil(&args, &elsewhere, &secret);
     assert!(!wrong.status.success());
     assert!(text(&wrong.stderr).contains("unauthorized"), "{}", text(&wrong.stderr));
     let nothing = veil(&["revoke", "--room", "ward-7", "--url", &url], &dir, &secret);

@@ -27,6 +27,8 @@ pub(crate) fn host_action(
         }
         ClientMessage::Deny { participant_id } => rooms.deny(room, actor, &participant_id),
         ClientMessage::Mute { participant_id, source } => {
+            // Screen audio goes with the screen: muting either stops the share.
+            let source = source.grant();
             let session = rooms.mute(room, actor, &participant_id, source)?;
             state.media().send(MediaCommand::SetMuted { session, source, muted: true });
             if source == veil_proto::room::Source::Screen {

@@ -2,9 +2,11 @@
 //! the tokens of participants a host removed.
 //!
 //! A revocation outlives the room (rooms vanish when they empty) and the process: it is kept in
-//! `revocations.json` in the data directory, rewritten on every change, and lasts until the
-//! token it names expires (a token id) or [`IDENTITY_REVOCATION_SECS`] passes (an identity: every
-//! token minted for it until then is refused).
+//! `revocations.json` in the data directory, rewritten on every change. An identity stays
+//! revoked for [`IDENTITY_REVOCATION_SECS`] (every token minted for it until then is refused); a
+//! token id until the token expires when its holder was in the room (its expiry is known then),
+//! else for [`TOKEN_REVOCATION_SECS`], longer than `veil` mints join links for by default.
+//! Revoking a guest revokes its token: its identity is made up afresh on every join.
 
 use std::path::PathBuf;
 
@@ -13,6 +15,10 @@ use veil_proto::RoomName;
 
 /// How long a revoked identity stays revoked.
 pub const IDENTITY_REVOCATION_SECS: u64 = 24 * 3600;
+
+/// How long a token id stays revoked when nobody holding it was in the room (so its expiry is
+/// not known).
+pub const TOKEN_REVOCATION_SECS: u64 = 30 * 24 * 3600;
 
 /// One revocation: an identity or a token id in a room, until a Unix time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,7 +11,7 @@ use super::{Registry, Room, State};
 use crate::inbound::Refusal;
 use crate::mls::DeliveryService;
 use crate::outbound::{KickReason, encode};
-use crate::revocations::{IDENTITY_REVOCATION_SECS, Revocation};
+use crate::revocations::{IDENTITY_REVOCATION_SECS, Revocation, TOKEN_REVOCATION_SECS};
 
 /// What a host asked to revoke.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +54,17 @@ impl Registry {
         let mut state = self.lock();
         let room = as_host(&mut state, room_name, actor)?;
         let i = room.lobby.iter().position(|w| &w.admission.participant == target);
-        let waiting = room.lobby.remove(i.ok_or_else(|| unknown(target))?);
+        let i = i.ok_or_else(|| unknown(target))?;
+        if room.members.len() >= room.policy.max_participants as usize {
+            let max = room.policy.max_participants;
+            return Err(Refusal::soft(
+                ErrorCode::RoomFull,
+                format!(
+                    "the meeting is full ({max} participants); raise the limit in the settings first"
+                ),
+            ));
+        }
+        let waiting = room.lobby.remove(i);
         let admitted = room.seat(waiting.admission, waiting.identity, ds);
         room.lobby_to_hosts();
         // The connection may have gone meanwhile; its leave then finds it seated and removes it.
@@ -87,6 +97,8 @@ impl Registry {
         target: &ParticipantId,
         source: Source,
     ) -> Result<SessionId, Refusal> {
+        // Screen audio goes with the screen: muting either stops the share.
+        let source = source.grant();
         let mut state = self.lock();
         let room = as_host(&mut state, room_name, actor)?;
         let i = room.position(target).ok_or_else(|| unknown(target))?;
@@ -153,37 +165,48 @@ impl Registry {
         if let Some(actor) = actor {
             as_host(&mut state, room_name, actor)?;
         }
-        let (identity, token_id) = match what {
-            Revoke::Identity(i) => (Some(i), None),
-            Revoke::TokenId(t) => (None, Some(t)),
-        };
-        // The expiry of a token revoked by id is not known here; a day outlasts any join link.
-        let until = now + IDENTITY_REVOCATION_SECS;
-        let revocation = Revocation {
+        let bar = |identity: Option<String>, token_id: Option<String>, until: u64| Revocation {
             room: room_name.clone(),
-            identity: identity.clone(),
-            token_id: token_id.clone(),
+            identity,
+            token_id,
             until,
         };
+        let mut revocations = vec![match &what {
+            Revoke::Identity(i) => bar(Some(i.clone()), None, now + IDENTITY_REVOCATION_SECS),
+            Revoke::TokenId(t) => bar(None, Some(t.clone()), now + TOKEN_REVOCATION_SECS),
+        }];
         let mut cut = 0;
         if let Some(room) = state.rooms.get_mut(room_name) {
-            let holds = |ident: &str, tid: Option<&str>| {
-                identity.as_deref() == Some(ident)
-                    || (token_id.is_some() && token_id.as_deref() == tid)
-            };
-            for m in room.members.iter().filter(|m| holds(&m.info.identity, m.token_id.as_deref()))
-            {
-                m.link.kick(KickReason::Revoked);
+            let holders = room.members.iter().map(|m| Holder {
+                identity: &m.info.identity,
+                token: m.token_id.as_deref(),
+                token_exp: m.token_exp,
+                guest: m.guest,
+                link: &m.link,
+            });
+            let waiting = room.lobby.iter().map(|w| Holder {
+                identity: &w.identity,
+                token: w.admission.token_id.as_deref(),
+                token_exp: w.admission.token_exp,
+                guest: w.admission.identity == super::Identity::Guest,
+                link: &w.admission.link,
+            });
+            for h in holders.chain(waiting).filter(|h| h.holds(&what)) {
+                h.link.kick(KickReason::Revoked);
                 cut += 1;
-            }
-            for w in
-                room.lobby.iter().filter(|w| holds(&w.identity, w.admission.token_id.as_deref()))
-            {
-                w.admission.link.kick(KickReason::Revoked);
-                cut += 1;
+                // A guest's identity is made up afresh on every join: what it holds is its
+                // token. A live holder's token is barred until it expires, however long.
+                if let Some(token) = h.token
+                    && (h.guest || matches!(what, Revoke::TokenId(_)))
+                {
+                    let until = h.token_exp.max(now + IDENTITY_REVOCATION_SECS);
+                    revocations.push(bar(None, Some(token.to_owned()), until));
+                }
             }
         }
-        state.revocations.add(revocation, now);
+        for revocation in revocations {
+            state.revocations.add(revocation, now);
+        }
         Ok(cut)
     }
 
@@ -196,9 +219,9 @@ impl Registry {
         actor: &ParticipantId,
         policy: RoomPolicy,
     ) -> Result<Vec<(SessionId, MediaGrants)>, Refusal> {
-        policy.validate().map_err(|e| Refusal::soft(ErrorCode::BadMessage, e))?;
         let mut state = self.lock();
         let room = as_host(&mut state, room_name, actor)?;
+        policy.validate().map_err(|e| Refusal::soft(ErrorCode::BadMessage, e))?;
         let old = room.policy.clone();
         room.policy = policy.clone();
         let mut changed = Vec::new();
@@ -249,5 +272,23 @@ impl Registry {
         }
         state.ended.insert(room_name.clone(), now + super::ENDED_FOR_SECS);
         Ok(())
+    }
+}
+
+/// Someone in a room or its lobby, as a revocation sees them.
+struct Holder<'a> {
+    identity: &'a str,
+    token: Option<&'a str>,
+    token_exp: u64,
+    guest: bool,
+    link: &'a crate::outbound::Link,
+}
+
+impl Holder<'_> {
+    fn holds(&self, what: &Revoke) -> bool {
+        match what {
+            Revoke::Identity(i) => self.identity == i,
+            Revoke::TokenId(t) => self.token == Some(t.as_str()),
+        }
     }
 }

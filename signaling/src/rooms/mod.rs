@@ -86,6 +86,8 @@ struct Member {
     grants: Grants,
     token_id: Option<String>,
     token_exp: u64,
+    /// Joined under a generated guest identity: revoking it means revoking its token.
+    guest: bool,
     /// Sources a host muted and the participant has not turned on again since.
     muted: BTreeSet<Source>,
 }
@@ -240,6 +242,7 @@ impl Room {
             grants: a.grants,
             token_id: a.token_id,
             token_exp: a.token_exp,
+            guest: a.identity == Identity::Guest,
             muted: BTreeSet::new(),
         });
         if host && !self.lobby.is_empty() {
@@ -338,6 +341,12 @@ impl Registry {
             Identity::Guest => fresh_guest_identity(room),
         };
         if room.policy.lobby && !a.grants.skips_lobby() {
+            if room.lobby.len() >= room.policy.max_participants as usize {
+                return Err(Refusal::fatal(
+                    ErrorCode::RoomFull,
+                    "the meeting's lobby is full; try again later",
+                ));
+            }
             a.link.deliver(encode(ServerMessage::Lobby { room: a.room.clone() }));
             let (admit, admitted) = oneshot::channel();
             room.lobby.push(Waiting { admission: a, identity, admit });
@@ -426,6 +435,8 @@ impl Registry {
         };
         let Some(i) = room.position(participant) else { return Vec::new() };
         let granted = room.effective(&room.members[i].grants);
+        // Presence follows the grants: a screen the SFU would not forward is not "presenting".
+        let on = on.map(|(source, on)| (source, on && granted.may_publish(source)));
         let member = &mut room.members[i];
         let mut unmuted = Vec::new();
         for (source, on) in on {

@@ -325,3 +325,102 @@ fn a_policy_keeping_screens_for_hosts_stops_a_guests_share() {
     // Turning the screen on again does not bring it back.
     assert!(reg.publish_state(&room(), &pid(2), sharing).is_empty());
 }
+
+#[test]
+fn revoking_a_guest_bars_its_token_since_its_identity_is_new_on_every_join() {
+    let reg = registry();
+    let _h = host(&reg, 1);
+    let (Ok(Entered::Joined(guest)), g) = enter(&reg, Identity::Guest, 2, Grants::default()) else {
+        panic!()
+    };
+    reg.revoke(&room(), Some(&pid(1)), Revoke::Identity(guest.identity.clone()), 100).unwrap();
+    assert_eq!(g.kicked(), Some(KickReason::Revoked));
+    reg.leave(&room(), &pid(2));
+    let (again, _) = admission(Identity::Guest, 3, Grants::default());
+    let again = Admission { token_id: Some("t_2".into()), ..again };
+    assert!(matches!(
+        reg.enter(again, 200, &FakeDs),
+        Err(Refusal { code: ErrorCode::Revoked, .. })
+    ));
+}
+
+#[test]
+fn a_revoked_token_stays_revoked_until_it_expires() {
+    let reg = registry();
+    let _h = host(&reg, 1);
+    let (a, _g) = admission(Identity::Named("long".into()), 2, Grants::default());
+    // A week-long link.
+    let week = 7 * 24 * 3600;
+    assert!(matches!(
+        reg.enter(Admission { token_exp: week, ..a }, 100, &FakeDs),
+        Ok(Entered::Joined(_))
+    ));
+    reg.revoke(&room(), None, Revoke::TokenId("t_2".into()), 100).unwrap();
+    reg.leave(&room(), &pid(2));
+    let (again, _) = admission(Identity::Named("long".into()), 3, Grants::default());
+    let again = Admission { token_id: Some("t_2".into()), token_exp: week, ..again };
+    let six_days_later = 100 + 6 * 24 * 3600;
+    assert!(matches!(
+        reg.enter(again, six_days_later, &FakeDs),
+        Err(Refusal { code: ErrorCode::Revoked, .. })
+    ));
+}
+
+#[test]
+fn a_full_room_refuses_admission_from_the_lobby_and_a_full_lobby_refuses_more() {
+    let reg = registry();
+    let mut h = host(&reg, 1);
+    reg.set_policy(&room(), &pid(1), RoomPolicy { lobby: true, ..RoomPolicy::new(2) }).unwrap();
+    h.types();
+    let (w1, _p1) = enter(&reg, Identity::Named("w1".into()), 2, Grants::default());
+    let (w2, _p2) = enter(&reg, Identity::Named("w2".into()), 3, Grants::default());
+    assert!(matches!((w1, w2), (Ok(Entered::Waiting(_)), Ok(Entered::Waiting(_)))));
+    // The lobby holds as many as the room.
+    let (w3, _p3) = enter(&reg, Identity::Named("w3".into()), 4, Grants::default());
+    assert!(matches!(w3, Err(Refusal { code: ErrorCode::RoomFull, .. })));
+    reg.admit(&room(), &pid(1), &pid(2), &FakeDs).unwrap();
+    // Now the room is full: the host is told, and nobody moves.
+    let full = reg.admit(&room(), &pid(1), &pid(3), &FakeDs);
+    assert!(matches!(full, Err(Refusal { code: ErrorCode::RoomFull, fatal: false, .. })));
+    assert_eq!(reg.participant_count(), 2);
+}
+
+#[test]
+fn muting_screen_audio_stops_the_whole_share() {
+    let reg = registry();
+    let _h = host(&reg, 1);
+    let presenter = Grants {
+        publish: vec![Source::Microphone, Source::Camera, Source::Screen],
+        ..Grants::default()
+    };
+    let (_, mut p) = join(&reg, "presenter", 2, presenter);
+    let sharing = [(Source::Microphone, true), (Source::Camera, true), (Source::Screen, true)];
+    reg.publish_state(&room(), &pid(2), sharing);
+    p.types();
+    reg.mute(&room(), &pid(1), &pid(2), Source::ScreenAudio).unwrap();
+    let told = p.messages();
+    assert_eq!(told[0]["source"], "screen");
+    // Sharing again brings back both.
+    assert_eq!(reg.publish_state(&room(), &pid(2), sharing), [Source::Screen, Source::ScreenAudio]);
+}
+
+#[test]
+fn presence_follows_the_grants_and_a_bad_policy_from_a_non_host_is_forbidden() {
+    let reg = registry();
+    let mut h = host(&reg, 1);
+    let _g = guest(&reg, 2);
+    h.types();
+    // A guest without the screen grant claims to present: the others do not see it.
+    reg.publish_state(
+        &room(),
+        &pid(2),
+        [(Source::Microphone, true), (Source::Camera, true), (Source::Screen, true)],
+    );
+    let seen = h.messages();
+    assert_eq!(seen[0]["participant"]["screen"], false);
+    let bad = RoomPolicy::new(0);
+    assert!(matches!(
+        reg.set_policy(&room(), &pid(2), bad),
+        Err(Refusal { code: ErrorCode::Forbidden, .. })
+    ));
+}
