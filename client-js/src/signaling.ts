@@ -41,6 +41,8 @@ export interface RoomPolicy {
   locked: boolean;
   max_participants: number;
   screen_share: 'granted' | 'hosts';
+  /** How long chat messages stay on every client, in seconds (a sender may choose shorter). */
+  chat_retention_secs: number;
 }
 
 /** Someone waiting in the lobby, as hosts see them (`LobbyEntry`). */

@@ -158,7 +158,7 @@ function joined(id, create, participants = []) {
     room: 'r',
     identity: id.replace('p_', ''),
     grants: { publish: ['microphone', 'camera'], subscribe: true, host: false, bypass_lobby: false },
-    policy: { lobby: false, locked: false, max_participants: 100, screen_share: 'granted' },
+    policy: { lobby: false, locked: false, max_participants: 100, screen_share: 'granted', chat_retention_secs: 3600 },
     participants,
     e2ee: {
       group_id: Buffer.from('0123456789abcdef').toString('base64'),

@@ -116,7 +116,7 @@ const joinedMsg = (extra = {}) => ({
   room: 'r',
   identity: 'me',
   grants: { publish: ['microphone', 'camera'], subscribe: true, host: false, bypass_lobby: false },
-  policy: { lobby: false, locked: false, max_participants: 100, screen_share: 'granted' },
+  policy: { lobby: false, locked: false, max_participants: 100, screen_share: 'granted', chat_retention_secs: 3600 },
   participants: [person('p_ada')],
   e2ee: { group_id: 'g', external_sender: { signature_key: 'k', identity: 'i' }, create_group: false },
   ...extra,

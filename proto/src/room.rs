@@ -140,19 +140,33 @@ pub struct RoomPolicy {
     pub max_participants: u32,
     #[serde(default)]
     pub screen_share: ScreenSharePolicy,
+    /// How long chat messages stay on every client's screen, in seconds; a sender may choose
+    /// shorter. Clients enforce it: the server never holds chat.
+    #[serde(default = "default_chat_retention")]
+    pub chat_retention_secs: u32,
+}
+
+fn default_chat_retention() -> u32 {
+    RoomPolicy::DEFAULT_CHAT_RETENTION_SECS
 }
 
 impl RoomPolicy {
     /// The most participants a room may be set to hold.
     pub const MAX_PARTICIPANTS: u32 = 1_000;
+    /// How long chat stays unless a host says otherwise: an hour.
+    pub const DEFAULT_CHAT_RETENTION_SECS: u32 = 3_600;
+    /// The range a room's chat retention may be set in: ten seconds to a day.
+    pub const CHAT_RETENTION_SECS: std::ops::RangeInclusive<u32> = 10..=86_400;
 
-    /// The policy of a new room: no lobby, unlocked, `max_participants` at most.
+    /// The policy of a new room: no lobby, unlocked, `max_participants` at most, chat kept an
+    /// hour.
     pub fn new(max_participants: u32) -> Self {
         Self {
             lobby: false,
             locked: false,
             max_participants,
             screen_share: ScreenSharePolicy::Granted,
+            chat_retention_secs: Self::DEFAULT_CHAT_RETENTION_SECS,
         }
     }
 
@@ -163,6 +177,14 @@ impl RoomPolicy {
                 "max_participants must be 1 to {}, not {}",
                 Self::MAX_PARTICIPANTS,
                 self.max_participants
+            ));
+        }
+        if !Self::CHAT_RETENTION_SECS.contains(&self.chat_retention_secs) {
+            return Err(format!(
+                "chat_retention_secs must be {} to {}, not {}",
+                Self::CHAT_RETENTION_SECS.start(),
+                Self::CHAT_RETENTION_SECS.end(),
+                self.chat_retention_secs
             ));
         }
         Ok(())
@@ -200,5 +222,10 @@ mod tests {
         assert!(p.validate().is_err());
         p.max_participants = 1_001;
         assert!(p.validate().is_err());
+        let mut p = RoomPolicy::new(10);
+        p.chat_retention_secs = 5;
+        assert!(p.validate().is_err());
+        let old: RoomPolicy = serde_json::from_str(r#"{"max_participants":5}"#).unwrap();
+        assert_eq!(old.chat_retention_secs, 3_600, "a policy without it keeps chat an hour");
     }
 }

@@ -59,7 +59,7 @@ export function warmUp(): void {
     room: 'warm-up',
     identity: 'a',
     grants: { publish: [], subscribe: true, host: false, bypass_lobby: false },
-    policy: { lobby: false, locked: false, max_participants: 2, screen_share: 'granted' },
+    policy: { lobby: false, locked: false, max_participants: 2, screen_share: 'granted', chat_retention_secs: 3600 },
     participants: [],
     e2ee: e2ee(true),
   };

@@ -123,7 +123,7 @@ test('two WasmSessions form a group, exchange names inside it and key each other
       room: 'r',
       identity: id.slice(2),
       grants: { publish: ['microphone', 'camera'], subscribe: true, host: false, bypass_lobby: false },
-      policy: { lobby: false, locked: false, max_participants: 100, screen_share: 'granted' },
+      policy: { lobby: false, locked: false, max_participants: 100, screen_share: 'granted', chat_retention_secs: 3600 },
       participants,
       e2ee: e2ee(create),
     });
