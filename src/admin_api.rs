@@ -6,14 +6,20 @@
 
 use anyhow::{Context, bail};
 use http_body_util::{BodyExt, Full};
-use hyper::Request;
 use hyper::body::Bytes;
+use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
-/// POSTs `body` to `path` on the server at `base` with the admin key; returns the JSON answer,
-/// or the server's refusal as an error that quotes its message.
-pub async fn post(base: &str, path: &str, key: &str, body: &Value) -> anyhow::Result<Value> {
+/// Sends `method path` (with `body` as JSON, if any) to the server at `base` with the admin
+/// key; returns the JSON answer, or the server's refusal as an error that quotes its message.
+pub async fn request(
+    base: &str,
+    method: Method,
+    path: &str,
+    key: &str,
+    body: Option<&Value>,
+) -> anyhow::Result<Value> {
     let Some(authority) = base.strip_prefix("http://") else {
         bail!(
             "the admin API is reached over plain http on the node itself; pass --url http://HOST:PORT (not {base})"
@@ -27,13 +33,22 @@ pub async fn post(base: &str, path: &str, key: &str, body: &Value) -> anyhow::Re
         .await
         .context("the HTTP handshake with the server failed")?;
     tokio::spawn(connection);
-    let request = Request::post(path)
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
         .header(hyper::header::HOST, authority)
-        .header(hyper::header::AUTHORIZATION, format!("Bearer {key}"))
-        .header(hyper::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))?;
-    let response =
-        sender.send_request(request).await.context("the request to the server failed")?;
+        .header(hyper::header::AUTHORIZATION, format!("Bearer {key}"));
+    let body = match body {
+        Some(body) => {
+            request = request.header(hyper::header::CONTENT_TYPE, "application/json");
+            Bytes::from(body.to_string())
+        }
+        None => Bytes::new(),
+    };
+    let response = sender
+        .send_request(request.body(Full::new(body))?)
+        .await
+        .context("the request to the server failed")?;
     let status = response.status();
     let bytes =
         response.into_body().collect().await.context("the server's answer was cut off")?.to_bytes();

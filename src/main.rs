@@ -1,7 +1,9 @@
 //! `veil`: signaling and SFU in one process (`veil serve`), join links (`veil token`), and the
-//! operator's revocations (`veil revoke`).
+//! operator's commands on a running server (`veil rooms`, `veil kick`, `veil revoke`, …: see
+//! `admin_cmd`).
 
 mod admin_api;
+mod admin_cmd;
 mod config;
 mod secret;
 
@@ -34,14 +36,14 @@ enum Command {
     Serve(ServeArgs),
     /// Print a join link for a room (the link is the last line of output).
     Token(TokenArgs),
-    /// Revoke an identity or a token id in a room on a running server: whoever holds it is
-    /// disconnected and cannot join that room again.
-    Revoke(RevokeArgs),
+    /// The operator's commands on a running server (its admin API).
+    #[command(flatten)]
+    Admin(admin_cmd::AdminCommand),
 }
 
 /// Settings both commands read, so they agree on the secret and the link address.
 #[derive(Args)]
-struct Common {
+pub(crate) struct Common {
     /// TOML config file; every setting in it is optional.
     #[arg(long, env = "VEIL_CONFIG")]
     config: Option<PathBuf>,
@@ -118,24 +120,6 @@ struct TokenArgs {
     url: Option<String>,
 }
 
-#[derive(Args)]
-struct RevokeArgs {
-    #[command(flatten)]
-    common: Common,
-    /// Room to revoke it in.
-    #[arg(long)]
-    room: String,
-    /// Identity to revoke: every token for it is refused in the room for a day.
-    #[arg(long, required_unless_present = "token_id", conflicts_with = "token_id")]
-    identity: Option<String>,
-    /// Token id to revoke (as `veil token` printed it).
-    #[arg(long)]
-    token_id: Option<String>,
-    /// Base URL of the server (default: the configured public URL or HTTP address).
-    #[arg(long)]
-    url: Option<String>,
-}
-
 /// How long a guest link lives unless told.
 const GUEST_TTL: Duration = Duration::from_secs(3600);
 /// How long a named or host link lives unless told.
@@ -178,7 +162,7 @@ fn parse_ttl(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(seconds))
 }
 
-fn resolve(
+pub(crate) fn resolve(
     common: &Common,
     udp: Option<SocketAddr>,
     assets: Option<PathBuf>,
@@ -250,7 +234,7 @@ fn main() -> anyhow::Result<()> {
             tokio::runtime::Runtime::new()?.block_on(serve(config))
         }
         Command::Token(args) => token_command(args),
-        Command::Revoke(args) => revoke_command(args),
+        Command::Admin(command) => admin_cmd::run(command),
     }
 }
 
@@ -293,27 +277,6 @@ fn grants_of(args: &TokenArgs) -> Grants {
     grants.subscribe = !args.no_subscribe;
     grants.bypass_lobby |= args.bypass_lobby;
     grants
-}
-
-fn revoke_command(args: RevokeArgs) -> anyhow::Result<()> {
-    let config = resolve(&args.common, None, None)?;
-    let room = RoomName::new(args.room.clone()).with_context(|| format!("room {:?}", args.room))?;
-    let key = secret::load_existing(&config.data_dir, secret::ADMIN_KEY)?;
-    let base = match args.url {
-        Some(url) => url.trim_end_matches('/').to_string(),
-        None => config.link_base(config.http),
-    };
-    let body = match (&args.identity, &args.token_id) {
-        (Some(identity), _) => serde_json::json!({ "identity": identity }),
-        (None, Some(token_id)) => serde_json::json!({ "token_id": token_id }),
-        (None, None) => bail!("name an --identity or a --token-id to revoke"),
-    };
-    let path = format!("/api/rooms/{room}/revocations");
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let answer = runtime.block_on(admin_api::post(&base, &path, &key.to_hex(), &body))?;
-    let disconnected = answer["disconnected"].as_u64().unwrap_or(0);
-    println!("revoked in {room}; {disconnected} live participant(s) disconnected");
-    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -171,3 +171,70 @@ async fn veil_revoke_cuts_a_live_participant_and_survives_a_restart() {
     let _ = std::fs::remove_dir_all(dir);
     let _ = std::fs::remove_dir_all(scratch("elsewhere"));
 }
+
+#[tokio::test]
+async fn the_operator_runs_a_room_from_the_command_line() {
+    let dir = scratch("admin");
+    let _ = std::fs::remove_dir_all(&dir);
+    let secret = ApiSecret::generate();
+    let server = Server::start_in(&dir, secret.clone(), &["--udp", "127.0.0.1:0"]);
+    let url = format!("http://{}", server.http);
+    let room = veil_proto::RoomName::new("ops-review").unwrap();
+    let mut host_claims =
+        Claims::for_room(room.clone(), token::now_unix(), Duration::from_secs(600));
+    host_claims.sub = Some("chair".into());
+    host_claims.grants = Grants::host();
+    let mut host = join(&server, &host_claims).await;
+    until(&mut host, "joined").await;
+    let mut guest_claims =
+        Claims::for_room(room.clone(), token::now_unix(), Duration::from_secs(600));
+    guest_claims.sub = Some("member".into());
+    let mut guest = join(&server, &guest_claims).await;
+    let guest_id = until(&mut guest, "joined").await["participant_id"].as_str().unwrap().to_owned();
+    let admin = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--url", &url]);
+        let out = veil(&all, &dir, &secret);
+        assert!(out.status.success(), "veil {args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+
+    let rooms = admin(&["rooms"]);
+    assert!(rooms.contains("2 participant(s), 1 host(s), 0 waiting"), "{rooms}");
+    assert!(!rooms.contains("ops-review"), "rooms are listed by id: {rooms}");
+    let id = rooms.split_whitespace().next().unwrap().to_owned();
+    let people = admin(&["participants", "--room", &id]);
+    assert!(
+        people.contains(&format!("{guest_id}  member")) && people.contains("chair  host"),
+        "{people}"
+    );
+    let policy =
+        admin(&["policy", "--room", "ops-review", "--locked", "on", "--chat-retention", "120"]);
+    assert!(
+        policy.contains("\"locked\": true") && policy.contains("\"chat_retention_secs\": 120"),
+        "{policy}"
+    );
+    assert_eq!(until(&mut guest, "policy_updated").await["policy"]["locked"], true);
+    admin(&["mute", "--room", "ops-review", "--participant", &guest_id, "--source", "camera"]);
+    assert_eq!(until(&mut guest, "mute_requested").await["source"], "camera");
+    admin(&["kick", "--room", "ops-review", "--participant", &guest_id]);
+    assert_eq!(until(&mut guest, "error").await["code"], "removed");
+    let ended = admin(&["end", "--room", "ops-review"]);
+    assert!(ended.contains("ended; 1 disconnected"), "{ended}");
+    assert_eq!(until(&mut host, "error").await["code"], "meeting_ended");
+
+    // A room nobody is in, and an unusable room argument, are clear errors.
+    let gone = veil(&["room", "--room", "ops-review", "--url", &url], &dir, &secret);
+    assert!(
+        !gone.status.success() && text(&gone.stderr).contains("unknown_room"),
+        "{}",
+        text(&gone.stderr)
+    );
+    let odd = veil(&["room", "--room", "../etc", "--url", &url], &dir, &secret);
+    assert!(
+        !odd.status.success() && text(&odd.stderr).contains("not a valid room"),
+        "{}",
+        text(&odd.stderr)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

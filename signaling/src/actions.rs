@@ -1,18 +1,51 @@
-//! A host's messages, turned into what the registry and the SFU do. Every one is authorised by
-//! the registry (the sender must be a host of the room); what it does to media (a muted source
-//! stops at the SFU) is sent from here.
+//! What hosts and the operator do to a room, turned into what the registry and the SFU do. The
+//! registry authorises each one (a host of the room, or the operator through the admin API);
+//! what an action does to media (a muted source, narrower grants) is sent to the SFU from
+//! here, so the WebSocket and the admin API share one path.
 
-use veil_proto::ParticipantId;
-use veil_proto::RoomName;
 use veil_proto::media::MediaCommand;
+use veil_proto::room::{RoomPolicy, Source};
 use veil_proto::signal::{ClientMessage, ErrorCode};
+use veil_proto::{ParticipantId, RoomName};
 
 use crate::AppState;
 use crate::inbound::Refusal;
-use crate::rooms::Revoke;
+use crate::rooms::{Actor, Revoke};
 use crate::token;
 
-/// Carries out a host action `message` sent by `actor` in `room`.
+/// Mutes `target`'s `source` (screen audio goes with the screen: muting either stops the
+/// share); the SFU stops forwarding it until the participant turns it on again.
+pub(crate) fn mute(
+    state: &AppState,
+    room: &RoomName,
+    actor: Actor<'_>,
+    target: &ParticipantId,
+    source: Source,
+) -> Result<(), Refusal> {
+    let source = source.grant();
+    let session = state.rooms().mute(room, actor, target, source)?;
+    state.media().send(MediaCommand::SetMuted { session, source, muted: true });
+    if source == Source::Screen {
+        let source = Source::ScreenAudio;
+        state.media().send(MediaCommand::SetMuted { session, source, muted: true });
+    }
+    Ok(())
+}
+
+/// Sets the room's policy; sessions whose grants it changed get them at the SFU.
+pub(crate) fn set_policy(
+    state: &AppState,
+    room: &RoomName,
+    actor: Actor<'_>,
+    policy: RoomPolicy,
+) -> Result<(), Refusal> {
+    for (session, grants) in state.rooms().set_policy(room, actor, policy)? {
+        state.media().send(MediaCommand::SetGrants { session, grants });
+    }
+    Ok(())
+}
+
+/// Carries out a host action `message` sent over the WebSocket by `actor` in `room`.
 pub(crate) fn host_action(
     state: &AppState,
     room: &RoomName,
@@ -21,23 +54,16 @@ pub(crate) fn host_action(
 ) -> Result<(), Refusal> {
     let rooms = state.rooms();
     let now = token::now_unix();
+    let host = Actor::Host(actor);
     match message {
         ClientMessage::Admit { participant_id } => {
-            rooms.admit(room, actor, &participant_id, state.delivery())
+            rooms.admit(room, host, &participant_id, state.delivery())
         }
-        ClientMessage::Deny { participant_id } => rooms.deny(room, actor, &participant_id),
+        ClientMessage::Deny { participant_id } => rooms.deny(room, host, &participant_id),
         ClientMessage::Mute { participant_id, source } => {
-            // Screen audio goes with the screen: muting either stops the share.
-            let source = source.grant();
-            let session = rooms.mute(room, actor, &participant_id, source)?;
-            state.media().send(MediaCommand::SetMuted { session, source, muted: true });
-            if source == veil_proto::room::Source::Screen {
-                let source = veil_proto::room::Source::ScreenAudio;
-                state.media().send(MediaCommand::SetMuted { session, source, muted: true });
-            }
-            Ok(())
+            mute(state, room, host, &participant_id, source)
         }
-        ClientMessage::Remove { participant_id } => rooms.remove(room, actor, &participant_id, now),
+        ClientMessage::Remove { participant_id } => rooms.remove(room, host, &participant_id, now),
         ClientMessage::Revoke { identity, token_id } => {
             let what = match (identity, token_id) {
                 (Some(identity), None) => Revoke::Identity(identity),
@@ -49,15 +75,10 @@ pub(crate) fn host_action(
                     ));
                 }
             };
-            rooms.revoke(room, Some(actor), what, now).map(|_| ())
+            rooms.revoke(room, host, what, now).map(|_| ())
         }
-        ClientMessage::SetPolicy { policy } => {
-            for (session, grants) in rooms.set_policy(room, actor, policy)? {
-                state.media().send(MediaCommand::SetGrants { session, grants });
-            }
-            Ok(())
-        }
-        ClientMessage::EndMeeting => rooms.end_meeting(room, actor, now),
+        ClientMessage::SetPolicy { policy } => set_policy(state, room, host, policy),
+        ClientMessage::EndMeeting => rooms.end_meeting(room, host, now).map(|_| ()),
         other => {
             Err(Refusal::soft(ErrorCode::BadMessage, format!("{other:?} is not a host action")))
         }

@@ -80,7 +80,8 @@ impl Secure {
                     ring.clear();
                 }
                 Output::Problem(problem) => self.problems.push(problem),
-                Output::Changed => {}
+                // Synthetic participants neither show nor send chat.
+                Output::Changed | Output::Chat { .. } | Output::ChatUnsent { .. } => {}
                 Output::Timeout(at) => {
                     self.deadline_ms = at;
                     return Ok(out);

@@ -1,6 +1,7 @@
 //! What hosts (and the operator) do to a room: the lobby, muting, removing, revoking, the
 //! room's policy, ending the meeting. Every action is checked here, on the server: a
-//! participant without the host grant gets `forbidden` and nothing happens.
+//! participant without the host grant gets `forbidden` and nothing happens. The operator
+//! ([`Actor::Operator`], through the admin API) may do all but the lobby decisions.
 
 use veil_proto::media::{MediaGrants, SessionId};
 use veil_proto::room::{RoomPolicy, Source};
@@ -20,6 +21,24 @@ pub(crate) enum Revoke {
     TokenId(String),
 }
 
+/// Who acts on a room: one of its hosts, over its WebSocket, or the operator, through the
+/// admin API.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Actor<'a> {
+    Host(&'a ParticipantId),
+    Operator,
+}
+
+impl Actor<'_> {
+    /// How the audit log names the actor.
+    pub(crate) fn name(&self) -> String {
+        match self {
+            Self::Host(p) => p.0.clone(),
+            Self::Operator => "operator".to_owned(),
+        }
+    }
+}
+
 fn forbidden() -> Refusal {
     Refusal::soft(ErrorCode::Forbidden, "only a host of this meeting may do that")
 }
@@ -28,17 +47,25 @@ fn unknown(who: &ParticipantId) -> Refusal {
     Refusal::soft(ErrorCode::UnknownParticipant, format!("nobody with id {who} is in this meeting"))
 }
 
-/// The room, if `actor` is one of its hosts.
-fn as_host<'a>(
+/// The room, if `actor` may run it: one of its hosts, or the operator (to whom a room nobody
+/// is in does not exist).
+fn authorised<'a>(
     state: &'a mut State,
     room: &RoomName,
-    actor: &ParticipantId,
+    actor: Actor<'_>,
 ) -> Result<&'a mut Room, Refusal> {
-    let room = state.rooms.get_mut(room).ok_or_else(forbidden)?;
-    if !room.is_host(actor) {
-        return Err(forbidden());
+    match actor {
+        Actor::Host(actor) => {
+            let room = state.rooms.get_mut(room).ok_or_else(forbidden)?;
+            if !room.is_host(actor) {
+                return Err(forbidden());
+            }
+            Ok(room)
+        }
+        Actor::Operator => state.rooms.get_mut(room).ok_or_else(|| {
+            Refusal::soft(ErrorCode::UnknownRoom, "nobody is in that room (or waits in its lobby)")
+        }),
     }
-    Ok(room)
 }
 
 impl Registry {
@@ -47,12 +74,12 @@ impl Registry {
     pub(crate) fn admit(
         &self,
         room_name: &RoomName,
-        actor: &ParticipantId,
+        actor: Actor<'_>,
         target: &ParticipantId,
         ds: &dyn DeliveryService,
     ) -> Result<(), Refusal> {
         let mut state = self.lock();
-        let room = as_host(&mut state, room_name, actor)?;
+        let room = authorised(&mut state, room_name, actor)?;
         let i = room.lobby.iter().position(|w| &w.admission.participant == target);
         let i = i.ok_or_else(|| unknown(target))?;
         if room.members.len() >= room.policy.max_participants as usize {
@@ -76,11 +103,11 @@ impl Registry {
     pub(crate) fn deny(
         &self,
         room_name: &RoomName,
-        actor: &ParticipantId,
+        actor: Actor<'_>,
         target: &ParticipantId,
     ) -> Result<(), Refusal> {
         let mut state = self.lock();
-        let room = as_host(&mut state, room_name, actor)?;
+        let room = authorised(&mut state, room_name, actor)?;
         let i = room.lobby.iter().position(|w| &w.admission.participant == target);
         let waiting = room.lobby.remove(i.ok_or_else(|| unknown(target))?);
         waiting.admission.link.kick(KickReason::Denied);
@@ -93,14 +120,14 @@ impl Registry {
     pub(crate) fn mute(
         &self,
         room_name: &RoomName,
-        actor: &ParticipantId,
+        actor: Actor<'_>,
         target: &ParticipantId,
         source: Source,
     ) -> Result<SessionId, Refusal> {
         // Screen audio goes with the screen: muting either stops the share.
         let source = source.grant();
         let mut state = self.lock();
-        let room = as_host(&mut state, room_name, actor)?;
+        let room = authorised(&mut state, room_name, actor)?;
         let i = room.position(target).ok_or_else(|| unknown(target))?;
         let member = &mut room.members[i];
         member.muted.insert(source);
@@ -125,12 +152,12 @@ impl Registry {
     pub(crate) fn remove(
         &self,
         room_name: &RoomName,
-        actor: &ParticipantId,
+        actor: Actor<'_>,
         target: &ParticipantId,
         now: u64,
     ) -> Result<(), Refusal> {
         let mut state = self.lock();
-        let room = as_host(&mut state, room_name, actor)?;
+        let room = authorised(&mut state, room_name, actor)?;
         let member = room.member(target).ok_or_else(|| unknown(target))?;
         let revocation = match &member.token_id {
             Some(id) => Revocation {
@@ -157,13 +184,13 @@ impl Registry {
     pub(crate) fn revoke(
         &self,
         room_name: &RoomName,
-        actor: Option<&ParticipantId>,
+        actor: Actor<'_>,
         what: Revoke,
         now: u64,
     ) -> Result<usize, Refusal> {
         let mut state = self.lock();
-        if let Some(actor) = actor {
-            as_host(&mut state, room_name, actor)?;
+        if let Actor::Host(_) = actor {
+            authorised(&mut state, room_name, actor)?;
         }
         let bar = |identity: Option<String>, token_id: Option<String>, until: u64| Revocation {
             room: room_name.clone(),
@@ -216,11 +243,11 @@ impl Registry {
     pub(crate) fn set_policy(
         &self,
         room_name: &RoomName,
-        actor: &ParticipantId,
+        actor: Actor<'_>,
         policy: RoomPolicy,
     ) -> Result<Vec<(SessionId, MediaGrants)>, Refusal> {
         let mut state = self.lock();
-        let room = as_host(&mut state, room_name, actor)?;
+        let room = authorised(&mut state, room_name, actor)?;
         policy.validate().map_err(|e| Refusal::soft(ErrorCode::BadMessage, e))?;
         let old = room.policy.clone();
         room.policy = policy.clone();
@@ -254,24 +281,26 @@ impl Registry {
         Ok(changed)
     }
 
-    /// A host ends the meeting: everybody, in the room and in its lobby, is disconnected, and
-    /// non-hosts are turned away for a while unless a host opens it again.
+    /// A host (or the operator) ends the meeting: everybody, in the room and in its lobby, is
+    /// disconnected, and non-hosts are turned away for a while unless a host opens it again.
+    /// Returns how many were disconnected.
     pub(crate) fn end_meeting(
         &self,
         room_name: &RoomName,
-        actor: &ParticipantId,
+        actor: Actor<'_>,
         now: u64,
-    ) -> Result<(), Refusal> {
+    ) -> Result<usize, Refusal> {
         let mut state = self.lock();
-        let room = as_host(&mut state, room_name, actor)?;
+        let room = authorised(&mut state, room_name, actor)?;
         for m in &room.members {
             m.link.kick(KickReason::MeetingEnded);
         }
         for w in &room.lobby {
             w.admission.link.kick(KickReason::MeetingEnded);
         }
+        let disconnected = room.members.len() + room.lobby.len();
         state.ended.insert(room_name.clone(), now + super::ENDED_FOR_SECS);
-        Ok(())
+        Ok(disconnected)
     }
 }
 

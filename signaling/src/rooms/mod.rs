@@ -17,7 +17,7 @@
 
 mod host;
 
-pub(crate) use host::Revoke;
+pub(crate) use host::{Actor, Revoke};
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -104,6 +104,8 @@ struct Waiting {
 /// map and keeps `joined` snapshots in a stable order.
 #[derive(Debug)]
 struct Room {
+    /// An opaque id for the operator's listings, so that they need not show room names.
+    id: String,
     members: Vec<Member>,
     lobby: Vec<Waiting>,
     policy: RoomPolicy,
@@ -123,7 +125,13 @@ pub(crate) enum MlsInput {
 
 impl Room {
     fn new(policy: RoomPolicy) -> Self {
-        Self { members: Vec::new(), lobby: Vec::new(), policy, group: Group::default() }
+        Self {
+            id: format!("r_{:016x}", rand::rng().random::<u64>()),
+            members: Vec::new(),
+            lobby: Vec::new(),
+            policy,
+            group: Group::default(),
+        }
     }
 
     fn deliver(&self, deliveries: Vec<Delivery>) {
@@ -469,6 +477,77 @@ fn effective(policy: &RoomPolicy, grants: &Grants) -> Grants {
 
 fn media_grants(grants: &Grants) -> MediaGrants {
     MediaGrants { publish: grants.publish.clone(), subscribe: grants.subscribe }
+}
+
+/// A room as the operator's listing shows it: counts, no names.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct RoomSummary {
+    pub id: String,
+    pub participants: usize,
+    pub hosts: usize,
+    pub lobby: usize,
+}
+
+/// One room in detail: its summary, policy, and who is in it and its lobby (ids and
+/// identities, never names: the server has none).
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct RoomDetail {
+    #[serde(flatten)]
+    pub summary: RoomSummary,
+    pub policy: RoomPolicy,
+    #[serde(skip)]
+    pub participants: Vec<ParticipantInfo>,
+    #[serde(skip)]
+    pub waiting: Vec<LobbyEntry>,
+}
+
+impl Room {
+    fn summary(&self) -> RoomSummary {
+        RoomSummary {
+            id: self.id.clone(),
+            participants: self.members.len(),
+            hosts: self.members.iter().filter(|m| m.grants.host).count(),
+            lobby: self.lobby.len(),
+        }
+    }
+}
+
+impl Registry {
+    /// Every room with somebody in it or its lobby, by opaque id.
+    pub(crate) fn summaries(&self) -> Vec<RoomSummary> {
+        let mut rooms: Vec<RoomSummary> = self.lock().rooms.values().map(Room::summary).collect();
+        rooms.sort_by(|a, b| a.id.cmp(&b.id));
+        rooms
+    }
+
+    /// The room that `key` names: its opaque id, or its name. `None` when nobody is in it.
+    pub(crate) fn resolve(&self, key: &str) -> Option<RoomName> {
+        let state = self.lock();
+        if let Some((name, _)) = state.rooms.iter().find(|(_, r)| r.id == key) {
+            return Some(name.clone());
+        }
+        let name = RoomName::new(key).ok()?;
+        state.rooms.contains_key(&name).then_some(name)
+    }
+
+    /// The room in detail.
+    pub(crate) fn detail(&self, name: &RoomName) -> Option<RoomDetail> {
+        let state = self.lock();
+        let room = state.rooms.get(name)?;
+        Some(RoomDetail {
+            summary: room.summary(),
+            policy: room.policy.clone(),
+            participants: room.members.iter().map(|m| m.info.clone()).collect(),
+            waiting: room
+                .lobby
+                .iter()
+                .map(|w| LobbyEntry {
+                    id: w.admission.participant.clone(),
+                    identity: w.identity.clone(),
+                })
+                .collect(),
+        })
+    }
 }
 
 /// The room `participant` is a member of.

@@ -151,13 +151,18 @@ fn host_actions_are_refused_to_non_hosts_and_change_nothing() {
     fn forbidden<T>(r: Result<T, Refusal>) -> bool {
         matches!(r, Err(Refusal { code: ErrorCode::Forbidden, .. }))
     }
-    assert!(forbidden(reg.mute(&room(), &pid(2), &pid(1), Source::Microphone)));
-    assert!(forbidden(reg.remove(&room(), &pid(2), &pid(1), now)));
-    assert!(forbidden(reg.revoke(&room(), Some(&pid(2)), Revoke::Identity("host1".into()), now)));
-    assert!(forbidden(reg.set_policy(&room(), &pid(2), lobby_policy())));
-    assert!(forbidden(reg.end_meeting(&room(), &pid(2), now)));
-    assert!(forbidden(reg.admit(&room(), &pid(2), &pid(9), &FakeDs)));
-    assert!(forbidden(reg.deny(&room(), &pid(2), &pid(9))));
+    assert!(forbidden(reg.mute(&room(), Actor::Host(&pid(2)), &pid(1), Source::Microphone)));
+    assert!(forbidden(reg.remove(&room(), Actor::Host(&pid(2)), &pid(1), now)));
+    assert!(forbidden(reg.revoke(
+        &room(),
+        Actor::Host(&pid(2)),
+        Revoke::Identity("host1".into()),
+        now
+    )));
+    assert!(forbidden(reg.set_policy(&room(), Actor::Host(&pid(2)), lobby_policy())));
+    assert!(forbidden(reg.end_meeting(&room(), Actor::Host(&pid(2)), now)));
+    assert!(forbidden(reg.admit(&room(), Actor::Host(&pid(2)), &pid(9), &FakeDs)));
+    assert!(forbidden(reg.deny(&room(), Actor::Host(&pid(2)), &pid(9))));
     // Nothing happened: nobody was kicked or told anything, and the host can still join again.
     assert_eq!(h.kicked(), None);
     assert_eq!(g.kicked(), None);
@@ -165,7 +170,7 @@ fn host_actions_are_refused_to_non_hosts_and_change_nothing() {
     assert!(g.types().iter().all(|t| t == "joined"));
     assert_eq!(reg.participant_count(), 2);
     // A host acting on somebody who is not there is told so.
-    let unknown = reg.mute(&room(), &pid(1), &pid(9), Source::Camera);
+    let unknown = reg.mute(&room(), Actor::Host(&pid(1)), &pid(9), Source::Camera);
     assert!(matches!(unknown, Err(Refusal { code: ErrorCode::UnknownParticipant, .. })));
 }
 
@@ -177,7 +182,10 @@ fn a_host_mutes_a_source_until_its_owner_turns_it_on_again() {
     let on = |mic, cam| [(Source::Microphone, mic), (Source::Camera, cam), (Source::Screen, false)];
     reg.publish_state(&room(), &pid(2), on(true, true));
     g.types();
-    assert_eq!(reg.mute(&room(), &pid(1), &pid(2), Source::Microphone).unwrap(), SessionId(2));
+    assert_eq!(
+        reg.mute(&room(), Actor::Host(&pid(1)), &pid(2), Source::Microphone).unwrap(),
+        SessionId(2)
+    );
     assert_eq!(g.types(), ["mute_requested"]);
     // Turning it on again is the participant's to do: the SFU is told to forward it again.
     assert_eq!(reg.publish_state(&room(), &pid(2), on(true, true)), [Source::Microphone]);
@@ -190,7 +198,7 @@ fn removed_and_revoked_participants_are_disconnected_and_refused_on_rejoin() {
     let _h = host(&reg, 1);
     let g = guest(&reg, 2);
     let e = guest(&reg, 3);
-    reg.remove(&room(), &pid(1), &pid(2), 100).unwrap();
+    reg.remove(&room(), Actor::Host(&pid(1)), &pid(2), 100).unwrap();
     assert_eq!(g.kicked(), Some(KickReason::Removed));
     // The same token cannot come back (the registry forgets the member when its socket closes).
     reg.leave(&room(), &pid(2));
@@ -207,7 +215,7 @@ fn removed_and_revoked_participants_are_disconnected_and_refused_on_rejoin() {
     ));
 
     assert_eq!(
-        reg.revoke(&room(), Some(&pid(1)), Revoke::Identity("guest3".into()), 100).unwrap(),
+        reg.revoke(&room(), Actor::Host(&pid(1)), Revoke::Identity("guest3".into()), 100).unwrap(),
         1
     );
     assert_eq!(e.kicked(), Some(KickReason::Revoked));
@@ -217,7 +225,10 @@ fn removed_and_revoked_participants_are_disconnected_and_refused_on_rejoin() {
         Err(Refusal { code: ErrorCode::Revoked, .. })
     ));
     // The operator revokes by token id, without being in the room.
-    assert_eq!(reg.revoke(&room(), None, Revoke::TokenId("t_5".into()), 100).unwrap(), 1);
+    assert_eq!(
+        reg.revoke(&room(), Actor::Operator, Revoke::TokenId("t_5".into()), 100).unwrap(),
+        1
+    );
     // In another room the identity is welcome.
     let (other, _) = admission(Identity::Named("guest3".into()), 7, Grants::default());
     let other = Admission { room: RoomName::new("elsewhere").unwrap(), ..other };
@@ -228,7 +239,7 @@ fn removed_and_revoked_participants_are_disconnected_and_refused_on_rejoin() {
 fn the_lobby_holds_guests_until_a_host_admits_or_denies_them() {
     let reg = registry();
     let mut h = host(&reg, 1);
-    reg.set_policy(&room(), &pid(1), lobby_policy()).unwrap();
+    reg.set_policy(&room(), Actor::Host(&pid(1)), lobby_policy()).unwrap();
     assert_eq!(h.types(), ["joined", "policy_updated"]);
     let (entered, mut waiting) = enter(&reg, Identity::Named("guest".into()), 2, Grants::default());
     let Ok(Entered::Waiting(mut admitted)) = entered else { panic!("{entered:?}") };
@@ -245,7 +256,7 @@ fn the_lobby_holds_guests_until_a_host_admits_or_denies_them() {
     assert_eq!(vip.types(), ["joined"]);
     assert!(admitted.try_recv().is_err(), "not admitted yet");
 
-    reg.admit(&room(), &pid(1), &pid(2), &FakeDs).unwrap();
+    reg.admit(&room(), Actor::Host(&pid(1)), &pid(2), &FakeDs).unwrap();
     assert_eq!(admitted.try_recv().unwrap().identity, "guest");
     assert_eq!(waiting.types(), ["joined"]);
     assert!(h.types().contains(&"lobby_updated".to_owned()));
@@ -253,7 +264,7 @@ fn the_lobby_holds_guests_until_a_host_admits_or_denies_them() {
     // The next one is denied, and told so by the kick.
     let (entered, denied) = enter(&reg, Identity::Named("eve".into()), 4, Grants::default());
     assert!(matches!(entered, Ok(Entered::Waiting(_))));
-    reg.deny(&room(), &pid(1), &pid(4)).unwrap();
+    reg.deny(&room(), Actor::Host(&pid(1)), &pid(4)).unwrap();
     assert_eq!(denied.kicked(), Some(KickReason::Denied));
     assert_eq!(reg.participant_count(), 3);
 }
@@ -265,24 +276,24 @@ fn locked_full_and_ended_rooms_turn_non_hosts_away() {
     let refused =
         |r: Result<Entered, Refusal>, code| matches!(r, Err(Refusal { code: c, .. }) if c == code);
     let locked = RoomPolicy { locked: true, ..RoomPolicy::new(100) };
-    reg.set_policy(&room(), &pid(1), locked).unwrap();
+    reg.set_policy(&room(), Actor::Host(&pid(1)), locked).unwrap();
     assert!(refused(
         enter(&reg, Identity::Named("g".into()), 2, Grants::default()).0,
         ErrorCode::RoomLocked
     ));
     let (_, _h2) = join(&reg, "cohost", 3, Grants::host());
 
-    reg.set_policy(&room(), &pid(1), RoomPolicy::new(2)).unwrap();
+    reg.set_policy(&room(), Actor::Host(&pid(1)), RoomPolicy::new(2)).unwrap();
     assert!(refused(
         enter(&reg, Identity::Named("g".into()), 4, Grants::default()).0,
         ErrorCode::RoomFull
     ));
 
     let g = {
-        reg.set_policy(&room(), &pid(1), RoomPolicy::new(10)).unwrap();
+        reg.set_policy(&room(), Actor::Host(&pid(1)), RoomPolicy::new(10)).unwrap();
         guest(&reg, 5)
     };
-    reg.end_meeting(&room(), &pid(1), 100).unwrap();
+    reg.end_meeting(&room(), Actor::Host(&pid(1)), 100).unwrap();
     assert_eq!(g.kicked(), Some(KickReason::MeetingEnded));
     for s in [1, 3, 5] {
         reg.leave(&room(), &pid(s));
@@ -313,7 +324,7 @@ fn a_policy_keeping_screens_for_hosts_stops_a_guests_share() {
     reg.publish_state(&room(), &pid(2), sharing);
     p.types();
     let hosts_only = RoomPolicy { screen_share: ScreenSharePolicy::Hosts, ..RoomPolicy::new(100) };
-    let changed = reg.set_policy(&room(), &pid(1), hosts_only).unwrap();
+    let changed = reg.set_policy(&room(), Actor::Host(&pid(1)), hosts_only).unwrap();
     assert_eq!(changed.len(), 1, "only the presenter's grants changed");
     assert_eq!(changed[0].0, SessionId(2));
     assert!(!changed[0].1.may_publish(Source::Screen));
@@ -333,7 +344,8 @@ fn revoking_a_guest_bars_its_token_since_its_identity_is_new_on_every_join() {
     let (Ok(Entered::Joined(guest)), g) = enter(&reg, Identity::Guest, 2, Grants::default()) else {
         panic!()
     };
-    reg.revoke(&room(), Some(&pid(1)), Revoke::Identity(guest.identity.clone()), 100).unwrap();
+    reg.revoke(&room(), Actor::Host(&pid(1)), Revoke::Identity(guest.identity.clone()), 100)
+        .unwrap();
     assert_eq!(g.kicked(), Some(KickReason::Revoked));
     reg.leave(&room(), &pid(2));
     let (again, _) = admission(Identity::Guest, 3, Grants::default());
@@ -355,7 +367,7 @@ fn a_revoked_token_stays_revoked_until_it_expires() {
         reg.enter(Admission { token_exp: week, ..a }, 100, &FakeDs),
         Ok(Entered::Joined(_))
     ));
-    reg.revoke(&room(), None, Revoke::TokenId("t_2".into()), 100).unwrap();
+    reg.revoke(&room(), Actor::Operator, Revoke::TokenId("t_2".into()), 100).unwrap();
     reg.leave(&room(), &pid(2));
     let (again, _) = admission(Identity::Named("long".into()), 3, Grants::default());
     let again = Admission { token_id: Some("t_2".into()), token_exp: week, ..again };
@@ -370,7 +382,8 @@ fn a_revoked_token_stays_revoked_until_it_expires() {
 fn a_full_room_refuses_admission_from_the_lobby_and_a_full_lobby_refuses_more() {
     let reg = registry();
     let mut h = host(&reg, 1);
-    reg.set_policy(&room(), &pid(1), RoomPolicy { lobby: true, ..RoomPolicy::new(2) }).unwrap();
+    reg.set_policy(&room(), Actor::Host(&pid(1)), RoomPolicy { lobby: true, ..RoomPolicy::new(2) })
+        .unwrap();
     h.types();
     let (w1, _p1) = enter(&reg, Identity::Named("w1".into()), 2, Grants::default());
     let (w2, _p2) = enter(&reg, Identity::Named("w2".into()), 3, Grants::default());
@@ -378,9 +391,9 @@ fn a_full_room_refuses_admission_from_the_lobby_and_a_full_lobby_refuses_more() 
     // The lobby holds as many as the room.
     let (w3, _p3) = enter(&reg, Identity::Named("w3".into()), 4, Grants::default());
     assert!(matches!(w3, Err(Refusal { code: ErrorCode::RoomFull, .. })));
-    reg.admit(&room(), &pid(1), &pid(2), &FakeDs).unwrap();
+    reg.admit(&room(), Actor::Host(&pid(1)), &pid(2), &FakeDs).unwrap();
     // Now the room is full: the host is told, and nobody moves.
-    let full = reg.admit(&room(), &pid(1), &pid(3), &FakeDs);
+    let full = reg.admit(&room(), Actor::Host(&pid(1)), &pid(3), &FakeDs);
     assert!(matches!(full, Err(Refusal { code: ErrorCode::RoomFull, fatal: false, .. })));
     assert_eq!(reg.participant_count(), 2);
 }
@@ -397,7 +410,7 @@ fn muting_screen_audio_stops_the_whole_share() {
     let sharing = [(Source::Microphone, true), (Source::Camera, true), (Source::Screen, true)];
     reg.publish_state(&room(), &pid(2), sharing);
     p.types();
-    reg.mute(&room(), &pid(1), &pid(2), Source::ScreenAudio).unwrap();
+    reg.mute(&room(), Actor::Host(&pid(1)), &pid(2), Source::ScreenAudio).unwrap();
     let told = p.messages();
     assert_eq!(told[0]["source"], "screen");
     // Sharing again brings back both.
@@ -420,7 +433,7 @@ fn presence_follows_the_grants_and_a_bad_policy_from_a_non_host_is_forbidden() {
     assert_eq!(seen[0]["participant"]["screen"], false);
     let bad = RoomPolicy::new(0);
     assert!(matches!(
-        reg.set_policy(&room(), &pid(2), bad),
+        reg.set_policy(&room(), Actor::Host(&pid(2)), bad),
         Err(Refusal { code: ErrorCode::Forbidden, .. })
     ));
 }
