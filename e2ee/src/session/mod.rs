@@ -24,6 +24,9 @@
 //!   sends them every record it knows, one message for all ([`app`]). Records are checked
 //!   against the tree whoever relays them, so the server never sees a name and nobody can name
 //!   another member. Names are cleaned ([`names::clean_name`]) and duplicates marked.
+//! - **Chat from its sender, for the group of its epoch** ([`chat`]). Chat messages travel the
+//!   same way, attributed to the leaf that signed them whatever the server says, and the
+//!   session keeps none of them, so no later member can be sent what came before.
 //! - **No single committer.** Outstanding adds and removals are committed at once by the member
 //!   the server names and by the member at the lowest leaf; if nobody has committed them after
 //!   [`FALLBACK_MS`], the next member by leaf order does, then the next, so no member can stop
@@ -36,6 +39,7 @@
 //! ([`crate::KeyRing::decrypt_from`]).
 
 pub mod app;
+pub mod chat;
 pub mod names;
 pub mod roster;
 
@@ -43,6 +47,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use openmls_rust_crypto::RustCrypto;
 use veil_proto::ParticipantId;
 use veil_proto::signal::{ClientMessage, E2eeSetup, ErrorCode, ServerMessage};
 use zeroize::Zeroizing;
@@ -111,6 +116,21 @@ pub enum Output {
     Evicted,
     /// Something went wrong that the session survived (a refused message, a lost race).
     Problem(String),
+    /// Another member's chat message: show it from now until the shorter of the room's chat
+    /// retention and `ttl_secs` (when not 0) has passed, by this client's clock.
+    Chat {
+        /// Hex, as the sender's [`Session::send_chat`] returned it.
+        id: String,
+        /// The participant whose leaf signed the message.
+        sender: String,
+        /// Cleaned ([`chat::clean_chat`]).
+        text: String,
+        ttl_secs: u32,
+        /// The epoch it was encrypted in: its members are the ones who could read it.
+        epoch: u64,
+    },
+    /// A chat message [`Session::send_chat`] took could not go out after all.
+    ChatUnsent { id: String, reason: String },
     /// Nothing more until this time (ms, the caller's clock) or the next input.
     Timeout(u64),
 }
@@ -217,6 +237,10 @@ pub struct Session {
     /// on every input, so kept rather than rebuilt from the tree each time.
     group_members: Vec<crate::MemberInfo>,
     member_set: BTreeSet<String>,
+    /// Chat messages waiting for a removal to be committed.
+    outbox: VecDeque<chat::Unsent>,
+    /// Draws chat message ids.
+    rng: RustCrypto,
     changed: bool,
     now: u64,
     outputs: VecDeque<Output>,
@@ -316,6 +340,8 @@ impl Session {
             risks_due: 0,
             group_members: Vec::new(),
             member_set: BTreeSet::new(),
+            outbox: VecDeque::new(),
+            rng: RustCrypto::default(),
             changed: true,
             now: now_ms,
             outputs: VecDeque::new(),
@@ -449,8 +475,8 @@ impl Session {
                 self.on_commit(&b64("a commit", commit)?, *epoch)?;
             }
             ServerMessage::MlsCommitAccepted { .. } => self.on_accepted()?,
-            ServerMessage::MlsApplication { message, .. } => {
-                self.on_application(&b64("an application message", message)?);
+            ServerMessage::MlsApplication { from, message } => {
+                self.on_application(from, &b64("an application message", message)?);
             }
             ServerMessage::Error { code: ErrorCode::MlsStaleCommit, .. } => self.on_stale()?,
             ServerMessage::Error { code: ErrorCode::MlsInvalidCommit, message, .. } => {
@@ -646,7 +672,7 @@ impl Session {
         Ok(())
     }
 
-    fn on_application(&mut self, message: &[u8]) {
+    fn on_application(&mut self, from: &ParticipantId, message: &[u8]) {
         if self.phase != Phase::Member {
             return;
         }
@@ -655,8 +681,15 @@ impl Session {
         else {
             return;
         };
-        let _ = sender; // Records carry their own signatures; the relaying member vouches for nothing.
-        let Ok(AppMessage::Names(records)) = AppMessage::decode(&payload) else { return };
+        match AppMessage::decode(&payload) {
+            // Records carry their own signatures; the relaying member vouches for nothing.
+            Ok(AppMessage::Names(records)) => self.on_names(records),
+            Ok(AppMessage::Chat(chat)) => self.on_chat(from, sender, chat, message),
+            Err(_) => {}
+        }
+    }
+
+    fn on_names(&mut self, records: Vec<NameRecord>) {
         for record in records {
             if self.names.get(&record.participant_id).is_some_and(|(_, known)| *known == record) {
                 continue; // Already checked.
@@ -715,7 +748,7 @@ impl Session {
         })
     }
 
-    /// Commits what is due, sends our name when due, and updates the risks.
+    /// Commits what is due, sends our name and chat when due, and updates the risks.
     fn drive(&mut self) {
         if let Err(problem) = self.commit_if_due() {
             self.outputs.push_back(Output::Problem(problem));
@@ -723,6 +756,7 @@ impl Session {
         if let Err(problem) = self.send_names_if_due() {
             self.outputs.push_back(Output::Problem(problem));
         }
+        self.send_chats_if_ready();
         self.update_risks();
         if std::mem::take(&mut self.changed) {
             self.outputs.push_back(Output::Changed);

@@ -41,6 +41,11 @@ fn is_invisible(c: char) -> bool {
     )
 }
 
+/// Characters no member's text keeps, in names or in chat: control, bidi and invisible ones.
+pub(crate) fn is_unshown(c: char) -> bool {
+    c.is_control() || is_bidi_control(c) || is_invisible(c)
+}
+
 /// The name as members show it: control, bidi and invisible characters removed, white space
 /// folded to single spaces and trimmed, at most [`MAX_NAME_CHARS`] characters. Empty if
 /// nothing printable is left.
@@ -53,7 +58,7 @@ pub fn clean_name(raw: &str) -> String {
             pending_space = !out.is_empty();
             continue;
         }
-        if c.is_control() || is_bidi_control(c) || is_invisible(c) {
+        if is_unshown(c) {
             continue;
         }
         let needed = usize::from(pending_space) + 1;

@@ -27,6 +27,10 @@ pub struct Client {
     pub sent: Vec<ClientMessage>,
     /// Problems the session reported.
     pub problems: Vec<String>,
+    /// Chat messages the session handed on, in order.
+    pub chats: Vec<Chat>,
+    /// Ids of chat messages the session could not send, and why.
+    pub unsent: Vec<(String, String)>,
     pub evicted: bool,
     /// When the session next wants time.
     pub deadline: u64,
@@ -36,6 +40,16 @@ pub struct Client {
     pub epochs: Vec<u64>,
     /// The latest epoch and its SFrame secret (for tests of what a member could do with it).
     pub last_secret: Option<(u64, Vec<u8>)>,
+}
+
+/// A chat message as a session handed it on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chat {
+    pub id: String,
+    pub sender: ParticipantId,
+    pub text: String,
+    pub ttl_secs: u32,
+    pub epoch: u64,
 }
 
 /// A room: the server's delivery service and its clients.
@@ -113,6 +127,8 @@ impl Room {
             ring: KeyRing::new(),
             sent: Vec::new(),
             problems: Vec::new(),
+            chats: Vec::new(),
+            unsent: Vec::new(),
             evicted: false,
             deadline: u64::MAX,
             commits: true,
@@ -230,6 +246,11 @@ impl Room {
                     self.clients[i].ring.clear();
                 }
                 Output::Problem(p) => self.clients[i].problems.push(p),
+                Output::Chat { id, sender, text, ttl_secs, epoch } => {
+                    let sender = ParticipantId(sender);
+                    self.clients[i].chats.push(Chat { id, sender, text, ttl_secs, epoch });
+                }
+                Output::ChatUnsent { id, reason } => self.clients[i].unsent.push((id, reason)),
                 Output::Changed => {}
                 Output::Timeout(at) => {
                     self.clients[i].deadline = at;
@@ -353,6 +374,18 @@ impl Room {
             assert_eq!(members, clients.len(), "{} sees every member", self.clients[i].name);
         }
         first.epoch().unwrap()
+    }
+
+    /// Client `i` sends a chat message (delivered as the room settles); returns its id.
+    pub fn chat(&mut self, i: usize, text: &str, ttl_secs: u32) -> String {
+        let id = self.clients[i].session.send_chat(self.now, text, ttl_secs).unwrap();
+        self.drain(i);
+        id
+    }
+
+    /// The texts of the chat messages client `i` received, in order.
+    pub fn chat_texts(&self, i: usize) -> Vec<&str> {
+        self.clients[i].chats.iter().map(|c| c.text.as_str()).collect()
     }
 
     /// Encrypts a video frame from client `i` on its camera track.
