@@ -105,10 +105,23 @@ impl WasmSession {
         Ok(())
     }
 
+    /// Sends a chat message to the group's current members (it goes out through `poll`);
+    /// `ttlSecs` is how long the others should show it, 0 for the room's retention. Returns its
+    /// id. Throws with `kind` `not-in-group` before we are in the group and `empty-message` when
+    /// nothing printable is left.
+    #[wasm_bindgen(js_name = sendChat)]
+    pub fn send_chat(&mut self, text: &str, ttl_secs: u32, now_ms: f64) -> Result<String, JsValue> {
+        self.inner
+            .send_chat(millis(now_ms)?, text, ttl_secs)
+            .map_err(|e| throw(e.code(), &e.to_string()))
+    }
+
     /// The next output: `{ type: "send", message }` (JSON to send), `{ type: "epoch", epoch,
     /// leaf, secret, members: [{ leaf, participantId }] }`, `{ type: "changed" }`,
-    /// `{ type: "evicted" }`, `{ type: "problem", message }`, or `{ type: "timeout", at }`
-    /// (the last one: call `tick` then).
+    /// `{ type: "evicted" }`, `{ type: "problem", message }`, `{ type: "chat", id, sender,
+    /// text, ttlSecs, epoch }` (another member's message; `sender` is the participant id its
+    /// leaf names), `{ type: "chat-unsent", id, reason }` (one of ours could not go out), or
+    /// `{ type: "timeout", at }` (the last one: call `tick` then).
     pub fn poll(&mut self) -> Result<JsValue, JsValue> {
         Ok(match self.inner.poll_output() {
             Output::Send(message) => {
@@ -138,6 +151,19 @@ impl WasmSession {
             Output::Problem(message) => {
                 object(&[("type", "problem".into()), ("message", message.into())])
             }
+            Output::Chat { id, sender, text, ttl_secs, epoch } => object(&[
+                ("type", "chat".into()),
+                ("id", id.into()),
+                ("sender", sender.into()),
+                ("text", text.into()),
+                ("ttlSecs", ttl_secs.into()),
+                ("epoch", (epoch as f64).into()),
+            ]),
+            Output::ChatUnsent { id, reason } => object(&[
+                ("type", "chat-unsent".into()),
+                ("id", id.into()),
+                ("reason", reason.into()),
+            ]),
             Output::Timeout(at) => {
                 object(&[("type", "timeout".into()), ("at", (at as f64).into())])
             }
@@ -369,6 +395,12 @@ impl WasmKeyRing {
 #[wasm_bindgen(js_name = clearBytes)]
 pub fn clear_bytes_js(kind: &str, frame: &[u8]) -> Result<usize, JsValue> {
     Ok(crate::frame::codec::clear_bytes(media_kind(kind)?, frame))
+}
+
+/// A chat text as the others will see it (the one cleaning rule, for showing our own messages).
+#[wasm_bindgen(js_name = cleanChat)]
+pub fn clean_chat_js(text: &str) -> String {
+    crate::session::chat::clean_chat(text)
 }
 
 /// The verification code of an epoch authenticator.

@@ -1,7 +1,8 @@
 // The wasm build of veil-e2ee, as the browser loads it (target/wasm-pkg from
 // scripts/build-wasm.sh), checked against the same RFC 9605 vector file as the native tests,
 // plus an SFrame round trip through WasmKeyRing (frames bound to their owners) and two
-// WasmSessions forming a group, exchanging names inside it and keying each other's frames.
+// WasmSessions forming a group, exchanging names and chat inside it and keying each other's
+// frames.
 // Run: scripts/build-wasm.sh && node --test e2ee/tests/wasm/
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -109,26 +110,29 @@ function drain(session) {
 const sent = (outputs, type) =>
   outputs.filter((o) => o.type === 'send').map((o) => JSON.parse(o.message)).find((m) => m.type === type);
 
-test('two WasmSessions form a group, exchange names inside it and key each other\'s frames', () => {
-  const e2ee = (create) => ({
-    group_id: Buffer.from('room-1').toString('base64'),
-    external_sender: { signature_key: Buffer.alloc(32, 1).toString('base64'), identity: 'dmVpbA==' },
-    create_group: create,
+const info = (id) => ({ id, identity: id.slice(2), microphone: true, camera: true, screen: false, host: false });
+
+/** The server's `joined` for `id` (JSON), creating the group or waiting to be added. */
+const joinedJson = (id, create, participants) =>
+  JSON.stringify({
+    type: 'joined',
+    participant_id: id,
+    room: 'r',
+    identity: id.slice(2),
+    grants: { publish: ['microphone', 'camera'], subscribe: true, host: false, bypass_lobby: false },
+    policy: { lobby: false, locked: false, max_participants: 100, screen_share: 'granted', chat_retention_secs: 3600 },
+    participants,
+    e2ee: {
+      group_id: Buffer.from('room-1').toString('base64'),
+      external_sender: { signature_key: Buffer.alloc(32, 1).toString('base64'), identity: 'dmVpbA==' },
+      create_group: create,
+    },
   });
-  const info = (id) => ({ id, identity: id.slice(2), microphone: true, camera: true, screen: false, host: false });
-  const joined = (id, create, participants) =>
-    JSON.stringify({
-      type: 'joined',
-      participant_id: id,
-      room: 'r',
-      identity: id.slice(2),
-      grants: { publish: ['microphone', 'camera'], subscribe: true, host: false, bypass_lobby: false },
-      policy: { lobby: false, locked: false, max_participants: 100, screen_share: 'granted', chat_retention_secs: 3600 },
-      participants,
-      e2ee: e2ee(create),
-    });
-  const alice = new WasmSession(joined('p-alice', true, []), 'Alice', 0);
-  const bob = new WasmSession(joined('p-bob', false, [info('p-alice')]), 'Bob 🎥', 0);
+
+/** Alice creates a group and adds Bob; returns both sessions and what they said meanwhile. */
+function formGroup() {
+  const alice = new WasmSession(joinedJson('p-alice', true, []), 'Alice', 0);
+  const bob = new WasmSession(joinedJson('p-bob', false, [info('p-alice')]), 'Bob 🎥', 0);
   const created = drain(alice).out;
   assert.ok(sent(created, 'mls_group_created'));
   const kp = sent(drain(bob).out, 'mls_key_package').key_package;
@@ -136,13 +140,17 @@ test('two WasmSessions form a group, exchange names inside it and key each other
   alice.handle(JSON.stringify({ type: 'participant_joined', participant: info('p-bob') }), 10);
   alice.handle(JSON.stringify({ type: 'mls_add_request', participant_id: 'p-bob', key_package: kp, committer: 'p-alice' }), 10);
   const commit = sent(drain(alice).out, 'mls_commit');
-  assert.equal(commit.epoch, 0);
-  assert.ok(!('added' in commit), 'the server derives who a commit adds from the commit');
   bob.handle(JSON.stringify({ type: 'mls_welcome', welcome: commit.welcome }), 20);
   alice.handle(JSON.stringify({ type: 'mls_commit_accepted', epoch: 1 }), 20);
   const bobJoined = drain(bob);
+  return { alice, bob, commit, bobJoined, aliceKeys: drain(alice).out.find((o) => o.type === 'epoch') };
+}
+
+test('two WasmSessions form a group, exchange names inside it and key each other\'s frames', () => {
+  const { alice, bob, commit, bobJoined, aliceKeys } = formGroup();
+  assert.equal(commit.epoch, 0);
+  assert.ok(!('added' in commit), 'the server derives who a commit adds from the commit');
   assert.deepEqual(sent(bobJoined.out, 'mls_joined'), { type: 'mls_joined', epoch: 1, leaf: 1 });
-  const aliceKeys = drain(alice).out.find((o) => o.type === 'epoch');
   const bobKeys = bobJoined.out.find((o) => o.type === 'epoch');
   assert.equal(alice.code(), bob.code());
   assert.match(alice.code(), /^\d{4} \d{4} \d{4}$/);
@@ -168,4 +176,31 @@ test('two WasmSessions form a group, exchange names inside it and key each other
 
   throwsKind(() => new WasmSession('{"type":"pong"}', 'x', 0), 'start');
   throwsKind(() => alice.handle('not json', 0), 'bad-message');
+});
+
+test('two WasmSessions chat: the text travels encrypted and names its signer, not the server\'s word', () => {
+  const { alice, bob } = formGroup();
+  throwsKind(() => alice.sendChat('\u202E\u200B \n', 0, 40), 'empty-message');
+  assert.equal(pkg.cleanChat('  hi\u202E Bob\r\n'), 'hi Bob', 'the one cleaning rule, for our own copy');
+
+  // The server says Mallory sent Alice's first message: Bob drops it and says why.
+  const first = alice.sendChat('Who am I?', 0, 50);
+  const forged = sent(drain(alice).out, 'mls_application');
+  bob.handle(JSON.stringify({ type: 'mls_application', from: 'p-mallory', message: forged.message }), 60);
+  const dropped = drain(bob).out;
+  assert.ok(!dropped.some((o) => o.type === 'chat'), JSON.stringify(dropped));
+  assert.match(dropped.find((o) => o.type === 'problem').message, /p-mallory/);
+
+  const id = alice.sendChat('Hello Bob\u202E, line one\nline two', 10, 70);
+  assert.match(id, /^[0-9a-f]{32}$/);
+  assert.notEqual(id, first);
+  const message = sent(drain(alice).out, 'mls_application');
+  assert.equal(message.epoch, 1);
+  assert.ok(!Buffer.from(message.message, 'base64').includes(Buffer.from('Hello Bob')), 'the text travels encrypted');
+  bob.handle(JSON.stringify({ type: 'mls_application', from: 'p-alice', message: message.message }), 80);
+  const chats = drain(bob).out.filter((o) => o.type === 'chat');
+  assert.deepEqual(chats, [
+    { type: 'chat', id, sender: 'p-alice', text: 'Hello Bob, line one\nline two', ttlSecs: 10, epoch: 1 },
+  ]);
+  throwsKind(() => new WasmSession(joinedJson('p-carol', false, []), 'Carol', 0).sendChat('hi', 0, 0), 'not-in-group');
 });
