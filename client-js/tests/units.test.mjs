@@ -1,5 +1,6 @@
-// Unit tests of the client's pure parts (join links, token claims, wire parsing, layout), run
-// in node: esbuild bundles the TypeScript module in memory and node imports the result.
+// Unit tests of the client's pure parts (join links, token claims, wire parsing, layout, the
+// chat model), run in node: esbuild bundles the TypeScript module in memory and node imports
+// the result.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -24,6 +25,7 @@ const link = await load('src/link.ts');
 const signaling = await load('src/signaling.ts');
 const room = await load('src/room.ts');
 const media = await load('src/media.ts');
+const chat = await load('src/chat.ts');
 const call = await load('src/ui/call.ts').catch(() => null); // needs a DOM only when used
 
 function jwt(claims) {
@@ -264,5 +266,53 @@ describe('grid layout', { skip: call === null && 'the call view did not load out
       assert.ok(cols * tileWidth + (cols - 1) * 12 <= 1000 + 1e-6, `n=${n}`);
       assert.ok((rows * (tileWidth * 9)) / 16 + (rows - 1) * 12 <= 560 + 1e-6, `n=${n}`);
     }
+  });
+});
+
+describe('chat model', () => {
+  const message = (id, sender, ttlSecs = 0, own = false) => ({ id, sender, text: `text of ${id}`, own, ttlSecs });
+
+  it('keeps each message for the shorter of the room\'s retention and its sender\'s choice, from its arrival', () => {
+    const log = new chat.ChatLog(60);
+    assert.equal(log.add(message('a', 'p_ada'), 1_000).expiresAt, 61_000, 'the room\'s minute');
+    assert.equal(log.add(message('b', 'p_bob', 10), 5_000).expiresAt, 15_000, 'the sender\'s 10 s');
+    assert.equal(log.add(message('c', 'p_cyd', 300), 5_000).expiresAt, 65_000, 'never longer than the room');
+    assert.equal(chat.expiryOf(0, 3600, 0), 3_600_000);
+  });
+
+  it('expires messages by this client\'s clock, and only those whose time is up', () => {
+    const log = new chat.ChatLog(60);
+    log.add(message('a', 'p_ada', 10), 0);
+    log.add(message('b', 'p_bob'), 0);
+    assert.equal(log.expire(9_999), false);
+    assert.deepEqual(log.messages.map((m) => m.id), ['a', 'b']);
+    assert.equal(log.expire(10_000), true);
+    assert.deepEqual(log.messages.map((m) => m.id), ['b']);
+    assert.equal(log.expire(60_000), true);
+    assert.deepEqual(log.messages, []);
+  });
+
+  it('applies a shorter room retention to what is on screen, a longer one only to what comes next', () => {
+    const log = new chat.ChatLog(3600);
+    log.add(message('a', 'p_ada'), 0);
+    log.setRetention(30);
+    assert.equal(log.messages[0].expiresAt, 30_000);
+    log.setRetention(600);
+    assert.equal(log.messages[0].expiresAt, 30_000, 'not lengthened');
+    assert.equal(log.add(message('b', 'p_ada'), 1_000).expiresAt, 601_000);
+  });
+
+  it('ignores a message twice from one sender, keeps equal ids from two, and marks our own unsent', () => {
+    const log = new chat.ChatLog();
+    assert.ok(log.add(message('x', 'p_ada'), 0));
+    assert.equal(log.add(message('x', 'p_ada'), 1), null);
+    assert.ok(log.add(message('x', 'p_bob'), 2));
+    log.add(message('mine', 'p_me', 0, true), 3);
+    assert.equal(log.markUnsent('x', 'nope'), false, 'only our own messages');
+    assert.equal(log.markUnsent('mine', 'Dan joined the group before it could be sent'), true);
+    assert.deepEqual(
+      log.messages.map((m) => [m.sender, m.id, m.unsent]),
+      [['p_ada', 'x', null], ['p_bob', 'x', null], ['p_me', 'mine', 'Dan joined the group before it could be sent']],
+    );
   });
 });
