@@ -9,6 +9,7 @@
 
 import './style.css';
 
+import { ChatLog, DEFAULT_RETENTION_SECS } from './chat';
 import { LocalMedia, type MediaPreferences } from './devices';
 import { describeFatal } from './errors';
 import { decodeTokenClaims, parseJoinLink, type JoinLink } from './link';
@@ -101,6 +102,7 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
       },
       leave: () => leave(),
       verify: (pid, verified) => meeting.setVerified(pid, verified),
+      sendChat: (text, ttlSecs) => sendChat(text, ttlSecs),
     },
     {
       admit: (id) => meeting.send({ type: 'admit', participant_id: id }),
@@ -205,6 +207,46 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
     view.setPeople({ people: [self, ...others], lobby: room.lobby, policy: room.policy, host: isHost(room) });
   };
 
+  /** The chat on screen: in memory only, gone with this meeting. */
+  const chat = new ChatLog();
+  /** Senders' names as the group last showed them, for the messages of those who left. */
+  const chatNames = new Map<string, string>();
+  const renderChat = (): void => {
+    const ready = security !== null && security.e2ee && security.epoch !== null;
+    view.setChat({
+      messages: chat.messages,
+      sender: (pid) => {
+        // The name its owner signed inside the group, never the server's roster.
+        const member = security?.members.find((m) => m.participantId === pid);
+        if (member?.name) chatNames.set(pid, memberLabel(member, member.name));
+        return { name: chatNames.get(pid) ?? 'Someone without a name yet', verified: security?.verified.has(pid) ?? false };
+      },
+      ready,
+      waiting:
+        security?.e2ee === false
+          ? 'Chat needs end-to-end encryption, which is off on this device.'
+          : 'Chat opens once this device has joined the encryption group…',
+      retentionSecs: meeting.room.policy?.chat_retention_secs ?? DEFAULT_RETENTION_SECS,
+      now: performance.now(),
+    });
+  };
+  const sendChat = (text: string, ttlSecs: number): boolean => {
+    try {
+      const sent = meeting.sendChat(text, ttlSecs);
+      chat.add({ ...sent, sender: selfId, own: true, ttlSecs }, performance.now());
+      renderChat();
+      return true;
+    } catch (err) {
+      toast(err instanceof Error ? err.message : String(err), 'error');
+      return false;
+    }
+  };
+  // Every second: messages whose time is up go, the others' countdowns move on.
+  const chatTimer = window.setInterval(() => {
+    chat.expire(performance.now());
+    renderChat();
+  }, 1_000);
+
   let shownDeviceErrors = '';
   const onLocalChange = (): void => {
     render();
@@ -216,6 +258,7 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
     }
   };
   const finish = (): void => {
+    window.clearInterval(chatTimer);
     stopSpeaking?.();
     local.removeEventListener('change', onLocalChange);
     view.dispose();
@@ -230,6 +273,8 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
       if (room.phase === 'call' && previousRoom.phase !== 'call') showScreen(view.element);
       previousRoom = room;
       render();
+      if (room.policy) chat.setRetention(room.policy.chat_retention_secs);
+      renderChat();
     },
     joined: (id) => {
       view.rekey(selfId, id);
@@ -268,6 +313,7 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
       render();
       const outside = meeting.room.participants.map((p) => ({ id: p.id, identity: p.identity }));
       view.setSecurity(snap, panelRows(snap, outside), changes, riskSummary(snap, outside));
+      renderChat();
     },
     fatal: (reason, message) => {
       const prefs = local.preferences;
@@ -275,6 +321,13 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
       showFatal(link, name, prefs, reason, message);
     },
     notice: (message) => toast(message, 'error'),
+    chat: (message) => {
+      chat.add({ ...message, own: false }, performance.now());
+      renderChat();
+    },
+    chatUnsent: (id, reason) => {
+      if (chat.markUnsent(id, reason)) renderChat();
+    },
   });
 
   current = meeting;

@@ -10,11 +10,13 @@
 //   against the roster; each epoch's SFrame secret and leaf map go to the worker; senders drop
 //   frames until the first one arrives;
 // - the worker's decryption counters, the group's members (names from inside the group), the
-//   risks the session names and the user's "Mark verified" choices become a SecuritySnapshot.
+//   risks the session names and the user's "Mark verified" choices become a SecuritySnapshot;
+// - chat goes out and comes in through the same session, as MLS application messages; the view
+//   holds what is on screen (chat.ts), the Meeting none of it.
 
 import { e2eeConfig, type E2eeConfig } from './config';
 import type { LocalMedia } from './devices';
-import { MlsSession, type GroupMember, type Risk } from './e2ee/mls';
+import { MlsSession, type ChatReceived, type ChatSent, type GroupMember, type Risk } from './e2ee/mls';
 import type { EncryptTimings } from './e2ee/protocol';
 import {
   callSecurity,
@@ -87,6 +89,10 @@ export interface MeetingView {
   fatal(reason: FatalReason, message: string): void;
   /** Something went wrong but the meeting goes on. */
   notice(message: string): void;
+  /** Another member's chat message arrived (attributed to the leaf that signed it). */
+  chat(message: ChatReceived): void;
+  /** One of our chat messages could not go out after all. */
+  chatUnsent(id: string, reason: string): void;
 }
 
 /** Senders and receivers of the peer connection, and how many have an encoded transform. */
@@ -218,6 +224,17 @@ export class Meeting {
     this.signaling?.send(msg);
   }
 
+  /**
+   * Sends a chat message to the encryption group's members; returns its id and its text as they
+   * will see it. Throws (with the reason as message) when we are not in the group.
+   */
+  sendChat(text: string, ttlSecs: number): ChatSent {
+    if (this.ended || this.evicted || !this.mls?.state) {
+      throw new Error('Chat opens once this device has joined the encryption group.');
+    }
+    return this.mls.sendChat(text, ttlSecs);
+  }
+
   /** A host changes the room's policy. */
   setPolicy(policy: RoomPolicy): void {
     this.signaling?.send({ type: 'set_policy', policy });
@@ -320,6 +337,8 @@ export class Meeting {
               this.problem = message;
               this.updateSecurity(true);
             },
+            chat: (message) => this.view.chat(message),
+            chatUnsent: (id, reason) => this.view.chatUnsent(id, reason),
           });
         } catch (err) {
           this.fail('e2ee_failed', `MLS could not start: ${err instanceof Error ? err.message : err}`);

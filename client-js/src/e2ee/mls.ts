@@ -2,18 +2,18 @@
 // every Veil client runs (veil-e2ee's `session`, in Rust). All the rules live there: roster
 // binding (nobody the room does not show gets into the group, nobody is added twice, nobody
 // present is removed), committing adds and removals with fallbacks when the designated
-// committer stays silent, display names exchanged inside the group, and the risks to show.
-// This file only moves messages and time:
+// committer stays silent, display names and chat exchanged inside the group, and the risks to
+// show. This file only moves messages and time:
 //
 // - every server message goes in (as JSON); the session ignores what is not about the roster
 //   or the group;
 // - what comes out goes on: messages to the server, each epoch's keys and leaf map to the
-//   encoded-transform worker, "changed" to the UI;
+//   encoded-transform worker, "changed" and chat messages to the UI;
 // - the session says when it next wants time; a timer calls it then.
 //
 // Times are `performance.now()` milliseconds.
 
-import { WasmSession } from 'veil-e2ee';
+import { cleanChat, WasmSession } from 'veil-e2ee';
 
 import type { ClientMessage, ServerMessage } from '../signaling';
 
@@ -48,6 +48,25 @@ export interface GroupState {
   risks: Risk[];
 }
 
+/** Another member's chat message, as the session hands it on. */
+export interface ChatReceived {
+  id: string;
+  /** The participant id of the member whose leaf signed it (never the server's word). */
+  sender: string;
+  /** Cleaned by the session. */
+  text: string;
+  /** How long the sender wants it shown, in seconds; 0 for the room's retention. */
+  ttlSecs: number;
+  /** The epoch it was encrypted in. */
+  epoch: number;
+}
+
+/** One of our chat messages, as the others will see it. */
+export interface ChatSent {
+  id: string;
+  text: string;
+}
+
 /** Who sits at which leaf in an epoch. */
 export interface Leaf {
   leaf: number;
@@ -64,6 +83,10 @@ export interface MlsEvents {
   evicted(): void;
   /** Something went wrong that the session survived. */
   problem(message: string): void;
+  /** Another member's chat message arrived. */
+  chat(message: ChatReceived): void;
+  /** One of our chat messages could not go out after all. */
+  chatUnsent(id: string, reason: string): void;
 }
 
 type SessionOutput =
@@ -72,6 +95,8 @@ type SessionOutput =
   | { type: 'changed' }
   | { type: 'evicted' }
   | { type: 'problem'; message: string }
+  | ({ type: 'chat' } & ChatReceived)
+  | { type: 'chat-unsent'; id: string; reason: string }
   | { type: 'timeout'; at: number };
 
 function describe(err: unknown): string {
@@ -104,6 +129,16 @@ export class MlsSession {
       this.events.problem(`MLS: ${describe(err)}`);
     }
     this.drain();
+  }
+
+  /**
+   * Sends a chat message to the group's members now. Throws an Error whose `kind` is
+   * `not-in-group` or `empty-message` (nothing printable in `text`).
+   */
+  sendChat(text: string, ttlSecs: number): ChatSent {
+    const id = this.session.sendChat(text, ttlSecs, performance.now());
+    this.drain();
+    return { id, text: cleanChat(text) };
   }
 
   /** Members of the group (empty until we are in it). */
@@ -139,6 +174,14 @@ export class MlsSession {
           break;
         case 'problem':
           this.events.problem(out.message);
+          break;
+        case 'chat': {
+          const { id, sender, text, ttlSecs, epoch } = out;
+          this.events.chat({ id, sender, text, ttlSecs, epoch });
+          break;
+        }
+        case 'chat-unsent':
+          this.events.chatUnsent(out.id, out.reason);
           break;
         case 'timeout':
           this.schedule(out.at);

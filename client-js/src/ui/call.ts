@@ -1,8 +1,9 @@
-// The in-call screen: a top bar (people and the security indicator), the stage (a shared screen
-// shown large when someone presents, and the grid of tiles), the side panels (people, security),
-// and the control bar.
+// The in-call screen: a top bar (people, chat and the security indicator), the stage (a shared
+// screen shown large when someone presents, and the grid of tiles), the side panels (people,
+// chat, security), and the control bar.
 
 import type { SecuritySnapshot } from '../meeting';
+import { ChatPanel, type ChatView } from './chat';
 import { h } from './dom';
 import { icon } from './icons';
 import { PeoplePanel, type HostActions, type PeopleView } from './people';
@@ -18,6 +19,8 @@ export interface CallActions {
   leave(): void;
   /** The user marked a participant verified, or took the mark back. */
   verify(participantId: string, verified: boolean): void;
+  /** Sends a chat message; returns whether it went. */
+  sendChat(text: string, ttlSecs: number): boolean;
 }
 
 /** The screen shown large: whose, its track, and how to label it. */
@@ -61,6 +64,7 @@ export class CallView {
   private readonly presentationLabel: HTMLElement;
   private readonly screenAudio = new Map<string, HTMLAudioElement>();
   private readonly people: PeoplePanel;
+  private readonly chat: ChatPanel;
   private readonly tiles = new Map<string, Tile>();
   /** Remote tracks whose participant has no tile yet (the SFU's offer came first). */
   private readonly pending = new Map<string, Set<MediaStreamTrack>>();
@@ -133,8 +137,14 @@ export class CallView {
 
     this.panel = new SecurityPanel((pid, verified) => actions.verify(pid, verified));
     this.people = new PeoplePanel(host);
+    this.chat = new ChatPanel({ send: (text, ttl) => actions.sendChat(text, ttl) }, () => {
+      this.people.toggle(false);
+      this.panel.close();
+      this.chat.toggle();
+    });
     this.indicator = new SecurityIndicator(() => {
       this.people.toggle(false);
+      this.chat.toggle(false);
       this.panel.toggle();
       if (this.panel.open) {
         this.indicator.acknowledge();
@@ -151,6 +161,7 @@ export class CallView {
         'aria-label': 'People',
         onclick: () => {
           if (this.panel.open) this.panel.toggle();
+          this.chat.toggle(false);
           this.people.toggle();
         },
       },
@@ -166,6 +177,7 @@ export class CallView {
         h('span', { class: 'logo', 'aria-hidden': 'true' }),
         h('h1', { class: 'room-title', 'data-testid': 'room-name' }, room),
         peopleButton,
+        this.chat.button,
         this.indicator.element,
       ),
       this.banner,
@@ -177,6 +189,7 @@ export class CallView {
         this.status,
         this.panel.element,
         this.people.element,
+        this.chat.element,
       ),
       h(
         'footer',
@@ -279,6 +292,11 @@ export class CallView {
     }
     audio.srcObject = new MediaStream([track]);
     this.play(audio);
+  }
+
+  /** Updates the chat panel and the unread count on its button. */
+  setChat(view: ChatView): void {
+    this.chat.render(view);
   }
 
   /** Updates the people panel. */
