@@ -132,6 +132,8 @@ export async function startServer({ udp = '127.0.0.1:0', args = [], env: extraEn
   return {
     ...info,
     dataDir,
+    /** The server's process id (for tests that look into its memory). */
+    pid: child.pid,
     /** The last lines the server logged, for failure messages. */
     logs: () => stderr.slice(-200).join('\n'),
     /** Everything the server logged (up to the last 2,000 lines). */
