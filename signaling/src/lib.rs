@@ -38,6 +38,7 @@
 
 mod admin;
 pub mod assets;
+pub mod audit;
 pub mod config;
 pub mod revocations;
 pub mod token;
