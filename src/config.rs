@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -21,6 +22,8 @@ pub struct FileConfig {
     pub max_message_bytes: Option<usize>,
     /// The most participants a new room holds (default 100).
     pub max_participants: Option<u32>,
+    /// How many days the audit log keeps records (default 365); 0 keeps them forever.
+    pub audit_retention_days: Option<u32>,
 }
 
 /// A file key that takes one value or a list of them.
@@ -63,10 +66,15 @@ pub struct Config {
     pub assets_dir: PathBuf,
     pub max_message_bytes: usize,
     pub max_participants: u32,
+    /// How many days the audit log keeps records; 0 keeps them forever.
+    pub audit_retention_days: u32,
 }
 
 pub const DEFAULT_HTTP: &str = "127.0.0.1:7880";
 pub const DEFAULT_UDP: &str = "127.0.0.1:7882";
+/// A year: long enough for most audits, short enough not to keep people's comings and
+/// goings forever.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 365;
 
 impl Config {
     /// Checks settings that only fail later, and less clearly, if left alone.
@@ -113,6 +121,12 @@ impl Config {
         };
         format!("http://{}", SocketAddr::new(ip, bound_http.port()))
     }
+
+    /// How long the audit log keeps records; `None` is forever.
+    pub fn audit_retention(&self) -> Option<Duration> {
+        let days = u64::from(self.audit_retention_days);
+        (days > 0).then(|| Duration::from_secs(days * 86_400))
+    }
 }
 
 /// Where Veil keeps its state when not told: `$XDG_DATA_HOME/veil`, else
@@ -151,7 +165,18 @@ mod tests {
             assets_dir: PathBuf::from("/tmp/y"),
             max_message_bytes: 65536,
             max_participants: 100,
+            audit_retention_days: 365,
         }
+    }
+
+    #[test]
+    fn the_audit_retention_is_in_days_and_zero_keeps_records_forever() {
+        let file: FileConfig = toml::from_str("audit_retention_days = 30").unwrap();
+        assert_eq!(file.audit_retention_days, Some(30));
+        let mut c = config();
+        assert_eq!(c.audit_retention(), Some(Duration::from_secs(365 * 86_400)));
+        c.audit_retention_days = 0;
+        assert_eq!(c.audit_retention(), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod admin_api;
 mod admin_cmd;
+mod audit_cmd;
 mod config;
 mod secret;
 
@@ -36,6 +37,9 @@ enum Command {
     Serve(ServeArgs),
     /// Print a join link for a room (the link is the last line of output).
     Token(TokenArgs),
+    /// Check or read the audit log in the data directory.
+    #[command(subcommand)]
+    Audit(audit_cmd::AuditCommand),
     /// The operator's commands on a running server (its admin API).
     #[command(flatten)]
     Admin(admin_cmd::AdminCommand),
@@ -192,6 +196,9 @@ pub(crate) fn resolve(
         max_participants: file
             .max_participants
             .unwrap_or(SignalingConfig::default().max_participants),
+        audit_retention_days: file
+            .audit_retention_days
+            .unwrap_or(config::DEFAULT_AUDIT_RETENTION_DAYS),
     };
     config.validate()?;
     Ok(config)
@@ -234,6 +241,7 @@ fn main() -> anyhow::Result<()> {
             tokio::runtime::Runtime::new()?.block_on(serve(config))
         }
         Command::Token(args) => token_command(args),
+        Command::Audit(command) => audit_cmd::run(command),
         Command::Admin(command) => admin_cmd::run(command),
     }
 }
@@ -282,6 +290,9 @@ fn grants_of(args: &TokenArgs) -> Grants {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let secret = secret::load_or_create(&config.data_dir)?;
     let admin_key = secret::load_or_create_named(&config.data_dir, secret::ADMIN_KEY)?;
+    // The audit log, verified before anything is served (audit_cmd::open_for_serve).
+    // Signaling's hooks record into it once AppState takes it.
+    let _audit = audit_cmd::open_for_serve(&config)?;
     let sfu = Sfu::start(SfuConfig { udp: config.udp, public_ips: config.public_ips.clone() })?;
     let signaling = SignalingConfig {
         assets_dir: config.assets_dir.clone(),
