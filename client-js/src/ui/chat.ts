@@ -63,6 +63,11 @@ function timeLeft(ms: number): string {
 
 const key = (m: ChatEntry): string => `${m.sender}/${m.id}`;
 
+/** Sets `el`'s text only when it changes: the panel re-renders every second. */
+function setText(el: HTMLElement, text: string): void {
+  if (el.textContent !== text) el.textContent = text;
+}
+
 export class ChatPanel {
   readonly element: HTMLElement;
   readonly button: HTMLButtonElement;
@@ -157,13 +162,16 @@ export class ChatPanel {
 
   render(view: ChatView): void {
     this.renderChoices(view.retentionSecs);
-    this.intro.textContent =
+    setText(
+      this.intro,
       'End-to-end encrypted for the people in the call now. Each message disappears from every ' +
-      `screen after ${duration(view.retentionSecs)}, or sooner if its sender chose so; anyone ` +
-      'here can still copy it before then.';
+        `screen after ${duration(view.retentionSecs)}, or sooner if its sender chose so; anyone ` +
+        'here can still copy it before then.',
+    );
     this.input.disabled = !view.ready;
     this.sendButton.disabled = !view.ready;
-    this.input.placeholder = view.ready ? 'Message everyone in the call' : view.waiting;
+    const placeholder = view.ready ? 'Message everyone in the call' : view.waiting;
+    if (this.input.placeholder !== placeholder) this.input.placeholder = placeholder;
 
     const atBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 40;
     const current = new Set(view.messages.map(key));
@@ -232,7 +240,7 @@ export class ChatPanel {
   private update(row: HTMLElement, m: ChatEntry, view: ChatView): void {
     const sender = m.own ? { name: 'You', verified: false } : view.sender(m.sender);
     const name = row.querySelector<HTMLElement>('.chat-sender');
-    if (name && name.textContent !== sender.name) name.textContent = sender.name;
+    if (name) setText(name, sender.name);
     name?.setAttribute('data-verified', String(sender.verified));
     name?.setAttribute('data-participant-id', m.sender);
     const mark = row.querySelector<HTMLElement>('.chat-mark');
@@ -252,7 +260,7 @@ export class ChatPanel {
       );
     }
     const expiry = row.querySelector<HTMLElement>('.chat-expiry');
-    if (expiry) expiry.textContent = `disappears in ${timeLeft(m.expiresAt - view.now)}`;
+    if (expiry) setText(expiry, `disappears in ${timeLeft(m.expiresAt - view.now)}`);
     const unsent = row.querySelector<HTMLElement>('.chat-unsent');
     if (unsent && m.unsent !== null) {
       unsent.hidden = false;
