@@ -78,16 +78,22 @@ function checkPrerequisites() {
 
 /**
  * Starts `veil serve` on free loopback ports with a fresh data directory. Resolves once it
- * printed its address and join link. `udp` is the media socket's address; `args` go on the
- * command line as they are (`['--public-ip', '127.0.0.2']`, say); `env` adds variables.
+ * printed its address and join link. `http` and `udp` are the HTTP and media sockets' addresses;
+ * `args` go on the command line as they are (`['--public-ip', '127.0.0.2']`, say); `env` adds
+ * variables.
  */
-export async function startServer({ udp = '127.0.0.1:0', args = [], env: extraEnv = {} } = {}) {
+export async function startServer({
+  http = '127.0.0.1:0',
+  udp = '127.0.0.1:0',
+  args = [],
+  env: extraEnv = {},
+} = {}) {
   checkPrerequisites();
   const dataDir = await mkdtemp(joinPath(tmpdir(), 'veil-test-'));
   const env = { ...process.env, ...extraEnv, VEIL_DATA_DIR: dataDir };
   const child = spawn(
     VEIL_BIN,
-    ['serve', '--http', '127.0.0.1:0', '--udp', udp, '--assets', DIST_DIR, ...args],
+    ['serve', '--http', http, '--udp', udp, '--assets', DIST_DIR, ...args],
     { env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const stderr = [];
