@@ -24,6 +24,7 @@ import type { PersonRow } from './ui/people';
 import { showScreen } from './ui/dom';
 import { noticeScreen } from './ui/notice';
 import { prejoinScreen } from './ui/prejoin';
+import { signInAvailable, signInForm } from './ui/signin';
 import { memberLabel, panelRows, riskSummary } from './ui/security';
 import type { TileState } from './ui/tile';
 import { toast } from './ui/toast';
@@ -54,16 +55,17 @@ function remember(key: string, value: unknown): void {
 
 function showNoLink(): void {
   document.title = 'Veil';
-  showScreen(
-    noticeScreen({
-      kind: 'no-link',
-      icon: 'link',
-      title: 'You need a join link',
-      body:
-        'Meetings on Veil are opened with a join link from the meeting host. ' +
-        'It looks like https://…/r/meeting-name#token=… — open it exactly as you received it.',
-    }),
-  );
+  const screen = noticeScreen({
+    kind: 'no-link',
+    icon: 'link',
+    title: 'You need a join link',
+    body:
+      'Meetings on Veil are opened with a join link from the meeting host. ' +
+      'It looks like https://…/r/meeting-name#token=… — open it exactly as you received it.',
+  });
+  showScreen(screen);
+  // A server that signs people in through an OpenID provider also starts meetings from here.
+  void signInAvailable().then((on) => on && screen.querySelector('.notice-card')?.append(signInForm()));
 }
 
 function showPrejoin(link: JoinLink): void {
