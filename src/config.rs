@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
+use veil_signaling::oidc::{self, OidcSettings};
 
 /// Settings as a TOML file spells them. Every field is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -24,6 +25,29 @@ pub struct FileConfig {
     pub max_participants: Option<u32>,
     /// How many days the audit log keeps records (default 365); 0 keeps them forever.
     pub audit_retention_days: Option<u32>,
+    /// Sign-in through an OpenID Connect provider.
+    pub oidc: Option<OidcFile>,
+}
+
+/// The file's `[oidc]` table: sign-in for hosts through an OpenID Connect provider. Sign-in is on
+/// when the issuer, the client id and the client secret are all set (here, in `VEIL_OIDC_*` or
+/// as flags).
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcFile {
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// Identities (verified emails, else `sub`) that sign in as hosts.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Groups whose members sign in as hosts.
+    #[serde(default)]
+    pub host_groups: Vec<String>,
+    /// The ID token claim listing the groups (default `groups`).
+    pub groups_claim: Option<String>,
+    /// The scope asked for to get that claim (default `groups`, when the provider lists it).
+    pub groups_scope: Option<String>,
 }
 
 /// A file key that takes one value or a list of them.
@@ -68,6 +92,8 @@ pub struct Config {
     pub max_participants: u32,
     /// How many days the audit log keeps records; 0 keeps them forever.
     pub audit_retention_days: u32,
+    /// The file's `[oidc]` table, which `veil serve` merges with its flags ([`sign_in`]).
+    pub oidc: Option<OidcFile>,
 }
 
 pub const DEFAULT_HTTP: &str = "127.0.0.1:7880";
@@ -129,6 +155,56 @@ impl Config {
     }
 }
 
+/// Sign-in settings from the file's `[oidc]` table, the `--oidc-issuer` and `--oidc-client-id`
+/// flags (or `VEIL_OIDC_ISSUER`, `VEIL_OIDC_CLIENT_ID`) and `VEIL_OIDC_CLIENT_SECRET`, the later
+/// winning. `None`: sign-in is off, as nothing of it is set. Some of it without the rest is an
+/// error, as is anything [`OidcSettings::validate`] refuses.
+pub fn sign_in(
+    file: Option<OidcFile>,
+    issuer: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+) -> anyhow::Result<Option<OidcSettings>> {
+    let file = file.unwrap_or_default();
+    let set = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    let issuer = set(issuer).or(set(file.issuer.clone()));
+    let client_id = set(client_id).or(set(file.client_id.clone()));
+    let client_secret = set(client_secret).or(set(file.client_secret.clone()));
+    let (Some(issuer), Some(client_id), Some(client_secret)) =
+        (&issuer, &client_id, &client_secret)
+    else {
+        let mut missing = Vec::new();
+        if issuer.is_none() {
+            missing.push("the issuer (--oidc-issuer, VEIL_OIDC_ISSUER or [oidc] issuer)");
+        }
+        if client_id.is_none() {
+            missing
+                .push("the client id (--oidc-client-id, VEIL_OIDC_CLIENT_ID or [oidc] client_id)");
+        }
+        if client_secret.is_none() {
+            missing.push("the client secret (VEIL_OIDC_CLIENT_SECRET or [oidc] client_secret)");
+        }
+        if missing.len() == 3 && file == OidcFile::default() {
+            return Ok(None);
+        }
+        bail!(
+            "sign-in through an OpenID provider is half configured; it also needs {}",
+            missing.join(", ")
+        );
+    };
+    let settings = OidcSettings {
+        issuer: issuer.clone(),
+        client_id: client_id.clone(),
+        client_secret: client_secret.clone(),
+        hosts: file.hosts,
+        host_groups: file.host_groups,
+        groups_claim: file.groups_claim.unwrap_or_else(|| oidc::DEFAULT_GROUPS_CLAIM.into()),
+        groups_scope: file.groups_scope,
+    };
+    settings.validate().context("the sign-in settings ([oidc]) are not valid")?;
+    Ok(Some(settings))
+}
+
 /// Where Veil keeps its state when not told: `$XDG_DATA_HOME/veil`, else
 /// `~/.local/share/veil`, else `./.veil-data`.
 pub fn default_data_dir() -> PathBuf {
@@ -166,6 +242,7 @@ mod tests {
             max_message_bytes: 65536,
             max_participants: 100,
             audit_retention_days: 365,
+            oidc: None,
         }
     }
 
@@ -227,5 +304,50 @@ mod tests {
         assert_eq!(c.link_base("0.0.0.0:7880".parse().unwrap()), "http://127.0.0.1:7880");
         c.public_url = Some("https://meet.example.org/".into());
         assert_eq!(c.link_base("0.0.0.0:7880".parse().unwrap()), "https://meet.example.org");
+    }
+
+    #[test]
+    fn sign_in_is_off_unless_issuer_client_id_and_secret_are_all_set() {
+        assert_eq!(sign_in(None, None, None, None).unwrap(), None);
+        let file: FileConfig = toml::from_str(
+            "[oidc]\nissuer = \"https://idp.example.org\"\nclient_id = \"veil\"\n\
+             hosts = [\"alice@example.org\"]\nhost_groups = [\"veil-hosts\"]\n",
+        )
+        .unwrap();
+        let err = sign_in(file.oidc.clone(), None, None, None).unwrap_err().to_string();
+        assert!(err.contains("VEIL_OIDC_CLIENT_SECRET") && !err.contains("issuer ("), "{err}");
+        let settings = sign_in(file.oidc.clone(), None, None, Some("s".into())).unwrap().unwrap();
+        assert_eq!(settings.hosts, ["alice@example.org"]);
+        assert_eq!(settings.groups_claim, "groups");
+        // Flags and the environment win over the file.
+        let settings = sign_in(
+            file.oidc,
+            Some("http://127.0.0.1:9000".into()),
+            Some("other".into()),
+            Some("s".into()),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (settings.issuer.as_str(), settings.client_id.as_str()),
+            ("http://127.0.0.1:9000", "other")
+        );
+        // Hosts without a provider are a mistake, not "off".
+        let hosts = OidcFile { hosts: vec!["a".into()], ..OidcFile::default() };
+        assert!(sign_in(Some(hosts), None, None, None).is_err());
+    }
+
+    #[test]
+    fn sign_in_settings_are_validated_and_unknown_keys_refused() {
+        let err = sign_in(
+            None,
+            Some("http://idp.example.org".into()),
+            Some("v".into()),
+            Some("s".into()),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("https://"), "{err:#}");
+        let err = toml::from_str::<FileConfig>("[oidc]\nhost = [\"a\"]").unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
     }
 }

@@ -19,6 +19,7 @@ use tracing_subscriber::EnvFilter;
 use veil_proto::RoomName;
 use veil_proto::room::{Grants, Source};
 use veil_sfu::{Sfu, SfuConfig};
+use veil_signaling::oidc::{OidcSettings, SignIn};
 use veil_signaling::token::{self, Claims};
 use veil_signaling::{AppState, Secrets, SignalingConfig};
 
@@ -77,6 +78,13 @@ struct ServeArgs {
     /// The built browser client (index.html and assets/).
     #[arg(long, env = "VEIL_ASSETS")]
     assets: Option<PathBuf>,
+    /// OpenID Connect issuer for signing in on the start page (with --oidc-client-id and the
+    /// client secret in VEIL_OIDC_CLIENT_SECRET; hosts are listed in the config file's [oidc]).
+    #[arg(long, env = "VEIL_OIDC_ISSUER")]
+    oidc_issuer: Option<String>,
+    /// The client id Veil has at the OpenID provider.
+    #[arg(long, env = "VEIL_OIDC_CLIENT_ID")]
+    oidc_client_id: Option<String>,
 }
 
 #[derive(Args)]
@@ -199,6 +207,7 @@ pub(crate) fn resolve(
         audit_retention_days: file
             .audit_retention_days
             .unwrap_or(config::DEFAULT_AUDIT_RETENTION_DAYS),
+        oidc: file.oidc,
     };
     config.validate()?;
     Ok(config)
@@ -237,8 +246,15 @@ fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => {
-            let config = resolve(&args.common, args.udp, args.assets)?;
-            tokio::runtime::Runtime::new()?.block_on(serve(config))
+            let mut config = resolve(&args.common, args.udp, args.assets)?;
+            // The client secret comes from the environment or the file, never a command line.
+            let sign_in = config::sign_in(
+                config.oidc.take(),
+                args.oidc_issuer,
+                args.oidc_client_id,
+                std::env::var("VEIL_OIDC_CLIENT_SECRET").ok(),
+            )?;
+            tokio::runtime::Runtime::new()?.block_on(serve(config, sign_in))
         }
         Command::Token(args) => token_command(args),
         Command::Audit(command) => audit_cmd::run(command),
@@ -287,12 +303,11 @@ fn grants_of(args: &TokenArgs) -> Grants {
     grants
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, sign_in: Option<OidcSettings>) -> anyhow::Result<()> {
     let secret = secret::load_or_create(&config.data_dir)?;
     let admin_key = secret::load_or_create_named(&config.data_dir, secret::ADMIN_KEY)?;
     // The audit log, verified before anything is served (audit_cmd::open_for_serve).
-    // Signaling's hooks record into it once AppState takes it.
-    let _audit = audit_cmd::open_for_serve(&config)?;
+    let audit = audit_cmd::open_for_serve(&config)?;
     let sfu = Sfu::start(SfuConfig { udp: config.udp, public_ips: config.public_ips.clone() })?;
     let signaling = SignalingConfig {
         assets_dir: config.assets_dir.clone(),
@@ -313,6 +328,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen for HTTP on {}", config.http))?;
     let bound = listener.local_addr()?;
     let base = config.link_base(bound);
+    let sign_in = match sign_in {
+        Some(settings) => Some(start_sign_in(settings, &base).await?),
+        None => None,
+    };
 
     let room = RoomName::new(format!("room-{}", random_suffix()))?;
     let now = token::now_unix();
@@ -329,7 +348,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // their rooms, which a restart ends anyway.
     let delivery = veil_ds::Verifier::generate().context("cannot create the MLS delivery key")?;
     let secrets = Secrets { api: secret, admin: Some(admin_key) };
-    let state = AppState::new(signaling, secrets, Arc::new(sfu.handle()), Arc::new(delivery))?;
+    let mut state = AppState::new(signaling, secrets, Arc::new(sfu.handle()), Arc::new(delivery))?
+        .with_audit(audit);
+    if let Some(sign_in) = sign_in {
+        state = state.with_sign_in(sign_in);
+    }
     axum::serve(listener, veil_signaling::app(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -339,6 +362,23 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .context("the HTTP server failed")?;
     drop(sfu);
     Ok(())
+}
+
+/// Discovers the OpenID provider; `veil serve` refuses to start without it.
+async fn start_sign_in(settings: OidcSettings, base: &str) -> anyhow::Result<SignIn> {
+    if settings.hosts.is_empty() && settings.host_groups.is_empty() {
+        tracing::warn!(
+            "sign-in names no hosts or host groups: everyone who signs in joins as a participant"
+        );
+    }
+    let sign_in = SignIn::discover(settings, base)
+        .await
+        .context("cannot set up sign-in through the OpenID provider")?;
+    tracing::info!(
+        callback = sign_in.redirect_uri(),
+        "sign-in through the OpenID provider is on (register this callback there)"
+    );
+    Ok(sign_in)
 }
 
 fn random_suffix() -> String {

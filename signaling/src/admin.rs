@@ -19,7 +19,8 @@
 //! | `POST /api/rooms/{room}/revocations` | revoke an identity or a token id in a room |
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
+use axum::middleware::{self, Next};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
@@ -33,10 +34,11 @@ use veil_proto::{ParticipantId, RoomName};
 
 use crate::inbound::Refusal;
 use crate::rooms::{Actor, Revoke};
-use crate::{AppState, actions, token};
+use crate::audit::{AuditEvent, AuthFailure};
+use crate::{AppState, actions};
 
-/// The admin routes, to nest under `/api`.
-pub(crate) fn routes() -> Router<AppState> {
+/// The admin routes, to nest under `/api`: every call goes to the audit log.
+pub(crate) fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/rooms", get(list_rooms))
         .route("/rooms/{room}", get(show_room))
@@ -46,6 +48,23 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/rooms/{room}/participants/{participant}", delete(remove_participant))
         .route("/rooms/{room}/participants/{participant}/mute", post(mute_participant))
         .route("/rooms/{room}/revocations", post(revoke))
+        .layer(middleware::from_fn_with_state(state, audit_calls))
+}
+
+/// Records each call in the audit log: what was asked (method and path, never a body) and how
+/// it ended, or that it came without the admin key.
+async fn audit_calls(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let event = if response.status() == StatusCode::UNAUTHORIZED {
+        AuditEvent::AuthFailed { what: AuthFailure::AdminUnauthorized, room: None, participant: None }
+    } else {
+        AuditEvent::AdminCall { method, path, status }
+    };
+    state.audit().record(event);
+    response
 }
 
 /// A refusal, as JSON with a stable code.
@@ -222,7 +241,7 @@ async fn end_room(
 ) -> Result<Json<Disconnected>, ApiError> {
     authorize(&state, &headers)?;
     let room = live_room(&state, &room)?;
-    let disconnected = state.rooms().end_meeting(&room, Actor::Operator, token::now_unix())?;
+    let disconnected = actions::end_meeting(&state, &room, Actor::Operator)?;
     Ok(Json(Disconnected { disconnected }))
 }
 
@@ -264,7 +283,7 @@ async fn remove_participant(
     authorize(&state, &headers)?;
     let room = live_room(&state, &room)?;
     let who = participant(who)?;
-    state.rooms().remove(&room, Actor::Operator, &who, token::now_unix())?;
+    actions::remove(&state, &room, Actor::Operator, &who)?;
     Ok(Json(json!({ "removed": who })))
 }
 
@@ -312,7 +331,7 @@ async fn revoke(
         (None, Some(token_id)) if !token_id.is_empty() => Revoke::TokenId(token_id),
         _ => return Err(ApiError::bad_request("name exactly one of `identity` and `token_id`")),
     };
-    let disconnected = state.rooms().revoke(&room, Actor::Operator, what, token::now_unix())?;
+    let disconnected = actions::revoke(&state, &room, Actor::Operator, what)?;
     tracing::info!(disconnected, "the operator revoked access to a room");
     Ok(Json(Disconnected { disconnected }))
 }

@@ -34,6 +34,7 @@
 //! | `GET /` | the client's `index.html`, which asks for a join link |
 //! | `GET /assets/*` | the client's files |
 //! | `GET /healthz` | `ok` |
+//! | `GET /auth/status`, `/auth/login`, `/auth/callback` | sign-in through an OpenID provider (`oidc`) |
 //! | `POST /api/rooms/{room}/revocations` | the operator revokes an identity or token id (`admin`) |
 
 mod admin;
@@ -46,6 +47,7 @@ pub mod token;
 mod actions;
 mod inbound;
 pub mod mls;
+pub mod oidc;
 mod outbound;
 mod rooms;
 mod ws;
@@ -70,6 +72,10 @@ use rooms::Registry;
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Shared>,
+    /// Sign-in through an OpenID provider, when configured ([`AppState::with_sign_in`]).
+    sign_in: Option<Arc<oidc::SignIn>>,
+    /// Where security-relevant events go ([`AppState::with_audit`]); none by default.
+    audit: Arc<audit::AuditLog>,
 }
 
 /// The keys signaling holds.
@@ -122,7 +128,31 @@ impl AppState {
                 rooms,
                 next_session: AtomicU64::new(1),
             }),
+            sign_in: None,
+            audit: Arc::new(audit::AuditLog::disabled()),
         })
+    }
+
+    /// Records joins, leaves, lobby decisions, host and operator actions, policy changes,
+    /// revocations, admin API calls and refusals in `log` ([`audit`]).
+    pub fn with_audit(mut self, log: Arc<audit::AuditLog>) -> Self {
+        self.audit = log;
+        self
+    }
+
+    /// The audit log (one that records nothing unless [`with_audit`](Self::with_audit) gave one).
+    pub fn audit(&self) -> &audit::AuditLog {
+        &self.audit
+    }
+
+    /// Offers sign-in through an OpenID provider on `/auth` ([`oidc`]).
+    pub fn with_sign_in(mut self, sign_in: oidc::SignIn) -> Self {
+        self.sign_in = Some(Arc::new(sign_in));
+        self
+    }
+
+    pub(crate) fn sign_in(&self) -> Option<&oidc::SignIn> {
+        self.sign_in.as_deref()
     }
 
     /// The settings in use.
@@ -182,7 +212,9 @@ pub fn app(state: AppState) -> Router {
         .route("/r/{room}", get(assets::room_page))
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(|| async { "ok" }))
-        .nest("/api", admin::routes())
+        .route("/auth/status", get(oidc::status))
+        .merge(if state.sign_in().is_some() { oidc::routes() } else { Router::new() })
+        .nest("/api", admin::routes(state.clone()))
         .nest_service("/assets", files)
         .fallback(assets::not_found)
         .with_state(state)

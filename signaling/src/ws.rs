@@ -28,6 +28,7 @@ use veil_proto::signal::{ClientMessage, ErrorCode, ServerMessage};
 use veil_proto::{ParticipantId, RoomName};
 
 use crate::AppState;
+use crate::audit::{AuditEvent, AuthFailure, LeaveReason};
 use crate::actions;
 use crate::config::{JOIN_TIMEOUT, SOCKET_MESSAGE_LIMIT};
 use crate::inbound::{self, Refusal};
@@ -63,6 +64,7 @@ async fn run(state: AppState, socket: WebSocket, session: SessionId) {
         state,
         session,
         waiting: None,
+        token_id: None,
         joined: None,
     };
     let end = conn.drive(&mut stream).await;
@@ -109,6 +111,8 @@ struct Connection {
     kick: Arc<Kick>,
     /// In the lobby: admitted (or not) by a host.
     waiting: Option<Waiting>,
+    /// The id of the token it joined with, for the audit log.
+    token_id: Option<String>,
     joined: Option<Joined>,
 }
 
@@ -310,16 +314,18 @@ impl Connection {
         let claims = match token::verify(self.state.secret(), token, token::now_unix()) {
             Ok(claims) => claims,
             Err(e) => {
-                let code = match e {
+                let (code, what) = match e {
                     TokenError::Expired { .. } | TokenError::NotYetValid { .. } => {
-                        ErrorCode::TokenExpired
+                        (ErrorCode::TokenExpired, AuthFailure::TokenExpired)
                     }
-                    _ => ErrorCode::InvalidToken,
+                    _ => (ErrorCode::InvalidToken, AuthFailure::InvalidToken),
                 };
+                self.audit_refusal(what, &room);
                 return Err(End::fatal(code, e.to_string(), e.kind()));
             }
         };
         if claims.room != room {
+            self.audit_refusal(AuthFailure::WrongRoom, &room);
             return Err(End::fatal(
                 ErrorCode::WrongRoom,
                 "the join token is for another room; ask for a join link to this room",
@@ -328,6 +334,7 @@ impl Connection {
         }
 
         let participant = fresh_participant_id();
+        self.token_id = claims.jti.clone();
         let admission = Admission {
             room: room.clone(),
             identity: claims.sub.map_or(Identity::Guest, Identity::Named),
@@ -341,11 +348,17 @@ impl Connection {
         let entered = self.state.rooms().enter(admission, token::now_unix(), self.state.delivery());
         match entered {
             Err(refusal) => {
+                if refusal.code == ErrorCode::Revoked {
+                    self.audit_refusal(AuthFailure::Revoked, &room);
+                }
                 let why = refusal.code.as_str();
                 Err(End::Fatal { refusal, why })
             }
-            Ok(Entered::Waiting(admitted)) => {
+            Ok(Entered::Waiting { identity, admitted }) => {
                 tracing::info!(%participant, "waiting in the lobby");
+                let (room_name, participant_id) = (room.clone(), participant.clone());
+                let event = AuditEvent::Lobby { room: room_name, participant: participant_id, identity };
+                self.state.audit().record(event);
                 self.waiting = Some(Waiting { room, participant, admitted: Some(admitted) });
                 Ok(())
             }
@@ -365,6 +378,13 @@ impl Connection {
             tracing::info!(%participant, "joined");
         }
         tracing::debug!(%room, identity = %admitted.identity, "join details");
+        self.state.audit().record(AuditEvent::Joined {
+            room: room.clone(),
+            participant: participant.clone(),
+            identity: admitted.identity.clone(),
+            host: admitted.host,
+            token_id: self.token_id.clone(),
+        });
         let (events_tx, events) = mpsc::unbounded_channel();
         self.state.media().send(MediaCommand::Open {
             session: self.session,
@@ -441,6 +461,7 @@ impl Connection {
     /// is worth waiting for.
     fn finish(&mut self, end: End) -> bool {
         let mut flush = true;
+        let reason = leave_reason(&end);
         match end {
             End::Left => {
                 tracing::info!("left");
@@ -511,15 +532,48 @@ impl Connection {
                 self.link.push(close(code, reason));
             }
         }
-        if let Some(waiting) = self.waiting.take() {
-            self.state.rooms().leave(&waiting.room, &waiting.participant);
-        }
-        if let Some(joined) = self.joined.take() {
-            self.state.rooms().leave(&joined.room, &joined.participant);
-            self.state.media().send(MediaCommand::Close { session: self.session });
+        let seat = match (self.waiting.take(), self.joined.take()) {
+            (_, Some(joined)) => {
+                self.state.media().send(MediaCommand::Close { session: self.session });
+                Some((joined.room, joined.participant))
+            }
+            (Some(waiting), None) => Some((waiting.room, waiting.participant)),
+            (None, None) => None,
+        };
+        if let Some((room, participant)) = seat {
+            let left = self.state.rooms().leave(&room, &participant);
+            // A replaced connection's seat went with the replacement; a denied one's lobby
+            // entry with the denial, which the audit log has already.
+            if let Some(reason) = reason
+                && (left || reason == LeaveReason::Replaced)
+            {
+                self.state.audit().record(AuditEvent::Left { room, participant, reason });
+            }
         }
         flush
     }
+
+    /// Records a join refused for what it presented.
+    fn audit_refusal(&self, what: AuthFailure, room: &RoomName) {
+        let event = AuditEvent::AuthFailed { what, room: Some(room.clone()), participant: None };
+        self.state.audit().record(event);
+    }
+}
+
+/// Why a participant left, as the audit log says it; `None` for a lobby entry turned away.
+fn leave_reason(end: &End) -> Option<LeaveReason> {
+    Some(match end {
+        End::Left => LeaveReason::Left,
+        End::Kicked(KickReason::Replaced) => LeaveReason::Replaced,
+        End::Kicked(KickReason::Removed) => LeaveReason::Removed,
+        End::Kicked(KickReason::Revoked) => LeaveReason::Revoked,
+        End::Kicked(KickReason::MeetingEnded) => LeaveReason::MeetingEnded,
+        End::Kicked(KickReason::Denied) => return None,
+        End::Disconnected(_)
+        | End::Silent
+        | End::Kicked(KickReason::Overflow | KickReason::WriterGone)
+        | End::Fatal { .. } => LeaveReason::Disconnected,
+    })
 }
 
 fn close(code: u16, reason: &'static str) -> Outgoing {

@@ -9,6 +9,7 @@ use veil_proto::signal::{ErrorCode, ServerMessage};
 use veil_proto::{ParticipantId, RoomName};
 
 use super::{Registry, Room, State};
+use crate::audit::By;
 use crate::inbound::Refusal;
 use crate::mls::DeliveryService;
 use crate::outbound::{KickReason, encode};
@@ -29,12 +30,12 @@ pub(crate) enum Actor<'a> {
     Operator,
 }
 
-impl Actor<'_> {
+impl From<Actor<'_>> for By {
     /// How the audit log names the actor.
-    pub(crate) fn name(&self) -> String {
-        match self {
-            Self::Host(p) => p.0.clone(),
-            Self::Operator => "operator".to_owned(),
+    fn from(actor: Actor<'_>) -> Self {
+        match actor {
+            Actor::Host(p) => By::from(p),
+            Actor::Operator => By::Operator,
         }
     }
 }

@@ -65,6 +65,8 @@ pub(crate) struct Admitted {
     pub replaced: Option<(SessionId, ParticipantId)>,
     /// What its media session may do (its grants after the room's policy).
     pub media: MediaGrants,
+    /// A host of the room.
+    pub host: bool,
 }
 
 /// How a participant entered.
@@ -74,7 +76,11 @@ pub(crate) enum Entered {
     Joined(Admitted),
     /// Waiting in the lobby: `lobby` is on its way; the receiver fires when a host admits it
     /// (a denial kicks the connection instead).
-    Waiting(oneshot::Receiver<Admitted>),
+    Waiting {
+        /// The identity it waits under (a generated one for guests).
+        identity: String,
+        admitted: oneshot::Receiver<Admitted>,
+    },
 }
 
 #[derive(Debug)]
@@ -256,7 +262,7 @@ impl Room {
         if host && !self.lobby.is_empty() {
             self.lobby_to_hosts();
         }
-        Admitted { identity, replaced, media }
+        Admitted { identity, replaced, media, host }
     }
 }
 
@@ -357,9 +363,10 @@ impl Registry {
             }
             a.link.deliver(encode(ServerMessage::Lobby { room: a.room.clone() }));
             let (admit, admitted) = oneshot::channel();
+            let waiting_as = identity.clone();
             room.lobby.push(Waiting { admission: a, identity, admit });
             room.lobby_to_hosts();
-            return Ok(Entered::Waiting(admitted));
+            return Ok(Entered::Waiting { identity: waiting_as, admitted });
         }
         Ok(Entered::Joined(room.seat(a, identity, ds)))
     }

@@ -242,7 +242,7 @@ fn the_lobby_holds_guests_until_a_host_admits_or_denies_them() {
     reg.set_policy(&room(), Actor::Host(&pid(1)), lobby_policy()).unwrap();
     assert_eq!(h.types(), ["joined", "policy_updated"]);
     let (entered, mut waiting) = enter(&reg, Identity::Named("guest".into()), 2, Grants::default());
-    let Ok(Entered::Waiting(mut admitted)) = entered else { panic!("{entered:?}") };
+    let Ok(Entered::Waiting { mut admitted, .. }) = entered else { panic!("{entered:?}") };
     // The guest hears only that it waits; the host sees it in the queue; nobody else hears of it.
     assert_eq!(waiting.types(), ["lobby"]);
     let lobby = h.messages();
@@ -263,7 +263,7 @@ fn the_lobby_holds_guests_until_a_host_admits_or_denies_them() {
 
     // The next one is denied, and told so by the kick.
     let (entered, denied) = enter(&reg, Identity::Named("eve".into()), 4, Grants::default());
-    assert!(matches!(entered, Ok(Entered::Waiting(_))));
+    assert!(matches!(entered, Ok(Entered::Waiting { .. })));
     reg.deny(&room(), Actor::Host(&pid(1)), &pid(4)).unwrap();
     assert_eq!(denied.kicked(), Some(KickReason::Denied));
     assert_eq!(reg.participant_count(), 3);
@@ -387,7 +387,7 @@ fn a_full_room_refuses_admission_from_the_lobby_and_a_full_lobby_refuses_more() 
     h.types();
     let (w1, _p1) = enter(&reg, Identity::Named("w1".into()), 2, Grants::default());
     let (w2, _p2) = enter(&reg, Identity::Named("w2".into()), 3, Grants::default());
-    assert!(matches!((w1, w2), (Ok(Entered::Waiting(_)), Ok(Entered::Waiting(_)))));
+    assert!(matches!((w1, w2), (Ok(Entered::Waiting { .. }), Ok(Entered::Waiting { .. }))));
     // The lobby holds as many as the room.
     let (w3, _p3) = enter(&reg, Identity::Named("w3".into()), 4, Grants::default());
     assert!(matches!(w3, Err(Refusal { code: ErrorCode::RoomFull, .. })));

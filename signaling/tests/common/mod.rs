@@ -18,6 +18,7 @@ use veil_proto::RoomName;
 use veil_proto::media::{MediaCommand, MediaEvent, MediaGrants, MediaPlane, SessionId};
 use veil_proto::room::{Grants, Source};
 use veil_signaling::token::{self, ApiSecret, Claims};
+use veil_signaling::audit::AuditLog;
 use veil_signaling::{AppState, Secrets, SignalingConfig, app};
 
 /// How long any single expected thing may take before a test fails.
@@ -111,6 +112,8 @@ pub struct Server {
     pub admin_key: ApiSecret,
     pub plane: Arc<TestPlane>,
     pub state: AppState,
+    /// What the server recorded in its audit log.
+    pub audit: Arc<AuditLog>,
 }
 
 impl Server {
@@ -125,11 +128,12 @@ impl Server {
         // The real delivery service: commits in these tests are real MLS.
         let delivery = Arc::new(veil_ds::Verifier::generate().unwrap());
         let secrets = Secrets { api: secret.clone(), admin: Some(admin_key.clone()) };
-        let state = AppState::new(config, secrets, plane.clone(), delivery).unwrap();
+        let audit = Arc::new(AuditLog::in_memory());
+        let state = AppState::new(config, secrets, plane.clone(), delivery).unwrap().with_audit(audit.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(axum::serve(listener, app(state.clone())).into_future());
-        Self { addr, secret, admin_key, plane, state }
+        Self { addr, secret, admin_key, plane, state, audit }
     }
 
     /// A token for `room`, valid for ten minutes, as `sub` (a guest when `None`).
