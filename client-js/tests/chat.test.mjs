@@ -232,7 +232,12 @@ describe('in-call chat', { timeout: 300_000 }, () => {
     const logs = server.allLogs();
     assert.ok(logs.includes('DEBUG') && logs.split('\n').length < 2_000, 'the whole debug log is here');
     for (const text of sent) assert.ok(!logs.includes(text), `the server logged "${text}"`);
-    for (const { path, bytes } of await filesUnder(server.dataDir)) {
+    // The audit log records this meeting's joins, so the search below reads a file with content.
+    const files = await eventually('the audit log to record the joins', async () => {
+      const all = await filesUnder(server.dataDir);
+      return all.some(({ path, bytes }) => path.endsWith('audit.log') && bytes.includes('"joined"')) && all;
+    });
+    for (const { path, bytes } of files) {
       for (const text of sent) assert.ok(!bytes.includes(Buffer.from(text)), `${path} holds "${text}"`);
     }
     const found = inMemory(server.pid, [room, ...sent]);

@@ -97,8 +97,16 @@ impl Server {
         let what = bin.display().to_string();
         let secret = ApiSecret::generate();
         let data_dir = std::env::temp_dir().join(format!("veil-loadtest-{}", std::process::id()));
+        // The largest room a policy allows, so that a run's size is what limits it, not the
+        // default cap on participants.
+        let config = data_dir.join("veil.toml");
+        std::fs::create_dir_all(&data_dir)
+            .and_then(|()| std::fs::write(&config, "max_participants = 1000\n"))
+            .map_err(|source| ServerError::Spawn { what: what.clone(), source })?;
         let mut child = command(bin, cpu)
             .args(["serve", "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
+            .arg("--config")
+            .arg(&config)
             .env("VEIL_API_SECRET", secret.to_hex())
             .env("VEIL_DATA_DIR", &data_dir)
             .env("VEIL_LOG", std::env::var("VEIL_LOG").unwrap_or_else(|_| "warn".into()))

@@ -33,7 +33,13 @@ pub(crate) fn mute(
     }
     let target = Some(target.clone());
     let action = HostAction::Mute;
-    state.audit().record(AuditEvent::HostAction { room: room.clone(), by: actor.into(), action, target, source: Some(source) });
+    state.audit().record(AuditEvent::HostAction {
+        room: room.clone(),
+        by: actor.into(),
+        action,
+        target,
+        source: Some(source),
+    });
     Ok(())
 }
 
@@ -48,7 +54,11 @@ pub(crate) fn set_policy(
     for (session, grants) in audited(state, room, actor, changed)? {
         state.media().send(MediaCommand::SetGrants { session, grants });
     }
-    state.audit().record(AuditEvent::PolicyChanged { room: room.clone(), by: actor.into(), policy });
+    state.audit().record(AuditEvent::PolicyChanged {
+        room: room.clone(),
+        by: actor.into(),
+        policy,
+    });
     Ok(())
 }
 
@@ -62,7 +72,13 @@ pub(crate) fn remove(
     let removed = state.rooms().remove(room, actor, target, token::now_unix());
     audited(state, room, actor, removed)?;
     let (action, target) = (HostAction::Remove, Some(target.clone()));
-    state.audit().record(AuditEvent::HostAction { room: room.clone(), by: actor.into(), action, target, source: None });
+    state.audit().record(AuditEvent::HostAction {
+        room: room.clone(),
+        by: actor.into(),
+        action,
+        target,
+        source: None,
+    });
     Ok(())
 }
 
@@ -79,21 +95,41 @@ pub(crate) fn revoke(
     };
     let cut = state.rooms().revoke(room, actor, what, token::now_unix());
     let cut = audited(state, room, actor, cut)?;
-    state.audit().record(AuditEvent::Revoked { room: room.clone(), by: actor.into(), identity, token_id });
+    state.audit().record(AuditEvent::Revoked {
+        room: room.clone(),
+        by: actor.into(),
+        identity,
+        token_id,
+    });
     Ok(cut)
 }
 
 /// Ends the meeting for everyone; returns how many were disconnected.
-pub(crate) fn end_meeting(state: &AppState, room: &RoomName, actor: Actor<'_>) -> Result<usize, Refusal> {
+pub(crate) fn end_meeting(
+    state: &AppState,
+    room: &RoomName,
+    actor: Actor<'_>,
+) -> Result<usize, Refusal> {
     let ended = state.rooms().end_meeting(room, actor, token::now_unix());
     let disconnected = audited(state, room, actor, ended)?;
     let action = HostAction::EndMeeting;
-    state.audit().record(AuditEvent::HostAction { room: room.clone(), by: actor.into(), action, target: None, source: None });
+    state.audit().record(AuditEvent::HostAction {
+        room: room.clone(),
+        by: actor.into(),
+        action,
+        target: None,
+        source: None,
+    });
     Ok(disconnected)
 }
 
 /// Passes `result` on, recording a participant's attempt at a host action it may not take.
-fn audited<T>(state: &AppState, room: &RoomName, actor: Actor<'_>, result: Result<T, Refusal>) -> Result<T, Refusal> {
+fn audited<T>(
+    state: &AppState,
+    room: &RoomName,
+    actor: Actor<'_>,
+    result: Result<T, Refusal>,
+) -> Result<T, Refusal> {
     if let (Err(refusal), Actor::Host(participant)) = (&result, actor)
         && refusal.code == ErrorCode::Forbidden
     {
@@ -119,12 +155,20 @@ pub(crate) fn host_action(
     match message {
         ClientMessage::Admit { participant_id } => {
             audited(state, room, host, rooms.admit(room, host, &participant_id, state.delivery()))?;
-            state.audit().record(AuditEvent::Admitted { room: room.clone(), participant: participant_id, by: by() });
+            state.audit().record(AuditEvent::Admitted {
+                room: room.clone(),
+                participant: participant_id,
+                by: by(),
+            });
             Ok(())
         }
         ClientMessage::Deny { participant_id } => {
             audited(state, room, host, rooms.deny(room, host, &participant_id))?;
-            state.audit().record(AuditEvent::Denied { room: room.clone(), participant: participant_id, by: by() });
+            state.audit().record(AuditEvent::Denied {
+                room: room.clone(),
+                participant: participant_id,
+                by: by(),
+            });
             Ok(())
         }
         ClientMessage::Mute { participant_id, source } => {

@@ -20,8 +20,8 @@
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Request, State};
-use axum::middleware::{self, Next};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
@@ -32,9 +32,9 @@ use veil_proto::room::{RoomPolicy, ScreenSharePolicy, Source};
 use veil_proto::signal::ErrorCode;
 use veil_proto::{ParticipantId, RoomName};
 
+use crate::audit::{AuditEvent, AuthFailure};
 use crate::inbound::Refusal;
 use crate::rooms::{Actor, Revoke};
-use crate::audit::{AuditEvent, AuthFailure};
 use crate::{AppState, actions};
 
 /// The admin routes, to nest under `/api`: every call goes to the audit log.
@@ -59,7 +59,11 @@ async fn audit_calls(State(state): State<AppState>, request: Request, next: Next
     let response = next.run(request).await;
     let status = response.status().as_u16();
     let event = if response.status() == StatusCode::UNAUTHORIZED {
-        AuditEvent::AuthFailed { what: AuthFailure::AdminUnauthorized, room: None, participant: None }
+        AuditEvent::AuthFailed {
+            what: AuthFailure::AdminUnauthorized,
+            room: None,
+            participant: None,
+        }
     } else {
         AuditEvent::AdminCall { method, path, status }
     };

@@ -28,8 +28,8 @@ use veil_proto::signal::{ClientMessage, ErrorCode, ServerMessage};
 use veil_proto::{ParticipantId, RoomName};
 
 use crate::AppState;
-use crate::audit::{AuditEvent, AuthFailure, LeaveReason};
 use crate::actions;
+use crate::audit::{AuditEvent, AuthFailure, LeaveReason};
 use crate::config::{JOIN_TIMEOUT, SOCKET_MESSAGE_LIMIT};
 use crate::inbound::{self, Refusal};
 use crate::outbound::{self, Kick, KickReason, Link, Outgoing, QUEUE_CAPACITY, encode};
@@ -357,7 +357,8 @@ impl Connection {
             Ok(Entered::Waiting { identity, admitted }) => {
                 tracing::info!(%participant, "waiting in the lobby");
                 let (room_name, participant_id) = (room.clone(), participant.clone());
-                let event = AuditEvent::Lobby { room: room_name, participant: participant_id, identity };
+                let event =
+                    AuditEvent::Lobby { room: room_name, participant: participant_id, identity };
                 self.state.audit().record(event);
                 self.waiting = Some(Waiting { room, participant, admitted: Some(admitted) });
                 Ok(())

@@ -25,7 +25,13 @@ async fn until(c: &mut Client, ty: &str) -> Value {
     }
 }
 
-async fn admin(server: &Server, method: Method, path: &str, key: Option<&str>, body: Option<Value>) -> StatusCode {
+async fn admin(
+    server: &Server,
+    method: Method,
+    path: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> StatusCode {
     let mut request = Request::builder().method(method).uri(path);
     if let Some(key) = key {
         request = request.header("authorization", format!("Bearer {key}"));
@@ -47,7 +53,11 @@ async fn logged(server: &Server, what: &str, pred: impl Fn(&AuditEvent) -> bool)
         if let Some(e) = server.audit.events().into_iter().find(&pred) {
             return e;
         }
-        assert!(tokio::time::Instant::now() < deadline, "not in the audit log: {what}\n{:#?}", server.audit.events());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not in the audit log: {what}\n{:#?}",
+            server.audit.events()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
@@ -64,10 +74,20 @@ async fn a_meeting_leaves_its_security_events_and_nothing_else() {
     let gj = guest.join(ROOM, &guest_token).await;
     let guest_id = gj["participant_id"].as_str().unwrap().to_owned();
 
-    let joined = logged(&server, "the guest's join", |e| matches!(e, AuditEvent::Joined { identity, .. } if identity == "member")).await;
+    let joined = logged(
+        &server,
+        "the guest's join",
+        |e| matches!(e, AuditEvent::Joined { identity, .. } if identity == "member"),
+    )
+    .await;
     let AuditEvent::Joined { host: is_host, token_id, .. } = joined else { unreachable!() };
     assert!(!is_host && token_id.is_some());
-    logged(&server, "the host's join", |e| matches!(e, AuditEvent::Joined { identity, host: true, .. } if identity == "chair")).await;
+    logged(
+        &server,
+        "the host's join",
+        |e| matches!(e, AuditEvent::Joined { identity, host: true, .. } if identity == "chair"),
+    )
+    .await;
 
     // A guest tries a host action: refused, and recorded as such.
     guest.send(json!({"v": 2, "type": "end_meeting"})).await;
@@ -78,28 +98,60 @@ async fn a_meeting_leaves_its_security_events_and_nothing_else() {
     .await;
 
     // The host mutes, changes the policy, and a newcomer waits and is denied.
-    host.send(json!({"v": 2, "type": "mute", "participant_id": guest_id, "source": "camera"})).await;
+    host.send(json!({"v": 2, "type": "mute", "participant_id": guest_id, "source": "camera"}))
+        .await;
     logged(&server, "the mute", |e| matches!(e, AuditEvent::HostAction { action: HostAction::Mute, by: By::Participant(p), .. } if p.0 == host_id)).await;
-    host.send(json!({"v": 2, "type": "set_policy", "policy": {"lobby": true, "max_participants": 10}})).await;
-    logged(&server, "the policy", |e| matches!(e, AuditEvent::PolicyChanged { policy, .. } if policy.lobby)).await;
+    host.send(
+        json!({"v": 2, "type": "set_policy", "policy": {"lobby": true, "max_participants": 10}}),
+    )
+    .await;
+    logged(
+        &server,
+        "the policy",
+        |e| matches!(e, AuditEvent::PolicyChanged { policy, .. } if policy.lobby),
+    )
+    .await;
     let mut eve = server.client().await;
     eve.send_join(ROOM, &server.token(ROOM, Some("eve"))).await;
     eve.expect("lobby").await;
     let waiting = until(&mut host, "lobby_updated").await;
     let eve_id = waiting["waiting"][0]["id"].as_str().unwrap().to_owned();
-    logged(&server, "eve in the lobby", |e| matches!(e, AuditEvent::Lobby { identity, .. } if identity == "eve")).await;
+    logged(
+        &server,
+        "eve in the lobby",
+        |e| matches!(e, AuditEvent::Lobby { identity, .. } if identity == "eve"),
+    )
+    .await;
     host.send(json!({"v": 2, "type": "deny", "participant_id": eve_id})).await;
-    logged(&server, "the denial", |e| matches!(e, AuditEvent::Denied { participant, .. } if participant.0 == eve_id)).await;
+    logged(
+        &server,
+        "the denial",
+        |e| matches!(e, AuditEvent::Denied { participant, .. } if participant.0 == eve_id),
+    )
+    .await;
 
     // The operator: one call without the key, then a revocation with it.
     let revocations = format!("/api/rooms/{ROOM}/revocations");
-    assert_eq!(admin(&server, Method::GET, "/api/rooms", None, None).await, StatusCode::UNAUTHORIZED);
-    logged(&server, "the unauthorised admin call", |e| matches!(e, AuditEvent::AuthFailed { what: AuthFailure::AdminUnauthorized, .. })).await;
+    assert_eq!(
+        admin(&server, Method::GET, "/api/rooms", None, None).await,
+        StatusCode::UNAUTHORIZED
+    );
+    logged(&server, "the unauthorised admin call", |e| {
+        matches!(e, AuditEvent::AuthFailed { what: AuthFailure::AdminUnauthorized, .. })
+    })
+    .await;
     let key = server.admin_key.to_hex();
-    let status = admin(&server, Method::POST, &revocations, Some(&key), Some(json!({"identity": "member"}))).await;
+    let status =
+        admin(&server, Method::POST, &revocations, Some(&key), Some(json!({"identity": "member"})))
+            .await;
     assert_eq!(status, StatusCode::OK);
     logged(&server, "the revocation", |e| matches!(e, AuditEvent::Revoked { by: By::Operator, identity: Some(i), .. } if i == "member")).await;
-    logged(&server, "the admin call", |e| matches!(e, AuditEvent::AdminCall { method, status: 200, .. } if method == "POST")).await;
+    logged(
+        &server,
+        "the admin call",
+        |e| matches!(e, AuditEvent::AdminCall { method, status: 200, .. } if method == "POST"),
+    )
+    .await;
     logged(&server, "the guest's leave", |e| {
         matches!(e, AuditEvent::Left { participant, reason: LeaveReason::Revoked, .. } if participant.0 == guest_id)
     })
@@ -116,7 +168,12 @@ async fn a_meeting_leaves_its_security_events_and_nothing_else() {
     again.send_join(ROOM, &server.token(ROOM, Some("member"))).await;
     again.expect_error("revoked", true).await;
     for what in [AuthFailure::InvalidToken, AuthFailure::WrongRoom, AuthFailure::Revoked] {
-        logged(&server, "a refused join", |e| matches!(e, AuditEvent::AuthFailed { what: w, .. } if *w == what)).await;
+        logged(
+            &server,
+            "a refused join",
+            |e| matches!(e, AuditEvent::AuthFailed { what: w, .. } if *w == what),
+        )
+        .await;
     }
 
     host.send(json!({"v": 2, "type": "leave"})).await;

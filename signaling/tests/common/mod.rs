@@ -17,8 +17,8 @@ use tokio_tungstenite::tungstenite::Message;
 use veil_proto::RoomName;
 use veil_proto::media::{MediaCommand, MediaEvent, MediaGrants, MediaPlane, SessionId};
 use veil_proto::room::{Grants, Source};
-use veil_signaling::token::{self, ApiSecret, Claims};
 use veil_signaling::audit::AuditLog;
+use veil_signaling::token::{self, ApiSecret, Claims};
 use veil_signaling::{AppState, Secrets, SignalingConfig, app};
 
 /// How long any single expected thing may take before a test fails.
@@ -129,7 +129,9 @@ impl Server {
         let delivery = Arc::new(veil_ds::Verifier::generate().unwrap());
         let secrets = Secrets { api: secret.clone(), admin: Some(admin_key.clone()) };
         let audit = Arc::new(AuditLog::in_memory());
-        let state = AppState::new(config, secrets, plane.clone(), delivery).unwrap().with_audit(audit.clone());
+        let state = AppState::new(config, secrets, plane.clone(), delivery)
+            .unwrap()
+            .with_audit(audit.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(axum::serve(listener, app(state.clone())).into_future());
