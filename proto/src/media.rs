@@ -47,8 +47,48 @@ pub enum MediaCommand {
     /// The session's grants changed (a room's policy took the screen from non-hosts, or gave
     /// it back): later offers are checked against them, and sources no longer granted stop.
     SetGrants { session: SessionId, grants: MediaGrants },
+    /// How large the participant shows each video it receives (its tiles), by the mid of the
+    /// m-line it receives it on: the SFU sends the smallest simulcast layer that fills it, and
+    /// nothing for a video that is not on screen. Replaces the previous report.
+    SetTileSizes { session: SessionId, tiles: Vec<TileSize> },
     /// End the session: the participant left or signaling dropped it.
     Close { session: SessionId },
+}
+
+/// How large one received video is shown.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TileSize {
+    /// The receiving m-line's mid (the transceiver's `mid` in the browser).
+    pub mid: String,
+    /// Height in device pixels; 0 when the video is not on screen.
+    pub height: u32,
+}
+
+impl TileSize {
+    /// The most tiles one report may name.
+    pub const MAX_TILES: usize = 256;
+    /// The tallest tile worth asking for (8K).
+    pub const MAX_HEIGHT: u32 = 4320;
+
+    /// Checks a whole report: how many tiles, and each mid and height.
+    pub fn check_all(tiles: &[TileSize]) -> Result<(), String> {
+        if tiles.len() > Self::MAX_TILES {
+            return Err(format!("at most {} tile sizes, not {}", Self::MAX_TILES, tiles.len()));
+        }
+        for tile in tiles {
+            let mid_ok = !tile.mid.is_empty()
+                && tile.mid.len() <= 16
+                && tile.mid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !mid_ok {
+                return Err("a tile's mid must be 1 to 16 letters, digits, - or _".into());
+            }
+            if tile.height > Self::MAX_HEIGHT {
+                return Err(format!("a tile is at most {} pixels high", Self::MAX_HEIGHT));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What a media session may do, from the join token's grants and the room's policy.

@@ -65,6 +65,9 @@ pub enum ClientMessage {
         #[serde(default)]
         screen: bool,
     },
+    /// How large this client shows each video it receives, by the receiving m-line's mid
+    /// (height 0: not on screen). Sent when its layout changes; replaces the last report.
+    TileSizes { tiles: Vec<crate::media::TileSize> },
     /// Host: let a participant waiting in the lobby in.
     Admit { participant_id: ParticipantId },
     /// Host: turn a participant in the lobby away.

@@ -256,6 +256,7 @@ impl Driver {
                 Input::SetMuted { session, source, muted }
             }
             MediaCommand::SetGrants { session, grants } => Input::SetGrants { session, grants },
+            MediaCommand::SetTileSizes { session, tiles } => Input::SetTileSizes { session, tiles },
             MediaCommand::Answer { session, sdp } => Input::Answer { session, sdp },
             MediaCommand::Close { session } => {
                 self.sessions.remove(&session);

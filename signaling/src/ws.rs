@@ -22,7 +22,7 @@ use futures_util::stream::SplitStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
-use veil_proto::media::{MediaCommand, MediaEvent, SessionId};
+use veil_proto::media::{MediaCommand, MediaEvent, SessionId, TileSize};
 use veil_proto::room::Source;
 use veil_proto::signal::{ClientMessage, ErrorCode, ServerMessage};
 use veil_proto::{ParticipantId, RoomName};
@@ -265,6 +265,13 @@ impl Connection {
                     let muted = false;
                     self.state.media().send(MediaCommand::SetMuted { session, source, muted });
                 }
+                Ok(())
+            }
+            ClientMessage::TileSizes { tiles } => {
+                if let Err(message) = TileSize::check_all(&tiles) {
+                    return self.refuse(Refusal::soft(ErrorCode::BadMessage, message));
+                }
+                self.state.media().send(MediaCommand::SetTileSizes { session, tiles });
                 Ok(())
             }
             ClientMessage::Ping => {

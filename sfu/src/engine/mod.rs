@@ -22,6 +22,7 @@
 //! marked "dirty" and drained once before the engine next reports a timeout, so the work per
 //! datagram grows with the fan-out of the packet, not with the number of peers.
 
+mod layers;
 mod peer;
 mod publish;
 
@@ -36,12 +37,13 @@ use str0m::net::{Protocol, Receive};
 use str0m::rtp::RtpPacket;
 use str0m::{Candidate, Event, IceConnectionState, Rtc};
 use tracing::{debug, info, warn};
-use veil_proto::media::{MediaEvent, MediaGrants, SessionId};
+use veil_proto::media::{MediaEvent, MediaGrants, SessionId, TileSize};
 use veil_proto::room::Source;
 use veil_proto::{ParticipantId, RoomName};
 
-use crate::forward::is_keyframe_start;
+use crate::forward::Descriptor;
 use peer::{Forwarded, OfferRefused, Peer, TrackId};
+use str0m::media::Rid;
 
 /// How the engine presents itself to peers.
 #[derive(Debug, Clone)]
@@ -63,6 +65,8 @@ pub enum Input<'a> {
     SetMuted { session: SessionId, source: Source, muted: bool },
     /// The participant's grants changed: what they no longer allow stops.
     SetGrants { session: SessionId, grants: MediaGrants },
+    /// How large the participant shows each video it receives ([`TileSize`]).
+    SetTileSizes { session: SessionId, tiles: Vec<TileSize> },
     /// The participant's answer to our offer.
     Answer { session: SessionId, sdp: String },
     /// The participant left; drop its connection without reporting back.
@@ -186,6 +190,7 @@ impl Engine {
                     peer.set_grants(grants);
                 }
             }
+            Input::SetTileSizes { session, tiles } => self.set_tile_sizes(session, &tiles),
             Input::Answer { session, sdp } => self.answer(session, &sdp),
             Input::Close { session } => self.close(session, None),
             Input::Receive { source, destination, contents } => {
@@ -281,6 +286,7 @@ impl Engine {
                 for (mid, track) in &publisher.tracks_in {
                     let id = TrackId { session: *other, mid: *mid };
                     peer.subscribe(id, track.kind, track.source, &publisher.participant);
+                    peer.set_target(id, layers::choose(&track.layers, None));
                 }
             }
         }
@@ -318,7 +324,10 @@ impl Engine {
         match peer.accept_answer(sdp) {
             Ok(opened) => {
                 for track in opened {
-                    self.request_keyframe(track);
+                    let awaited = self.peers.get(&session).and_then(|p| p.awaited_layer(track));
+                    if let Some(rid) = awaited {
+                        self.request_keyframe(track, rid);
+                    }
                 }
             }
             Err(message) => {
@@ -340,12 +349,59 @@ impl Engine {
         };
         for mid in resumed {
             let track = TrackId { session, mid };
+            let mut awaited = Vec::new();
             for other in members.iter().filter(|s| **s != session) {
                 if let Some(subscriber) = self.peers.get_mut(other) {
                     subscriber.restart_track(track);
+                    awaited.extend(subscriber.awaited_layer(track));
                 }
             }
-            self.request_keyframe(track);
+            awaited.dedup();
+            for rid in awaited {
+                self.request_keyframe(track, rid);
+            }
+        }
+    }
+
+    /// `session` reported how large it shows each video: choose its layers again.
+    fn set_tile_sizes(&mut self, session: SessionId, tiles: &[TileSize]) {
+        let Some(peer) = self.peers.get_mut(&session) else {
+            return;
+        };
+        for track in peer.set_tile_sizes(tiles) {
+            self.retarget(track, Some(session));
+        }
+        self.touch(session);
+    }
+
+    /// Chooses again the layer of `track` that each of its subscribers (or only `only`) gets,
+    /// and asks the publisher for a keyframe of each layer a subscriber now waits for.
+    fn retarget(&mut self, track: TrackId, only: Option<SessionId>) {
+        let Some(publisher) = self.peers.get(&track.session) else {
+            return;
+        };
+        let Some(layers) = publisher.tracks_in.get(&track.mid).map(|t| t.layers.clone()) else {
+            return;
+        };
+        let Some(members) = self.rooms.get(&publisher.room) else {
+            return;
+        };
+        let mut awaited: Vec<Option<Rid>> = Vec::new();
+        for other in members.iter().filter(|s| **s != track.session) {
+            if only.is_some_and(|o| o != *other) {
+                continue;
+            }
+            if let Some(subscriber) = self.peers.get_mut(other) {
+                let target = layers::choose(&layers, subscriber.tile_height(track));
+                if let Some(rid) = subscriber.set_target(track, target)
+                    && !awaited.contains(&rid)
+                {
+                    awaited.push(rid);
+                }
+            }
+        }
+        for rid in awaited {
+            self.request_keyframe(track, rid);
         }
     }
 
@@ -440,6 +496,7 @@ impl Engine {
                 self.drain_peer(session);
             }
         }
+        self.check_layers();
         let silent: Vec<SessionId> = self
             .peers
             .iter()
@@ -451,6 +508,22 @@ impl Engine {
             let reason =
                 format!("no packets from the participant for {} s", SILENCE_TIMEOUT.as_secs());
             self.close(session, Some(reason));
+        }
+    }
+
+    /// Chooses layers again for every simulcast track whose set of sending layers changed.
+    fn check_layers(&mut self) {
+        let now = self.now;
+        let mut changed = Vec::new();
+        for (session, peer) in self.peers.iter_mut() {
+            for (mid, track) in peer.tracks_in.iter_mut().filter(|(_, t)| t.layers.len() > 1) {
+                if layers::update_live(&mut track.layers, track.since, now) {
+                    changed.push(TrackId { session: *session, mid: *mid });
+                }
+            }
+        }
+        for track in changed {
+            self.retarget(track, None);
         }
     }
 
@@ -497,8 +570,8 @@ impl Engine {
                     return;
                 };
                 peer.connected = true;
-                for track in peer.restart_video() {
-                    self.request_keyframe(track);
+                for (track, rid) in peer.restart_video() {
+                    self.request_keyframe(track, rid);
                 }
                 self.events.push_back((session, MediaEvent::Connected));
             }
@@ -506,25 +579,43 @@ impl Engine {
                 self.close(session, Some("the media connection was lost (no ICE consent)".into()));
             }
             Event::MediaAdded(added) if added.direction.is_receiving() => {
-                self.publish(session, added.mid, added.kind);
+                let rids = added.simulcast.map_or_else(Vec::new, |s| {
+                    let layers = if s.recv.is_empty() { s.send } else { s.recv };
+                    layers.into_iter().map(|l| l.rid).collect()
+                });
+                self.publish(session, added.mid, added.kind, rids);
             }
             Event::RtpPacket(packet) => self.forward(session, packet),
             Event::KeyframeRequest(request) => {
-                let source = self.peers.get(&session).and_then(|p| p.source_of(request.mid));
-                if let Some(track) = source {
-                    self.request_keyframe(track);
+                // A subscriber lost its picture: ask for a keyframe of the layer it gets.
+                let Some(peer) = self.peers.get(&session) else {
+                    return;
+                };
+                if let Some(track) = peer.source_of(request.mid)
+                    && let Some(rid) = peer.current_layer(track)
+                {
+                    self.request_keyframe(track, rid);
                 }
             }
             _ => {}
         }
     }
 
-    /// `session` publishes a new track: every other member of its room subscribes.
-    fn publish(&mut self, session: SessionId, mid: str0m::media::Mid, kind: MediaKind) {
+    /// `session` publishes a new track (in simulcast layers `rids`, or one layer): every other
+    /// member of its room subscribes.
+    fn publish(
+        &mut self,
+        session: SessionId,
+        mid: str0m::media::Mid,
+        kind: MediaKind,
+        rids: Vec<Rid>,
+    ) {
         let Some(peer) = self.peers.get_mut(&session) else {
             return;
         };
-        let source = peer.publish(mid, kind);
+        debug!(%session, %mid, ?rids, "publishes");
+        let source = peer.publish(self.now, mid, kind, rids);
+        let layers = peer.tracks_in.get(&mid).map(|t| t.layers.clone()).unwrap_or_default();
         let participant = peer.participant.clone();
         let Some(members) = self.rooms.get(&peer.room) else {
             return;
@@ -533,6 +624,7 @@ impl Engine {
         for other in members.iter().filter(|s| **s != session) {
             if let Some(subscriber) = self.peers.get_mut(other) {
                 subscriber.subscribe(track, kind, source, &participant);
+                subscriber.set_target(track, layers::choose(&layers, None));
                 Self::mark_dirty(&mut self.dirty, *other, subscriber);
             }
         }
@@ -543,46 +635,80 @@ impl Engine {
         let Some(publisher) = self.peers.get_mut(&session) else {
             return;
         };
-        let Some(mid) = publisher.mid_of(&packet) else {
+        let Some((mid, rid)) = publisher.layer_of(&packet) else {
             return;
         };
-        // A host muted this source: nothing of it leaves the SFU until its publisher unmutes.
-        if publisher.tracks_in.get(&mid).is_none_or(|t| t.muted) {
-            return;
-        }
         let pt = packet.header.payload_type;
         let Some(params) = publisher.rtc.codec_config().find(|p| p.pt() == pt).copied() else {
             return;
         };
-        let keyframe_start =
-            params.spec().codec == Codec::Vp8 && is_keyframe_start(&packet.payload);
-        let Some(members) = self.rooms.get(&publisher.room) else {
+        let Some(track_in) = publisher.tracks_in.get_mut(&mid) else {
             return;
         };
+        // A host muted this source: nothing of it leaves the SFU until its publisher unmutes.
+        if track_in.muted {
+            return;
+        }
+        let vp8 = params.spec().codec == Codec::Vp8;
+        let descriptor = if vp8 { Descriptor::parse(&packet.payload) } else { None };
+        let keyframe_start = descriptor.is_some_and(|d| d.starts_keyframe(&packet.payload));
         let track = TrackId { session, mid };
+        // A keyframe tells the layer's size; a new layer or a new size may change who gets what.
+        let mut resized = false;
+        if let Some(layer) = track_in.layer_mut(rid) {
+            layer.last_packet = Some(packet.timestamp);
+        }
+        if keyframe_start {
+            let height = descriptor.and_then(|d| d.keyframe_size(&packet.payload)).map(|s| s.1);
+            if track_in.layer_mut(rid).is_none() {
+                track_in.layers.push(layers::Layer::new(rid));
+                resized = true;
+            }
+            if let Some(layer) = track_in.layer_mut(rid)
+                && height.is_some()
+                && layer.height != height
+            {
+                layer.height = height;
+                resized = true;
+            }
+        }
+        if resized {
+            self.retarget(track, None);
+        }
+        let Some(room) = self.peers.get(&session).map(|p| p.room.clone()) else {
+            return;
+        };
+        let Some(members) = self.rooms.get(&room) else {
+            return;
+        };
+        let mut awaited: Option<Rid> = None;
         let mut wants_keyframe = false;
         for other in members.iter().filter(|s| **s != session) {
             let Some(subscriber) = self.peers.get_mut(other) else {
                 continue;
             };
-            match subscriber.forward(track, &packet, &params, keyframe_start) {
+            match subscriber.forward(track, rid, &packet, &params, keyframe_start, vp8) {
                 Forwarded::Written => {
                     self.stats.rtp_forwarded += 1;
                     Self::mark_dirty(&mut self.dirty, *other, subscriber);
                 }
-                Forwarded::NeedsKeyframe => wants_keyframe = true,
+                Forwarded::NeedsKeyframe(layer) => {
+                    wants_keyframe = true;
+                    awaited = layer;
+                }
                 Forwarded::Skipped => {}
             }
         }
         if wants_keyframe {
-            self.request_keyframe(track);
+            self.request_keyframe(track, awaited);
         }
     }
 
-    fn request_keyframe(&mut self, track: TrackId) {
+    /// Asks the publisher of `track` for a keyframe of layer `rid` (spaced per layer).
+    fn request_keyframe(&mut self, track: TrackId, rid: Option<Rid>) {
         let now = self.now;
         if let Some(publisher) = self.peers.get_mut(&track.session)
-            && publisher.request_keyframe(now, track.mid)
+            && publisher.request_keyframe(now, track.mid, rid)
         {
             Self::mark_dirty(&mut self.dirty, track.session, publisher);
         }

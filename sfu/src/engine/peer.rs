@@ -7,15 +7,16 @@ use std::time::{Duration, Instant};
 use str0m::Rtc;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::PayloadParams;
-use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt, Rid};
 use str0m::rtp::{RtpPacket, RtpWrite, Ssrc};
-use veil_proto::media::{MediaGrants, SessionId};
+use veil_proto::media::{MediaGrants, SessionId, TileSize};
 use veil_proto::room::Source;
 use veil_proto::{ParticipantId, RoomName};
 
+use super::layers::{Layer, Target};
 use super::publish;
 
-use crate::forward::SeqRewriter;
+use crate::forward::VideoRewriter;
 
 /// Why an offer was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +34,8 @@ pub(crate) struct TrackId {
     pub mid: Mid,
 }
 
-/// Shortest spacing of keyframe requests sent to one publisher's track.
+/// Shortest spacing of keyframe requests sent to one layer of a publisher's track: however
+/// many subscribers wait for it, the publisher is asked at most this often.
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 
 /// A track this peer publishes.
@@ -43,7 +45,17 @@ pub(crate) struct TrackIn {
     pub source: Source,
     /// A host muted it: nothing of it is forwarded until the participant turns it on again.
     pub muted: bool,
-    last_keyframe_request: Option<Instant>,
+    /// Its simulcast layers in the order the offer listed them (one without a rid when it is
+    /// not simulcast).
+    pub layers: Vec<Layer>,
+    /// When it was published: until a moment after, every layer counts as sending.
+    pub since: Instant,
+}
+
+impl TrackIn {
+    pub fn layer_mut(&mut self, rid: Option<Rid>) -> Option<&mut Layer> {
+        self.layers.iter_mut().find(|l| l.rid == rid)
+    }
 }
 
 /// Where a subscription stands in SDP negotiation.
@@ -69,9 +81,14 @@ struct TrackOut {
     state: OutState,
     /// The publisher went away; stop the m-line at the next negotiation.
     source_gone: bool,
-    /// Video waits for a keyframe before forwarding so the decoder can start.
-    waiting_keyframe: bool,
-    seq: SeqRewriter,
+    /// The layer to send ([`super::layers::choose`]).
+    target: Target,
+    /// The layer being sent. `None`: nothing yet, and video waits for a keyframe of the
+    /// target so the decoder can start; a switch to another layer also waits for one.
+    current: Option<Option<Rid>>,
+    /// How high the subscriber shows it, as last reported (`None`: not reported).
+    tile_height: Option<u32>,
+    rewriter: VideoRewriter,
     /// Last (publisher pt, our pt) pair, to skip codec matching per packet.
     pt_map: Option<(Pt, Pt)>,
 }
@@ -80,8 +97,8 @@ struct TrackOut {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Forwarded {
     Written,
-    /// Nothing sent: the subscription waits for a keyframe.
-    NeedsKeyframe,
+    /// Nothing sent: the subscription waits for a keyframe of this layer.
+    NeedsKeyframe(Option<Rid>),
     Skipped,
 }
 
@@ -108,7 +125,8 @@ pub(crate) struct Peer {
     offered_sources: HashMap<Mid, Source>,
     pub tracks_in: HashMap<Mid, TrackIn>,
     tracks_out: HashMap<TrackId, TrackOut>,
-    ssrc_mid: HashMap<Ssrc, Mid>,
+    /// Which m-line and layer each incoming SSRC is.
+    ssrc_layer: HashMap<Ssrc, (Mid, Option<Rid>)>,
 }
 
 impl Peer {
@@ -134,7 +152,7 @@ impl Peer {
             offered_sources: HashMap::new(),
             tracks_in: HashMap::new(),
             tracks_out: HashMap::new(),
-            ssrc_mid: HashMap::new(),
+            ssrc_layer: HashMap::new(),
         }
     }
 
@@ -247,8 +265,10 @@ impl Peer {
             stream_id: stream_id.0.clone(),
             state: OutState::ToOpen,
             source_gone: false,
-            waiting_keyframe: kind == MediaKind::Video,
-            seq: SeqRewriter::new(),
+            target: Target::Layer(None),
+            current: (kind == MediaKind::Audio).then_some(None),
+            tile_height: None,
+            rewriter: VideoRewriter::new(),
             pt_map: None,
         });
     }
@@ -262,12 +282,17 @@ impl Peer {
         }
     }
 
-    /// Records a new track this peer sends; returns its source (as the accepted offer said).
-    pub fn publish(&mut self, mid: Mid, kind: MediaKind) -> Source {
+    /// Records a new track this peer sends, with the rids of its simulcast layers (none: one
+    /// layer); returns its source (as the accepted offer said).
+    pub fn publish(&mut self, now: Instant, mid: Mid, kind: MediaKind, rids: Vec<Rid>) -> Source {
         let default = if kind == MediaKind::Audio { Source::Microphone } else { Source::Camera };
         let source = self.offered_sources.get(&mid).copied().unwrap_or(default);
-        self.tracks_in
-            .insert(mid, TrackIn { kind, source, muted: false, last_keyframe_request: None });
+        let layers = if rids.is_empty() || kind == MediaKind::Audio {
+            vec![Layer::new(None)]
+        } else {
+            rids.into_iter().map(|rid| Layer::new(Some(rid))).collect()
+        };
+        self.tracks_in.insert(mid, TrackIn { kind, source, muted: false, layers, since: now });
         source
     }
 
@@ -301,19 +326,64 @@ impl Peer {
         if let Some(out) = self.tracks_out.get_mut(&track)
             && out.kind == MediaKind::Video
         {
-            out.waiting_keyframe = true;
+            out.current = None;
         }
     }
 
-    /// The mid an incoming packet belongs to.
-    pub fn mid_of(&mut self, packet: &RtpPacket) -> Option<Mid> {
+    /// The m-line and layer an incoming packet belongs to.
+    pub fn layer_of(&mut self, packet: &RtpPacket) -> Option<(Mid, Option<Rid>)> {
         let ssrc = packet.header.ssrc;
-        if let Some(mid) = self.ssrc_mid.get(&ssrc) {
-            return Some(*mid);
+        if let Some(layer) = self.ssrc_layer.get(&ssrc) {
+            return Some(*layer);
         }
-        let mid = self.rtc.direct_api().stream_rx(&ssrc).map(|s| s.mid())?;
-        self.ssrc_mid.insert(ssrc, mid);
-        Some(mid)
+        let mut api = self.rtc.direct_api();
+        let stream = api.stream_rx(&ssrc)?;
+        let layer = (stream.mid(), stream.rid().or(packet.header.ext_vals.rid));
+        self.ssrc_layer.insert(ssrc, layer);
+        Some(layer)
+    }
+
+    /// Records the tile sizes this peer reported, by its receiving mids; returns the tracks
+    /// whose size changed (their layer is to be chosen again). A video not named keeps no size.
+    pub fn set_tile_sizes(&mut self, tiles: &[TileSize]) -> Vec<TrackId> {
+        let mut changed = Vec::new();
+        for (track, out) in self.tracks_out.iter_mut() {
+            if out.kind != MediaKind::Video {
+                continue;
+            }
+            let mid = match out.state {
+                OutState::Open(mid) | OutState::Negotiating(mid) => mid,
+                _ => continue,
+            };
+            let height = tiles.iter().find(|t| *t.mid == *mid).map(|t| t.height);
+            if height != out.tile_height {
+                out.tile_height = height;
+                changed.push(*track);
+            }
+        }
+        changed
+    }
+
+    /// How high this peer shows `track` (`None`: not said).
+    pub fn tile_height(&self, track: TrackId) -> Option<u32> {
+        self.tracks_out.get(&track).and_then(|out| out.tile_height)
+    }
+
+    /// Sets the layer this peer is to receive of `track`. Returns the layer that now needs a
+    /// keyframe (a switch, or a start), if any.
+    pub fn set_target(&mut self, track: TrackId, target: Target) -> Option<Option<Rid>> {
+        let out = self.tracks_out.get_mut(&track)?;
+        if out.kind != MediaKind::Video {
+            return None;
+        }
+        out.target = target;
+        match target {
+            Target::Paused => {
+                out.current = None;
+                None
+            }
+            Target::Layer(rid) => (out.current != Some(rid)).then_some(rid),
+        }
     }
 
     /// The publisher track forwarded on our m-line `mid`.
@@ -324,43 +394,63 @@ impl Peer {
             .map(|(track, _)| *track)
     }
 
-    /// Asks this peer (a publisher) for a keyframe on `mid`, at most every 500 ms.
-    pub fn request_keyframe(&mut self, now: Instant, mid: Mid) -> bool {
-        let Some(track) = self.tracks_in.get_mut(&mid) else {
+    /// Asks this peer (a publisher) for a keyframe of layer `rid` on `mid`, at most every
+    /// 500 ms per layer.
+    pub fn request_keyframe(&mut self, now: Instant, mid: Mid, rid: Option<Rid>) -> bool {
+        let Some(layer) = self.tracks_in.get_mut(&mid).and_then(|t| t.layer_mut(rid)) else {
             return false;
         };
-        if track.last_keyframe_request.is_some_and(|t| now < t + KEYFRAME_REQUEST_INTERVAL) {
+        if layer.last_keyframe_request.is_some_and(|t| now < t + KEYFRAME_REQUEST_INTERVAL) {
             return false;
         }
         let mut api = self.rtc.direct_api();
-        let Some(stream) = api.stream_rx_by_mid(mid, None) else {
+        let Some(stream) = api.stream_rx_by_mid(mid, rid) else {
             return false;
         };
         stream.request_keyframe(KeyframeRequestKind::Pli);
-        track.last_keyframe_request = Some(now);
+        layer.last_keyframe_request = Some(now);
         true
     }
 
-    /// Video subscriptions that need a keyframe now that media can flow.
-    pub fn restart_video(&mut self) -> Vec<TrackId> {
+    /// Video subscriptions that need a keyframe now that media can flow, with their layer.
+    pub fn restart_video(&mut self) -> Vec<(TrackId, Option<Rid>)> {
         let mut wanted = Vec::new();
         for (track, out) in self.tracks_out.iter_mut() {
             if out.kind == MediaKind::Video && matches!(out.state, OutState::Open(_)) {
-                out.waiting_keyframe = true;
-                out.seq.restart();
-                wanted.push(*track);
+                out.current = None;
+                if let Target::Layer(rid) = out.target {
+                    wanted.push((*track, rid));
+                }
             }
         }
         wanted
     }
 
-    /// Sends a copy of `packet` (from `track`, codec `params`) on the matching m-line.
+    /// The layer this peer receives of `track`, if any.
+    pub fn current_layer(&self, track: TrackId) -> Option<Option<Rid>> {
+        self.tracks_out.get(&track).and_then(|out| out.current)
+    }
+
+    /// The layer this peer waits for a keyframe of on `track`, if it waits.
+    pub fn awaited_layer(&self, track: TrackId) -> Option<Option<Rid>> {
+        let out = self.tracks_out.get(&track)?;
+        match out.target {
+            Target::Layer(rid) if out.current != Some(rid) => Some(rid),
+            _ => None,
+        }
+    }
+
+    /// Sends a copy of `packet` (from layer `rid` of `track`, codec `params`) on the matching
+    /// m-line, if it is of the layer this peer receives; switches to the target layer at its
+    /// keyframe.
     pub fn forward(
         &mut self,
         track: TrackId,
+        rid: Option<Rid>,
         packet: &RtpPacket,
         params: &PayloadParams,
         keyframe_start: bool,
+        vp8: bool,
     ) -> Forwarded {
         if !self.connected {
             return Forwarded::Skipped;
@@ -371,11 +461,19 @@ impl Peer {
         let OutState::Open(mid) = out.state else {
             return Forwarded::Skipped;
         };
-        if out.waiting_keyframe {
-            if !keyframe_start {
-                return Forwarded::NeedsKeyframe;
+        let Target::Layer(target) = out.target else {
+            return Forwarded::Skipped;
+        };
+        if out.current != Some(rid) {
+            if rid != target {
+                return Forwarded::Skipped;
             }
-            out.waiting_keyframe = false;
+            if !keyframe_start {
+                // Until the target's keyframe comes, the layer being sent goes on.
+                return Forwarded::NeedsKeyframe(rid);
+            }
+            out.current = Some(rid);
+            out.rewriter.restart();
         }
         let pt = match out.pt_map {
             Some((from, to)) if from == params.pt() => to,
@@ -387,25 +485,28 @@ impl Peer {
                 local.pt()
             }
         };
-        let Some(seq_no) = out.seq.rewrite(packet.seq_no) else {
+        let arrival = packet.timestamp;
+        let header = &packet.header;
+        let Some(rewritten) = out.rewriter.rewrite(packet.seq_no, header.timestamp, arrival) else {
             return Forwarded::Skipped;
         };
+        let payload = match vp8.then(|| out.rewriter.renumber_vp8(&packet.payload)).flatten() {
+            Some(renumbered) => renumbered.into(),
+            None => packet.payload.clone(),
+        };
         let nackable = out.kind == MediaKind::Video;
+        // The subscriber receives one plain stream: the publisher's layer ids stay here.
+        let mut ext_vals = header.ext_vals.clone();
+        (ext_vals.rid, ext_vals.rid_repair) = (None, None);
         let mut api = self.rtc.direct_api();
         let Some(stream) = api.stream_tx_by_mid(mid, None) else {
             return Forwarded::Skipped;
         };
         stream.write_rtp(
-            RtpWrite::new(
-                pt,
-                seq_no,
-                packet.header.timestamp,
-                packet.timestamp,
-                packet.payload.clone(),
-            )
-            .marker(packet.header.marker)
-            .ext_vals(packet.header.ext_vals.clone())
-            .nackable(nackable),
+            RtpWrite::new(pt, rewritten.seq_no, rewritten.timestamp, arrival, payload)
+                .marker(header.marker)
+                .ext_vals(ext_vals)
+                .nackable(nackable),
         );
         Forwarded::Written
     }

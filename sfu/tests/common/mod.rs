@@ -9,16 +9,20 @@ use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, Mid};
+use str0m::media::{Direction, MediaKind, Mid, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::RtpWrite;
 use str0m::{Candidate, Event, Rtc};
-use veil_proto::media::{MediaEvent, MediaGrants, SessionId};
+use veil_proto::media::{MediaEvent, MediaGrants, SessionId, TileSize};
 use veil_proto::room::Source;
 use veil_proto::{ParticipantId, RoomName};
 use veil_sfu::{Engine, EngineConfig, Input, Output};
 
 pub const SFU: &str = "10.0.0.1:5000";
+
+/// The simulcast layers a publisher sends with [`Net::join_simulcast`], low to high, as a
+/// browser lists its encodings: rid and picture height.
+pub const LAYERS: [(&str, u16); 3] = [("q", 180), ("h", 360), ("f", 720)];
 pub const TICK: Duration = Duration::from_millis(5);
 
 /// One received RTP packet, as a client saw it.
@@ -42,12 +46,90 @@ pub struct Client {
     pub screen_mid: Option<Mid>,
     pub received: Vec<Received>,
     pub keyframe_requests: usize,
+    /// Keyframe requests by the layer (rid) they asked for.
+    pub keyframe_requests_by_layer: std::collections::BTreeMap<String, usize>,
+    /// Publishes its camera in the [`LAYERS`].
+    pub simulcast: bool,
+    /// Layers it has stopped sending (as a browser drops its top layer when short of
+    /// bandwidth or CPU).
+    pub stopped_layers: Vec<&'static str>,
+    /// Layers that owe a keyframe (asked for one).
+    layer_keyframe_due: Vec<String>,
+    /// The tile sizes this client last reported.
+    pub tiles: Vec<TileSize>,
     pub connected: bool,
     sent_frames: u64,
     keyframe_due: bool,
 }
 
+/// A VP8 packet as a browser sends it: a descriptor with a 15-bit picture id and TL0PICIDX,
+/// the frame tag (and for a keyframe, start code and size), then `text`.
+pub fn vp8_packet(picture_id: u16, key: bool, height: u16, text: &str) -> Vec<u8> {
+    let mut p = vec![0x90, 0xC0, 0x80 | (picture_id >> 8) as u8 & 0x7f, picture_id as u8, 0];
+    p.extend_from_slice(&[if key { 0x50 } else { 0x51 }, 0x02, 0x00]);
+    if key {
+        let width = height * 16 / 9;
+        p.extend_from_slice(&[0x9d, 0x01, 0x2a]);
+        p.extend_from_slice(&width.to_le_bytes());
+        p.extend_from_slice(&height.to_le_bytes());
+    }
+    p.extend_from_slice(text.as_bytes());
+    p
+}
+
+impl Received {
+    /// The text after the VP8 header of a packet built by [`vp8_packet`].
+    pub fn text(&self) -> String {
+        let p = &self.payload;
+        let key = p.len() > 5 && p[5] & 0x01 == 0;
+        String::from_utf8_lossy(&p[(if key { 18 } else { 8 }).min(p.len())..]).into_owned()
+    }
+
+    /// The layer a packet built by [`Client::send_media`] for a simulcast camera came from.
+    pub fn layer(&self) -> String {
+        self.text().rsplit('|').next().unwrap_or_default().to_string()
+    }
+
+    /// Whether it starts a keyframe.
+    pub fn is_key(&self) -> bool {
+        self.text().contains("|key|")
+    }
+
+    /// The VP8 picture id.
+    pub fn picture_id(&self) -> u16 {
+        u16::from(self.payload[2] & 0x7f) << 8 | u16::from(self.payload[3])
+    }
+}
+
 impl Client {
+    /// One frame of each simulcast layer, each its own stream: its own sequence numbers,
+    /// timestamp base and picture ids, a keyframe where asked (or every 3 s, as encoders do).
+    fn send_layers(&mut self, now: Instant, n: u64) {
+        let Some(mid) = self.video_mid else { return };
+        let pt = self.pt(Codec::Vp8);
+        let name = self.participant.0.clone();
+        for (i, (rid, height)) in LAYERS.iter().enumerate() {
+            if self.stopped_layers.contains(rid) {
+                continue;
+            }
+            let due = self.layer_keyframe_due.iter().any(|r| r == rid);
+            let key = n == 0 || due || n.is_multiple_of(150);
+            self.layer_keyframe_due.retain(|r| r != rid);
+            let state = if key { "key" } else { "delta" };
+            let text = format!("video|{name}|{n}|{state}|{rid}");
+            let picture_id = ((n + 1000 * i as u64) & 0x7fff) as u16;
+            let payload = vp8_packet(picture_id, key, *height, &text);
+            let seq = n + 1 + 10_000 * i as u64;
+            let ts = (n * 3000) as u32 ^ (0x4000_0000 * i as u32);
+            let mut api = self.rtc.direct_api();
+            if let Some(tx) = api.stream_tx_by_mid(mid, Some(Rid::from(*rid))) {
+                tx.write_rtp(
+                    RtpWrite::new(pt, seq.into(), ts, now, payload).marker(true).nackable(true),
+                );
+            }
+        }
+    }
+
     /// Stream ids (participant ids) of the media this client receives, by mid.
     pub fn stream_of(&self, mid: Mid) -> Option<String> {
         self.rtc.media(mid).map(|m| m.stream_id().to_string())
@@ -85,6 +167,10 @@ impl Client {
         }
         let key = self.keyframe_due || n == 0;
         self.keyframe_due = false;
+        if self.simulcast {
+            self.send_layers(now, n);
+            return;
+        }
         for (mid, what) in [(self.video_mid, "video"), (self.screen_mid, "screen")] {
             let Some(mid) = mid else { continue };
             let pt = self.pt(Codec::Vp8);
@@ -165,6 +251,27 @@ impl Net {
         self.join_publishing(room, name, true, true)
     }
 
+    /// A participant joins `room` publishing audio and its camera in the simulcast [`LAYERS`].
+    pub fn join_simulcast(&mut self, room: &str, name: &str) -> usize {
+        let addr: SocketAddr = format!("10.0.1.{}:4000", self.next_session).parse().unwrap();
+        let sources = [Source::Microphone, Source::Camera];
+        self.join_with(room, name, addr, &sources, true, true)
+    }
+
+    /// Shows the video of `publisher` on `viewer`'s screen `height` pixels high (0: off
+    /// screen), as the viewer's client reports it; every other video keeps its last size.
+    pub fn show(&mut self, viewer: usize, publisher: usize, height: u32) {
+        let from = self.clients[publisher].participant.clone();
+        let v = &mut self.clients[viewer];
+        let mid = v.received_from(&from, MediaKind::Video).first().map(|r| r.mid);
+        let mid = mid.expect("the viewer received the publisher's video");
+        v.tiles.retain(|t| t.mid != mid.to_string());
+        v.tiles.push(TileSize { mid: mid.to_string(), height });
+        let (session, tiles) = (v.session, v.tiles.clone());
+        self.engine.handle_input(self.now, Input::SetTileSizes { session, tiles });
+        self.settle();
+    }
+
     /// A participant joins `room` publishing the tracks asked for; one that publishes nothing
     /// offers a receive-only audio m-line, as a listener does, so ICE and DTLS come up.
     pub fn join_publishing(&mut self, room: &str, name: &str, audio: bool, video: bool) -> usize {
@@ -209,6 +316,18 @@ impl Net {
         sources: &[Source],
         labelled: bool,
     ) -> usize {
+        self.join_with(room, name, addr, sources, labelled, false)
+    }
+
+    fn join_with(
+        &mut self,
+        room: &str,
+        name: &str,
+        addr: SocketAddr,
+        sources: &[Source],
+        labelled: bool,
+        simulcast: bool,
+    ) -> usize {
         let session = SessionId(self.next_session);
         self.next_session += 1;
         let participant = ParticipantId(format!("p_{name}"));
@@ -219,7 +338,14 @@ impl Net {
         let mut labels = std::collections::BTreeMap::new();
         for &source in sources {
             let kind = if source.is_audio() { MediaKind::Audio } else { MediaKind::Video };
-            let mid = api.add_media(kind, Direction::SendOnly, None, None, None);
+            let layers = (simulcast && source == Source::Camera).then(|| {
+                let mut s = Simulcast::new();
+                for (rid, _) in LAYERS {
+                    s.add_send_layer(SimulcastLayer::new(rid));
+                }
+                s
+            });
+            let mid = api.add_media(kind, Direction::SendOnly, None, None, layers);
             mids.insert(source, mid);
             if labelled {
                 labels.insert(mid.to_string(), source);
@@ -257,6 +383,11 @@ impl Net {
             screen_mid,
             received: Vec::new(),
             keyframe_requests: 0,
+            keyframe_requests_by_layer: Default::default(),
+            simulcast,
+            stopped_layers: Vec::new(),
+            layer_keyframe_due: Vec::new(),
+            tiles: Vec::new(),
             connected: false,
             sent_frames: 0,
             keyframe_due: false,
@@ -361,9 +492,12 @@ impl Net {
                                 });
                             }
                         }
-                        Event::KeyframeRequest(_) => {
+                        Event::KeyframeRequest(r) => {
                             c.keyframe_requests += 1;
                             c.keyframe_due = true;
+                            let rid = r.rid.map(|r| r.to_string()).unwrap_or_default();
+                            *c.keyframe_requests_by_layer.entry(rid.clone()).or_default() += 1;
+                            c.layer_keyframe_due.push(rid);
                         }
                         _ => {}
                     }

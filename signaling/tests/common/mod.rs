@@ -33,6 +33,7 @@ pub enum Cmd {
     SetMuted { session: SessionId, source: Source, muted: bool },
     SetGrants { session: SessionId, grants: MediaGrants },
     Close { session: SessionId },
+    SetTileSizes { session: SessionId, tiles: Vec<veil_proto::media::TileSize> },
 }
 
 /// Stands in for the SFU: records commands, answers offers with `answer:<offer sdp>`.
@@ -58,6 +59,7 @@ impl MediaPlane for TestPlane {
                 Cmd::Offer { session, sdp }
             }
             MediaCommand::Answer { session, sdp } => Cmd::Answer { session, sdp },
+            MediaCommand::SetTileSizes { session, tiles } => Cmd::SetTileSizes { session, tiles },
             MediaCommand::Close { session } => {
                 self.sessions.lock().unwrap().remove(&session);
                 Cmd::Close { session }

@@ -1,0 +1,157 @@
+//! Simulcast layers: what a publisher sends of one track, and which layer each subscriber gets.
+//!
+//! A browser publishing simulcast sends its camera as several RTP streams (layers) of one
+//! m-line, told apart by their rid. The SFU learns each layer's picture size from its
+//! keyframes (the VP8 bytes left in the clear) and sends each subscriber the smallest layer
+//! that fills the tile the subscriber shows it in: a thumbnail never pulls 720p. A track
+//! without simulcast is one layer without a rid.
+
+use std::time::{Duration, Instant};
+
+/// A layer that sent nothing for this long has stopped (the browser dropped it for its own
+/// bandwidth or CPU, or the camera's resolution is too low for it): it is not chosen.
+pub(crate) const LAYER_STALE_AFTER: Duration = Duration::from_millis(1500);
+
+use str0m::media::Rid;
+
+/// One layer of a published track.
+#[derive(Debug, Clone)]
+pub(crate) struct Layer {
+    pub rid: Option<Rid>,
+    /// Picture height from the layer's last keyframe; unknown until one arrives.
+    pub height: Option<u16>,
+    /// When a keyframe was last asked of this layer (requests are spaced per layer).
+    pub last_keyframe_request: Option<Instant>,
+    /// When its last packet arrived.
+    pub last_packet: Option<Instant>,
+    /// Whether it counted as sending when layers were last chosen.
+    pub live: bool,
+}
+
+impl Layer {
+    pub fn new(rid: Option<Rid>) -> Self {
+        Self { rid, height: None, last_keyframe_request: None, last_packet: None, live: true }
+    }
+
+    /// Whether the layer sends, at `now`, for a track that started sending at `since`: every
+    /// layer does during the track's first moments, when not all have begun.
+    pub fn sending(&self, since: Instant, now: Instant) -> bool {
+        now < since + LAYER_STALE_AFTER
+            || self.last_packet.is_some_and(|t| now < t + LAYER_STALE_AFTER)
+    }
+}
+
+/// Marks which of `layers` send at `now`; true when that changed (layers are to be chosen
+/// again).
+pub(crate) fn update_live(layers: &mut [Layer], since: Instant, now: Instant) -> bool {
+    let mut changed = false;
+    for layer in layers.iter_mut() {
+        let live = layer.sending(since, now);
+        changed |= live != layer.live;
+        layer.live = live;
+    }
+    changed
+}
+
+/// What a subscriber should receive of a track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// Nothing: the video is not on the subscriber's screen.
+    Paused,
+    /// The layer with this rid (`None`: the track's only layer).
+    Layer(Option<Rid>),
+}
+
+/// The layer for a tile `tile_height` pixels high (`None`: the subscriber has not said, so the
+/// best there is). Layers are taken in the order the publisher listed them, low to high, as
+/// browsers list their encodings: the first whose known size is at least 80 % of the tile's
+/// height (so a slightly larger tile does not pull the next layer up), else the last. A layer
+/// whose size is not known yet (no keyframe seen) is never chosen to fill a tile but stays the
+/// best, so the first keyframes of a starting publisher do not bounce subscribers between
+/// layers. Layers that stopped sending are passed over while any other sends.
+pub(crate) fn choose(layers: &[Layer], tile_height: Option<u32>) -> Target {
+    if tile_height == Some(0) {
+        return Target::Paused;
+    }
+    let any_live = layers.iter().any(|l| l.live);
+    let candidates = || layers.iter().filter(move |l| l.live || !any_live);
+    let best = candidates().next_back().and_then(|l| l.rid);
+    let Some(tile) = tile_height else {
+        return Target::Layer(best);
+    };
+    let fills = candidates().find(|l| l.height.is_some_and(|h| u32::from(h) * 5 >= tile * 4));
+    Target::Layer(fills.map_or(best, |l| l.rid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layers(sizes: &[(&str, Option<u16>)]) -> Vec<Layer> {
+        sizes
+            .iter()
+            .map(|(rid, h)| Layer { height: *h, ..Layer::new(Some(Rid::from(*rid))) })
+            .collect()
+    }
+
+    fn rid(target: Target) -> String {
+        match target {
+            Target::Paused => "paused".into(),
+            Target::Layer(rid) => rid.map_or("-".into(), |r| r.to_string()),
+        }
+    }
+
+    #[test]
+    fn a_tile_gets_the_smallest_layer_that_fills_it() {
+        let l = layers(&[("q", Some(180)), ("h", Some(360)), ("f", Some(720))]);
+        assert_eq!(rid(choose(&l, Some(120))), "q");
+        assert_eq!(rid(choose(&l, Some(180))), "q");
+        assert_eq!(rid(choose(&l, Some(220))), "q", "within 80 %");
+        assert_eq!(rid(choose(&l, Some(300))), "h");
+        assert_eq!(rid(choose(&l, Some(720))), "f");
+        assert_eq!(rid(choose(&l, Some(2160))), "f", "nothing larger: the tallest");
+        assert_eq!(rid(choose(&l, None)), "f", "not said: the best");
+        assert_eq!(rid(choose(&l, Some(0))), "paused", "off screen: nothing");
+    }
+
+    #[test]
+    fn a_layer_of_unknown_size_fills_no_tile_but_stays_the_best() {
+        let l = layers(&[("q", None), ("h", None), ("f", None)]);
+        assert_eq!(rid(choose(&l, Some(100))), "f");
+        // The low layer's keyframe came first: a thumbnail takes it, the rest stay on top.
+        let l = layers(&[("q", Some(180)), ("h", None), ("f", None)]);
+        assert_eq!(rid(choose(&l, Some(100))), "q");
+        assert_eq!(rid(choose(&l, Some(720))), "f");
+        assert_eq!(rid(choose(&l, None)), "f");
+    }
+
+    #[test]
+    fn a_layer_that_stopped_sending_is_passed_over() {
+        let t0 = Instant::now();
+        let mut l = layers(&[("q", Some(180)), ("h", Some(360)), ("f", Some(720))]);
+        for layer in &mut l {
+            layer.last_packet = Some(t0);
+        }
+        l[2].last_packet = None; // f never sent
+        // At first every layer counts; once the start is over, f does not.
+        assert!(!update_live(&mut l, t0, t0 + Duration::from_millis(100)));
+        assert_eq!(rid(choose(&l, None)), "f");
+        l[0].last_packet = Some(t0 + Duration::from_secs(2));
+        l[1].last_packet = Some(t0 + Duration::from_secs(2));
+        assert!(update_live(&mut l, t0, t0 + Duration::from_secs(2)));
+        assert_eq!(rid(choose(&l, None)), "h");
+        assert_eq!(rid(choose(&l, Some(720))), "h");
+        assert_eq!(rid(choose(&l, Some(100))), "q");
+        // Nothing sends at all: choose as if all did.
+        assert!(update_live(&mut l, t0, t0 + Duration::from_secs(9)));
+        assert_eq!(rid(choose(&l, None)), "f");
+    }
+
+    #[test]
+    fn a_track_without_simulcast_is_its_one_layer() {
+        let l = vec![Layer::new(None)];
+        assert_eq!(choose(&l, Some(90)), Target::Layer(None));
+        assert_eq!(choose(&l, Some(0)), Target::Paused);
+        assert_eq!(choose(&[], None), Target::Layer(None));
+    }
+}
