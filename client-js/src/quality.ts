@@ -24,7 +24,11 @@ export const LOSS_POOR = 0.08;
 /** Round-trip time to the SFU (ms); a remote participant's own path is not visible to us. */
 export const RTT_FAIR_MS = 300;
 export const RTT_POOR_MS = 600;
-/** Interarrival jitter (ms), as RTP defines it (RFC 3550 §6.4.1). */
+/**
+ * Interarrival jitter (ms), as RTP defines it (RFC 3550 §6.4.1), of audio only: the packets of
+ * one video frame leave in a burst with one timestamp, so video jitter runs at 30-50 ms on a
+ * clean loopback link and says little about what a person sees.
+ */
 export const JITTER_FAIR_MS = 30;
 export const JITTER_POOR_MS = 100;
 /** Decoded frame rate as a share of the rate the stream has recently shown it can deliver. */
@@ -117,7 +121,7 @@ export function sendQuality(stats: readonly StatsEntry[], connected: boolean): A
   for (const s of stats) {
     if (s.type !== 'remote-inbound-rtp') continue;
     const rtt = num(s.roundTripTime);
-    const jitter = num(s.jitter);
+    const jitter = s.kind === 'audio' ? num(s.jitter) : undefined;
     out = worse(
       out,
       scoreLink({
@@ -192,7 +196,7 @@ export class QualityMeter {
       if (prev && prev.owner !== who.owner) prev = undefined;
       const sample: LinkSample = { rttMs };
       const jitter = num(s.jitter);
-      if (jitter !== undefined) sample.jitterMs = jitter * 1000;
+      if (jitter !== undefined && s.kind === 'audio') sample.jitterMs = jitter * 1000;
       let lastPacketAt = now;
       let fpsHistory: number[] = [];
       if (prev) {

@@ -93,6 +93,8 @@ describe('the quality meter over successive readings', () => {
 
   it('measures loss over the last interval, not since the call began', () => {
     const m = new q.QualityMeter();
+    // Video's bursty jitter does not count.
+    assert.equal(new q.QualityMeter().update(0, reading({ packets: 10, jitter: 0.05 }), ada).get('p_ada').quality, 'good');
     assert.equal(m.update(0, reading({ packets: 1000, lost: 200, frames: 100 }), ada).get('p_ada').quality, 'good');
     // 100 received and 0 lost since: the early loss is history.
     assert.equal(m.update(1600, reading({ packets: 1100, lost: 200, frames: 124 }), ada).get('p_ada').quality, 'good');
@@ -152,11 +154,13 @@ describe('the quality meter over successive readings', () => {
 describe('our own connection, from what the server receives', () => {
   it('reads remote-inbound-rtp loss and round trip, and is lost while disconnected', () => {
     const pair = { id: 'CP1', type: 'candidate-pair', state: 'succeeded', nominated: true, currentRoundTripTime: 0.01 };
-    const rr = (fractionLost, roundTripTime) => ({ id: 'RI', type: 'remote-inbound-rtp', fractionLost, roundTripTime, jitter: 0.002 });
+    const rr = (fractionLost, roundTripTime, jitter = 0.002, kind = 'audio') => ({ id: 'RI', type: 'remote-inbound-rtp', kind, fractionLost, roundTripTime, jitter });
     assert.equal(q.sendQuality([pair, rr(0, 0.01)], true).quality, 'good');
     assert.equal(q.sendQuality([pair, rr(0.05, 0.01)], true).quality, 'fair');
     assert.equal(q.sendQuality([pair, rr(0.01, 0.7)], true).quality, 'poor');
     assert.equal(q.sendQuality([pair, rr(0.2, 0.01), rr(0, 0.01)], true).quality, 'poor', 'the worst stream');
+    assert.equal(q.sendQuality([pair, rr(0, 0.01, 0.05)], true).quality, 'fair', 'audio jitter');
+    assert.equal(q.sendQuality([pair, rr(0, 0.01, 0.05, 'video')], true).quality, 'good', 'video jitter says little');
     assert.equal(q.sendQuality([pair], false).quality, 'lost');
     assert.equal(q.sendQuality([], true).quality, 'good');
   });
