@@ -1,7 +1,8 @@
 // Three people meet on loopback: every tile shows a connection-quality indicator, measured in
 // each browser from its own statistics, and on a clean link it reads "good". In speaker view
 // the one person whose microphone is on is shown large to the others; the grid comes back when
-// they switch back.
+// they switch back; a shared screen still takes the large place. A participant whose media stops
+// reaching us shows "lost" until it flows again.
 //
 // The fake microphone plays a steady tone from a file (Chromium's default fake microphone only
 // beeps briefly twice a second), so that the one unmuted person speaks continuously, as someone
@@ -77,7 +78,10 @@ describe('connection quality and speaker view', { timeout: 240_000 }, () => {
     await writeFile(wav, toneWav());
     server = await startServer();
     browser = await launchBrowser([`--use-file-for-fake-audio-capture=${wav}`]);
-    const links = await Promise.all(NAMES.map((name) => server.token({ room: 'quality', name })));
+    // Ada hosts, so that she may share a screen.
+    const links = await Promise.all(
+      NAMES.map((name, i) => server.token({ room: 'quality', name, ...(i === 0 ? { identity: 'ada', host: true } : {}) })),
+    );
     for (const [i, name] of NAMES.entries()) pages.set(name, await join(browser, links[i], name));
     for (const page of pages.values()) await waitForTiles(page, NAMES);
   });
@@ -107,7 +111,7 @@ describe('connection quality and speaker view', { timeout: 240_000 }, () => {
     }
   });
 
-  it('in speaker view shows the one person speaking large to the others, and the grid again after', async () => {
+  it('in speaker view shows the one person speaking large to the others, a shared screen over it, and the grid again after', async () => {
     // Everyone but Alan mutes.
     for (const name of NAMES.filter((n) => n !== SPEAKER)) {
       const page = pages.get(name);
@@ -143,6 +147,28 @@ describe('connection quality and speaker view', { timeout: 240_000 }, () => {
     const own = await tilesOn(pages.get(SPEAKER));
     assert.ok(!own.find((t) => t.self).inSpotlight, JSON.stringify(own));
 
+    // Ada shares her screen: it takes the large place, the camera tiles line up beside it.
+    const ada = pages.get('Ada Lovelace');
+    await ada.getByTestId('share-screen').click();
+    for (const name of ['Grace Hopper', SPEAKER]) {
+      const page = pages.get(name);
+      await page.getByTestId('presentation').waitFor({ state: 'visible', timeout: 20_000 });
+      const tiles = await eventually(`${name} shows the screen, not the spotlight`, async () => {
+        const tiles = await tilesOn(page);
+        if (!tiles.every((t) => t.inGrid) || !(await page.getByTestId('spotlight').isHidden())) throw new Error(JSON.stringify(tiles));
+        return tiles;
+      });
+      assert.equal(tiles.length, 3);
+      assert.equal(await page.locator('.call').getAttribute('data-layout'), 'presentation');
+    }
+    await ada.getByTestId('stop-share').click();
+    const grace = pages.get('Grace Hopper');
+    await grace.getByTestId('presentation').waitFor({ state: 'hidden', timeout: 20_000 });
+    await eventually(`Grace sees ${SPEAKER} large again`, async () => {
+      const big = (await tilesOn(grace)).filter((t) => t.inSpotlight);
+      return big.length === 1 && big[0].name === SPEAKER;
+    });
+
     for (const [name, page] of pages) {
       await page.getByTestId('layout-toggle').click();
       const tiles = await eventually(
@@ -162,6 +188,46 @@ describe('connection quality and speaker view', { timeout: 240_000 }, () => {
       for (const t of tiles) assert.ok(Math.abs(t.width - tiles[0].width) < 1, JSON.stringify(tiles));
       assert.equal(await page.locator('.call').getAttribute('data-layout'), 'grid');
       assert.equal(await page.getByTestId('layout-toggle').getAttribute('aria-pressed'), 'false');
+    }
+  });
+
+  it('shows a participant whose media stops reaching us as lost, and good again when it flows', async () => {
+    // Alan's media stops leaving his browser while he stays in the meeting (as when his uplink
+    // fails): his tracks, microphone and camera on, deliver nothing.
+    const alan = pages.get('Alan Turing');
+    await alan.evaluate(async () => {
+      const senders = window.veilDebug.pc.getSenders();
+      window.heldTracks = senders.map((s) => s.track);
+      await Promise.all(senders.map((s) => s.replaceTrack(null)));
+    });
+    for (const name of ['Ada Lovelace', 'Grace Hopper']) {
+      const tile = await eventually(
+        `${name} sees Alan's connection lost`,
+        async () => {
+          const tile = (await tilesOn(pages.get(name))).find((t) => t.name === 'Alan Turing');
+          if (tile?.quality !== 'lost') throw new Error(JSON.stringify(tile));
+          return tile;
+        },
+        { timeout: 20_000, interval: 250 },
+      );
+      assert.match(tile.qualityLabel, /^Connection lost: nothing received for \d+ s$/);
+      // The others' connections stay good.
+      await eventually(`${name} sees the other connections good`, async () => {
+        const others = (await tilesOn(pages.get(name))).filter((t) => t.name !== 'Alan Turing');
+        if (!others.every((t) => t.quality === 'good')) throw new Error(JSON.stringify(others));
+        return true;
+      });
+    }
+    await alan.evaluate(async () => {
+      const senders = window.veilDebug.pc.getSenders();
+      await Promise.all(senders.map((s, i) => s.replaceTrack(window.heldTracks[i])));
+    });
+    for (const name of ['Ada Lovelace', 'Grace Hopper']) {
+      await eventually(
+        `${name} sees Alan's connection good again`,
+        async () => (await tilesOn(pages.get(name))).find((t) => t.name === 'Alan Turing')?.quality === 'good',
+        { timeout: 30_000, interval: 250 },
+      );
     }
   });
 });
