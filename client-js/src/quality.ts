@@ -5,10 +5,11 @@
 // touches the DOM or the network: `QualityMeter` takes getStats entries and a clock reading, so
 // it is unit-tested in node (tests/units.test.mjs).
 //
-// The thresholds follow what LiveKit's connection quality and the WebRTC MOS models treat as
-// noticeable: below about 2 % packet loss and 300 ms round trip a call sounds and looks fine;
-// up to about 8 % loss (Opus FEC and NACK hide much of it) and 600 ms it degrades but works;
-// beyond that speech breaks up and video stalls.
+// The thresholds follow what LiveKit's connection quality and the E-model (ITU-T G.107) it
+// builds on treat as noticeable: below about 2 % packet loss and 300 ms of delay a call sounds
+// and looks fine; up to about 8 % loss (Opus FEC and NACK hide much of it) and 600 ms it
+// degrades but works; beyond that speech breaks up and video stalls. Delay is the round trip
+// plus twice the audio jitter, the part a jitter buffer adds, as LiveKit's "effective latency".
 
 export type Quality = 'good' | 'fair' | 'poor' | 'lost';
 
@@ -21,16 +22,14 @@ export interface Assessment {
 /** Fractions of packets lost over the last interval. */
 export const LOSS_FAIR = 0.02;
 export const LOSS_POOR = 0.08;
-/** Round-trip time to the SFU (ms); a remote participant's own path is not visible to us. */
-export const RTT_FAIR_MS = 300;
-export const RTT_POOR_MS = 600;
 /**
- * Interarrival jitter (ms), as RTP defines it (RFC 3550 §6.4.1), of audio only: the packets of
- * one video frame leave in a burst with one timestamp, so video jitter runs at 30-50 ms on a
- * clean loopback link and says little about what a person sees.
+ * Delay (ms): the round trip to the SFU (a remote participant's own path is not visible to us)
+ * plus twice the interarrival jitter (RFC 3550 §6.4.1) of audio. Audio only: the packets of one
+ * video frame leave in a burst with one timestamp, so video jitter runs at 30-50 ms on a clean
+ * loopback link and says little about what a person sees.
  */
-export const JITTER_FAIR_MS = 30;
-export const JITTER_POOR_MS = 100;
+export const DELAY_FAIR_MS = 300;
+export const DELAY_POOR_MS = 600;
 /** Decoded frame rate as a share of the rate the stream has recently shown it can deliver. */
 export const FPS_FAIR_RATIO = 0.5;
 export const FPS_POOR_RATIO = 0.25;
@@ -80,8 +79,15 @@ export function scoreLink(s: LinkSample): Assessment {
     else if (value >= fair) out = worse(out, { quality: 'fair', reason: reason(value) });
   };
   grade(s.loss, LOSS_FAIR, LOSS_POOR, pct);
-  grade(s.rttMs, RTT_FAIR_MS, RTT_POOR_MS, (v) => `${Math.round(v)} ms round trip`);
-  grade(s.jitterMs, JITTER_FAIR_MS, JITTER_POOR_MS, (v) => `${Math.round(v)} ms jitter`);
+  if (s.rttMs !== undefined || s.jitterMs !== undefined) {
+    const rtt = s.rttMs ?? 0;
+    const jitter = s.jitterMs ?? 0;
+    grade(rtt + 2 * jitter, DELAY_FAIR_MS, DELAY_POOR_MS, () =>
+      [s.rttMs !== undefined ? `${Math.round(rtt)} ms round trip` : '', jitter >= 1 ? `${Math.round(jitter)} ms jitter` : '']
+        .filter(Boolean)
+        .join(', '),
+    );
+  }
   if (s.fps !== undefined && s.expectedFps !== undefined && s.expectedFps >= FPS_MIN_EXPECTED) {
     const ratio = s.fps / s.expectedFps;
     const reason = `${Math.round(s.fps)} of ${Math.round(s.expectedFps)} frames per second`;

@@ -42,16 +42,18 @@ describe('connection quality scoring', () => {
     assert.equal(q.scoreLink({ loss: 0.1 }).reason, '10 % packets lost');
   });
 
-  it('grades round trip: under 300 ms good, under 600 ms fair, beyond poor', () => {
+  it('grades delay (round trip plus twice the jitter): under 300 ms good, under 600 ms fair, beyond poor', () => {
     assert.equal(score({ rttMs: 299 }), 'good');
     assert.equal(score({ rttMs: 300 }), 'fair');
     assert.equal(score({ rttMs: 650 }), 'poor');
     assert.equal(q.scoreLink({ rttMs: 650.4 }).reason, '650 ms round trip');
+    assert.equal(score({ rttMs: 100, jitterMs: 50 }), 'good');
+    assert.equal(score({ rttMs: 100, jitterMs: 100 }), 'fair');
+    assert.equal(q.scoreLink({ rttMs: 100, jitterMs: 260 }).reason, '100 ms round trip, 260 ms jitter');
+    assert.equal(q.scoreLink({ jitterMs: 300 }).reason, '300 ms jitter');
   });
 
-  it('grades jitter, frame rate against what the stream delivered, and freezes', () => {
-    assert.equal(score({ jitterMs: 50 }), 'fair');
-    assert.equal(score({ jitterMs: 150 }), 'poor');
+  it('grades frame rate against what the stream delivered, and freezes', () => {
     assert.equal(score({ fps: 14, expectedFps: 15 }), 'good');
     assert.equal(score({ fps: 6, expectedFps: 15 }), 'fair');
     assert.equal(score({ fps: 2, expectedFps: 15 }), 'poor');
@@ -94,7 +96,7 @@ describe('the quality meter over successive readings', () => {
   it('measures loss over the last interval, not since the call began', () => {
     const m = new q.QualityMeter();
     // Video's bursty jitter does not count.
-    assert.equal(new q.QualityMeter().update(0, reading({ packets: 10, jitter: 0.05 }), ada).get('p_ada').quality, 'good');
+    assert.equal(new q.QualityMeter().update(0, reading({ packets: 10, jitter: 0.2 }), ada).get('p_ada').quality, 'good');
     assert.equal(m.update(0, reading({ packets: 1000, lost: 200, frames: 100 }), ada).get('p_ada').quality, 'good');
     // 100 received and 0 lost since: the early loss is history.
     assert.equal(m.update(1600, reading({ packets: 1100, lost: 200, frames: 124 }), ada).get('p_ada').quality, 'good');
@@ -135,7 +137,7 @@ describe('the quality meter over successive readings', () => {
       { id: 'IA1', type: 'inbound-rtp', kind: 'audio', trackIdentifier: 'trk-ada-mic', packetsReceived: 50, jitter: 0.2 },
     ];
     const owners = { 'trk-ada-cam': ada(), 'trk-ada-mic': ada() };
-    assert.deepEqual(m.update(0, stats, (t) => owners[t]).get('p_ada'), { quality: 'poor', reason: '200 ms jitter' });
+    assert.deepEqual(m.update(0, stats, (t) => owners[t]).get('p_ada'), { quality: 'poor', reason: '450 ms round trip, 200 ms jitter' });
     assert.equal(q.pathRttMs(stats), 450);
   });
 
@@ -159,8 +161,8 @@ describe('our own connection, from what the server receives', () => {
     assert.equal(q.sendQuality([pair, rr(0.05, 0.01)], true).quality, 'fair');
     assert.equal(q.sendQuality([pair, rr(0.01, 0.7)], true).quality, 'poor');
     assert.equal(q.sendQuality([pair, rr(0.2, 0.01), rr(0, 0.01)], true).quality, 'poor', 'the worst stream');
-    assert.equal(q.sendQuality([pair, rr(0, 0.01, 0.05)], true).quality, 'fair', 'audio jitter');
-    assert.equal(q.sendQuality([pair, rr(0, 0.01, 0.05, 'video')], true).quality, 'good', 'video jitter says little');
+    assert.equal(q.sendQuality([pair, rr(0, 0.01, 0.2)], true).quality, 'fair', 'audio jitter');
+    assert.equal(q.sendQuality([pair, rr(0, 0.01, 0.2, 'video')], true).quality, 'good', 'video jitter says little');
     assert.equal(q.sendQuality([pair], false).quality, 'lost');
     assert.equal(q.sendQuality([], true).quality, 'good');
   });
