@@ -35,8 +35,15 @@ export const FPS_FAIR_RATIO = 0.5;
 export const FPS_POOR_RATIO = 0.25;
 /** Below this recent best frame rate, frame rates say nothing (a still screen, a slow sender). */
 export const FPS_MIN_EXPECTED = 5;
-/** Share of the interval spent frozen (freezes as the browser counts them) that makes it poor. */
+/**
+ * Share of the last few intervals (`FREEZE_WINDOW`, ~5 s) spent frozen, as the browser counts
+ * freezes (a frame late by 3× the average interval or 150 ms more): from `FROZEN_FAIR_SHARE` on
+ * fair, from `FROZEN_POOR_SHARE` poor. Over a window rather than one interval, so that a single
+ * hiccup (one freeze is at least ~200 ms, an eighth of an interval) does not flip the tile.
+ */
+export const FROZEN_FAIR_SHARE = 0.05;
 export const FROZEN_POOR_SHARE = 0.25;
+export const FREEZE_WINDOW = 3;
 /** A track that should be flowing and has received no packet for this long is lost. */
 export const STALL_LOST_MS = 2_000;
 /** Packets needed in an interval before its loss fraction counts (a few packets say little). */
@@ -51,9 +58,11 @@ export interface LinkSample {
   /** Frames decoded per second over the interval, and the best rate seen recently. */
   fps?: number | undefined;
   expectedFps?: number | undefined;
-  /** New freezes during the interval, and the share of the interval spent frozen (0..1). */
+  /** Freezes over the last few intervals, and the share of that time spent frozen (0..1). */
   freezes?: number | undefined;
   frozenShare?: number | undefined;
+  /** How long those intervals were (s), for the reason shown. */
+  freezeWindowSecs?: number | undefined;
   /** How long a track that should be flowing has received nothing (ms). */
   stalledMs?: number | undefined;
 }
@@ -94,10 +103,12 @@ export function scoreLink(s: LinkSample): Assessment {
     if (ratio < FPS_POOR_RATIO) out = worse(out, { quality: 'poor', reason });
     else if (ratio < FPS_FAIR_RATIO) out = worse(out, { quality: 'fair', reason });
   }
-  if (s.frozenShare !== undefined && s.frozenShare >= FROZEN_POOR_SHARE) {
-    out = worse(out, { quality: 'poor', reason: 'video froze' });
-  } else if ((s.freezes ?? 0) > 0 || (s.frozenShare ?? 0) > 0) {
-    out = worse(out, { quality: 'fair', reason: 'video froze' });
+  if (s.frozenShare !== undefined && s.frozenShare >= FROZEN_FAIR_SHARE) {
+    const n = s.freezes ?? 0;
+    const reason =
+      `video froze${n > 1 ? ` ${n} times` : ''}` +
+      (s.freezeWindowSecs !== undefined ? ` in ${Math.round(s.freezeWindowSecs)} s` : '');
+    out = worse(out, { quality: s.frozenShare >= FROZEN_POOR_SHARE ? 'poor' : 'fair', reason });
   }
   return out;
 }
@@ -159,6 +170,8 @@ interface Previous {
   lastPacketAt: number;
   /** Recent frame rates, newest last (the best of them is what the stream can deliver). */
   fpsHistory: number[];
+  /** The last few intervals: their length (s), freezes and time frozen (s). */
+  freezeHistory: { secs: number; freezes: number; frozen: number }[];
 }
 
 /** Readings of frame rate kept to judge what a stream can deliver (~15 s at 1.6 s a reading). */
@@ -166,8 +179,8 @@ const FPS_HISTORY = 10;
 
 /**
  * Turns successive getStats readings into a quality per remote participant. Keeps, per inbound
- * stream, the previous reading, so that loss, frame rate and freezes are measured over the last
- * interval rather than since the call began.
+ * stream, the previous reading, so that loss and frame rate are measured over the last interval
+ * (freezes over the last few) rather than since the call began.
  */
 export class QualityMeter {
   private readonly previous = new Map<string, Previous>();
@@ -205,6 +218,7 @@ export class QualityMeter {
       if (jitter !== undefined && s.kind === 'audio') sample.jitterMs = jitter * 1000;
       let lastPacketAt = now;
       let fpsHistory: number[] = [];
+      let freezeHistory: Previous['freezeHistory'] = [];
       if (prev) {
         const received = cur.packetsReceived - prev.packetsReceived;
         const lost = Math.max(0, cur.packetsLost - prev.packetsLost);
@@ -213,6 +227,7 @@ export class QualityMeter {
         if (who.expected) sample.stalledMs = now - lastPacketAt;
         const secs = (now - prev.at) / 1000;
         fpsHistory = prev.fpsHistory;
+        freezeHistory = prev.freezeHistory;
         // Frame rates count while packets come: a stall is judged by `stalledMs`, and a
         // sender that turned its camera off sends no frames, which is not a slow stream.
         if (s.kind === 'video' && secs > 0 && received > 0) {
@@ -220,12 +235,22 @@ export class QualityMeter {
           // The best recent rate, before this reading: what the stream showed it can do.
           sample.expectedFps = fpsHistory.length > 0 ? Math.max(...fpsHistory) : undefined;
           sample.fps = fps;
-          sample.freezes = Math.max(0, cur.freezeCount - prev.freezeCount);
-          sample.frozenShare = Math.min(1, Math.max(0, cur.freezesSecs - prev.freezesSecs) / secs);
           fpsHistory = [...fpsHistory, fps].slice(-FPS_HISTORY);
+          freezeHistory = [
+            ...freezeHistory,
+            {
+              secs,
+              freezes: Math.max(0, cur.freezeCount - prev.freezeCount),
+              frozen: Math.max(0, cur.freezesSecs - prev.freezesSecs),
+            },
+          ].slice(-FREEZE_WINDOW);
+          const window = freezeHistory.reduce((sum, f) => sum + f.secs, 0);
+          sample.freezes = freezeHistory.reduce((sum, f) => sum + f.freezes, 0);
+          sample.frozenShare = Math.min(1, freezeHistory.reduce((sum, f) => sum + f.frozen, 0) / window);
+          sample.freezeWindowSecs = window;
         }
       }
-      this.previous.set(s.id, { owner: who.owner, at: now, ...cur, lastPacketAt, fpsHistory });
+      this.previous.set(s.id, { owner: who.owner, at: now, ...cur, lastPacketAt, fpsHistory, freezeHistory });
       const score = scoreLink(sample);
       const before = out.get(who.owner);
       out.set(who.owner, before ? worse(before, score) : score);

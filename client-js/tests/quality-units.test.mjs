@@ -58,8 +58,10 @@ describe('connection quality scoring', () => {
     assert.equal(score({ fps: 6, expectedFps: 15 }), 'fair');
     assert.equal(score({ fps: 2, expectedFps: 15 }), 'poor');
     assert.equal(score({ fps: 0, expectedFps: 2 }), 'good', 'a near-still stream says nothing');
+    assert.equal(score({ freezes: 1, frozenShare: 0.04 }), 'good', 'one short freeze in the window');
     assert.equal(score({ freezes: 1, frozenShare: 0.1 }), 'fair');
-    assert.equal(score({ freezes: 1, frozenShare: 0.5 }), 'poor');
+    assert.equal(score({ freezes: 3, frozenShare: 0.5 }), 'poor');
+    assert.equal(q.scoreLink({ freezes: 3, frozenShare: 0.5, freezeWindowSecs: 4.8 }).reason, 'video froze 3 times in 5 s');
   });
 
   it('takes the worst measurement, and a stalled stream is lost whatever else it shows', () => {
@@ -117,17 +119,25 @@ describe('the quality meter over successive readings', () => {
     assert.equal(m.update(10_000, reading({ packets: 300, frames: 30 }), ada).get('p_ada').quality, 'good');
   });
 
-  it('counts freezes and a frame rate far below what the stream delivered', () => {
+  it('counts freezes over the last few intervals and a frame rate far below what the stream delivered', () => {
     const m = new q.QualityMeter();
     m.update(0, reading({ packets: 0, frames: 0 }), ada);
     m.update(1000, reading({ packets: 100, frames: 15 }), ada);
     m.update(2000, reading({ packets: 200, frames: 30 }), ada);
-    const froze = m.update(3000, reading({ packets: 300, frames: 40, freezes: 1, frozen: 0.2 }), ada).get('p_ada');
-    assert.equal(froze.quality, 'fair');
-    const slow = m.update(4000, reading({ packets: 400, frames: 42, freezes: 1, frozen: 0.2 }), ada).get('p_ada');
+    // 0.1 s frozen in the 3 s of the window: a hiccup.
+    const hiccup = m.update(3000, reading({ packets: 300, frames: 44, freezes: 1, frozen: 0.1 }), ada).get('p_ada');
+    assert.equal(hiccup.quality, 'good');
+    // Another 0.2 s: 0.3 s of 3 s.
+    const froze = m.update(4000, reading({ packets: 400, frames: 58, freezes: 2, frozen: 0.3 }), ada).get('p_ada');
+    assert.deepEqual(froze, { quality: 'fair', reason: 'video froze 2 times in 3 s' });
+    const slow = m.update(5000, reading({ packets: 500, frames: 60, freezes: 2, frozen: 0.3 }), ada).get('p_ada');
     assert.deepEqual(slow, { quality: 'poor', reason: '2 of 15 frames per second' });
-    const frozen = m.update(5000, reading({ packets: 500, frames: 52, freezes: 2, frozen: 0.7 }), ada).get('p_ada');
-    assert.deepEqual(frozen, { quality: 'poor', reason: 'video froze' });
+    const frozen = m.update(6000, reading({ packets: 600, frames: 70, freezes: 3, frozen: 1.3 }), ada).get('p_ada');
+    assert.deepEqual(frozen, { quality: 'poor', reason: 'video froze 2 times in 3 s' });
+    // Three calm intervals later the window has forgotten it.
+    let calm;
+    for (const t of [7000, 8000, 9000]) calm = m.update(t, reading({ packets: t / 10, frames: 70 + (t - 6000) * 0.015, freezes: 3, frozen: 1.3 }), ada);
+    assert.equal(calm.get('p_ada').quality, 'good');
   });
 
   it('uses the round trip of the candidate pair in use, and the worst of a participant’s tracks', () => {
