@@ -216,7 +216,7 @@ describe('connection quality and speaker view', { timeout: 240_000 }, () => {
         const others = (await tilesOn(pages.get(name))).filter((t) => t.name !== 'Alan Turing');
         if (!others.every((t) => t.quality === 'good')) throw new Error(JSON.stringify(others));
         return true;
-      });
+      }, { timeout: 30_000, interval: 250 });
     }
     await alan.evaluate(async () => {
       const senders = window.veilDebug.pc.getSenders();
