@@ -17,8 +17,9 @@ import { prestartWorker } from './e2ee/transforms';
 import { loadE2ee, warmUp } from './e2ee/wasm';
 import { Meeting, type FatalReason, type SecuritySnapshot } from './meeting';
 import { groupNotices, initialRoom, isHost, presenter, roomNotices, type RoomState } from './room';
-import type { ParticipantInfo } from './signaling';
-import { watchSpeaking } from './speaking';
+import type { ParticipantInfo, Source } from './signaling';
+import { watchCallStats } from './callstats';
+import { featured, initialSpeaker, nextSpeaker, type SpeakerState } from './speaker';
 import { CallView } from './ui/call';
 import type { PersonRow } from './ui/people';
 import { showScreen } from './ui/dom';
@@ -124,7 +125,12 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
   };
   let selfId = SELF_PLACEHOLDER;
   const selfName = name || 'You';
-  let stopSpeaking: (() => void) | null = null;
+  let stopStats: (() => void) | null = null;
+  /** Who speaker view shows large (speaker.ts), and who spoke at the last reading. */
+  let speaker: SpeakerState = initialSpeaker;
+  let speakingKey = '';
+  /** What each remote track carries, by track id (for whether it should be flowing). */
+  const trackSources = new Map<string, Source>();
   let security: SecuritySnapshot | null = null;
   /** Members we have seen in the group, for the "joined" toast. */
   const seenMembers = new Set<string>();
@@ -141,6 +147,20 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
     const member = security?.members.find((m) => m.participantId === pid);
     return member ? memberLabel(member, identity) : identity;
   };
+
+  /**
+   * Whether `pid` is someone this client knows from the encrypted group itself (not merely from
+   * the server's roster): only they get speaking, speaker and quality state. Without E2EE (the
+   * benchmark switch) there is no group, and the roster is all there is.
+   */
+  const inGroup = (pid: string): boolean =>
+    security?.e2ee === false
+      ? meeting.room.participants.some((p) => p.id === pid)
+      : (security?.members.some((m) => m.participantId === pid) ?? false);
+
+  /** The others speaker view may show large, in the order of their tiles. */
+  const speakerCandidates = (): string[] =>
+    meeting.room.participants.map((p) => p.id).filter((id) => id !== selfId && inGroup(id));
 
   /** A remote tile's state, from the room (server) and the group (names, encryption). */
   const tileState = (p: ParticipantInfo): TileState => {
@@ -195,6 +215,7 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
         : null,
     );
     view.setScreenControl(meeting.canShareScreen, local.screenOn);
+    view.setFeatured(featured(speaker, speakerCandidates()));
     const self: PersonRow = {
       id: selfId,
       name: security?.members.find((m) => m.participantId === selfId)?.name ?? selfName,
@@ -261,7 +282,7 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
   };
   const finish = (): void => {
     window.clearInterval(chatTimer);
-    stopSpeaking?.();
+    stopStats?.();
     local.removeEventListener('change', onLocalChange);
     view.dispose();
     if (current === meeting) current = null;
@@ -285,15 +306,33 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
       render();
       const media = meeting.media;
       if (media) {
-        stopSpeaking = watchSpeaking(
-          media.pc,
-          selfId,
-          (trackId) => media.ownerOfTrackId(trackId),
-          (speaking) => view.setSpeaking(speaking),
-        );
+        stopStats = watchCallStats(media.pc, {
+          selfId: () => selfId,
+          ownerOf: (trackId) => {
+            // The SFU labels tracks; the group decides whom we believe they belong to.
+            const owner = media.ownerOfTrackId(trackId);
+            const p = owner !== undefined && inGroup(owner) ? meeting.room.participants.find((q) => q.id === owner) : undefined;
+            if (!p) return undefined;
+            const source = trackSources.get(trackId);
+            const expected = source === 'microphone' ? p.microphone : source === 'camera' ? p.camera : source === 'screen' && p.screen;
+            return { owner: p.id, expected };
+          },
+          speaking: (speaking, now) => {
+            const key = [...speaking].sort().join(',');
+            if (key !== speakingKey) {
+              speakingKey = key;
+              view.setSpeaking(speaking);
+            }
+            const present = speakerCandidates();
+            speaker = nextSpeaker(speaker, { now, speaking, present });
+            view.setFeatured(featured(speaker, present));
+          },
+          quality: (quality) => view.setQuality(quality),
+        });
       }
     },
     remoteTrack: (id, track, source) => {
+      trackSources.set(track.id, source);
       if (source === 'screen') screens.set(id, track);
       else if (source === 'screen_audio') screenAudio.set(id, track);
       else view.remoteTrack(id, track);
@@ -301,6 +340,7 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
       render();
     },
     remoteTrackRemoved: (id, track) => {
+      trackSources.delete(track.id);
       if (screens.get(id) === track) screens.delete(id);
       else if (screenAudio.get(id) === track) {
         screenAudio.delete(id);

@@ -198,9 +198,12 @@ export async function startServer({
   };
 }
 
-/** Headless Chromium with fake camera and microphone; a fresh temporary profile each time. */
-export function launchBrowser() {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+/**
+ * Headless Chromium with fake camera and microphone; a fresh temporary profile each time.
+ * `extraArgs` adds switches (e.g. `--use-file-for-fake-audio-capture=…` for a steady voice).
+ */
+export function launchBrowser(extraArgs = []) {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
 
 /**

@@ -1,8 +1,10 @@
-// The in-call screen: a top bar (people, chat and the security indicator), the stage (a shared
-// screen shown large when someone presents, and the grid of tiles), the side panels (people,
+// The in-call screen: a top bar (layout switch, people, chat and the security indicator), the
+// stage (a shared screen shown large when someone presents; else either the grid of tiles or, in
+// speaker view, the active speaker large with the others in a strip), the side panels (people,
 // chat, security), and the control bar.
 
 import type { SecuritySnapshot } from '../meeting';
+import type { Assessment } from '../quality';
 import { ChatPanel, type ChatView } from './chat';
 import { h } from './dom';
 import { icon } from './icons';
@@ -31,6 +33,9 @@ export interface Presentation {
   label: string;
   self: boolean;
 }
+
+/** Everyone in a grid, or the active speaker large (a shared screen overrides both). */
+export type Layout = 'grid' | 'speaker';
 
 /** Tiles are 16:9; the grid picks the column count that makes them largest. */
 const TILE_ASPECT = 16 / 9;
@@ -62,6 +67,11 @@ export class CallView {
   private readonly presentation: HTMLElement;
   private readonly presentationVideo: HTMLVideoElement;
   private readonly presentationLabel: HTMLElement;
+  /** Speaker view's large tile. */
+  private readonly spotlight: HTMLElement;
+  private readonly layoutButton: HTMLButtonElement;
+  private mode: Layout = 'grid';
+  private featuredId: string | null = null;
   private readonly screenAudio = new Map<string, HTMLAudioElement>();
   private readonly people: PeoplePanel;
   private readonly chat: ChatPanel;
@@ -122,6 +132,18 @@ export class CallView {
       this.presentationVideo,
       this.presentationLabel,
     );
+    this.spotlight = h('section', {
+      class: 'spotlight',
+      'data-testid': 'spotlight',
+      'aria-label': 'Active speaker',
+      hidden: true,
+    });
+    this.layoutButton = h('button', {
+      type: 'button',
+      class: 'people layout-toggle',
+      'data-testid': 'layout-toggle',
+      onclick: () => this.setLayout(this.mode === 'grid' ? 'speaker' : 'grid'),
+    });
     const leaveButton = h(
       'button',
       {
@@ -176,6 +198,7 @@ export class CallView {
         { class: 'topbar' },
         h('span', { class: 'logo', 'aria-hidden': 'true' }),
         h('h1', { class: 'room-title', 'data-testid': 'room-name' }, room),
+        this.layoutButton,
         peopleButton,
         this.chat.button,
         this.indicator.element,
@@ -185,6 +208,7 @@ export class CallView {
         'div',
         { class: 'stage' },
         this.presentation,
+        this.spotlight,
         this.grid,
         this.status,
         this.panel.element,
@@ -204,6 +228,32 @@ export class CallView {
     this.resize = new ResizeObserver(() => this.layout());
     this.resize.observe(this.grid);
     this.setControls(true, true);
+    this.setLayout('grid');
+  }
+
+  /** Switches between the grid and speaker view. */
+  setLayout(mode: Layout): void {
+    this.mode = mode;
+    const speaker = mode === 'speaker';
+    this.layoutButton.replaceChildren(icon(speaker ? 'gridView' : 'speakerView'));
+    // The button names what it switches to; aria-pressed says speaker view is on.
+    const label = speaker ? 'Switch to grid view' : 'Switch to speaker view';
+    this.layoutButton.setAttribute('aria-label', label);
+    this.layoutButton.title = label;
+    this.layoutButton.setAttribute('aria-pressed', String(speaker));
+    this.layout();
+  }
+
+  /** The participant speaker view shows large (the active speaker; see speaker.ts). */
+  setFeatured(participantId: string | null): void {
+    if (participantId === this.featuredId) return;
+    this.featuredId = participantId;
+    this.layout();
+  }
+
+  /** Each tile's connection quality; tiles missing from `quality` show none. */
+  setQuality(quality: Map<string, Assessment>): void {
+    for (const [id, tile] of this.tiles) tile.setQuality(quality.get(id) ?? null);
   }
 
   /**
@@ -405,7 +455,35 @@ export class CallView {
     this.element.querySelector('.stage')?.appendChild(button);
   }
 
+  /**
+   * Places the tiles: in speaker view (and nobody presenting) the featured tile moves to the
+   * spotlight and the others form a strip; otherwise every tile is in the grid, own tile first.
+   */
+  private placeTiles(): void {
+    const presenting = !this.presentation.hidden;
+    const featured = this.featuredId !== null ? this.tiles.get(this.featuredId) : undefined;
+    const spot = this.mode === 'speaker' && !presenting && featured && !featured.self ? featured : undefined;
+    const speakerView = spot !== undefined;
+    this.element.classList.toggle('speaker-view', speakerView);
+    this.element.dataset.layout = presenting ? 'presentation' : this.mode;
+    this.spotlight.hidden = !speakerView;
+    const inSpot = this.spotlight.querySelector<HTMLElement>(':scope > .tile');
+    if (inSpot && inSpot !== spot?.element) {
+      // Back to the grid at its place: own tile first, then the others in joining order.
+      const order = [...this.tiles.values()].sort((a, b) => Number(b.self) - Number(a.self));
+      const after = order.slice(order.findIndex((t) => t.element === inSpot) + 1);
+      const next = after.find((t) => t.element.parentElement === this.grid);
+      this.grid.insertBefore(inSpot, next?.element ?? null);
+      inSpot.classList.remove('featured');
+    }
+    if (spot && spot.element.parentElement !== this.spotlight) {
+      this.spotlight.appendChild(spot.element);
+      spot.element.classList.add('featured');
+    }
+  }
+
   private layout(): void {
+    this.placeTiles();
     const count = this.tiles.size;
     this.count.textContent = String(count);
     const { width, height } = this.grid.getBoundingClientRect();

@@ -40,6 +40,11 @@ const PATHS = {
   hourglass: ['M7 3h10', 'M7 21h10', 'M8 3c0 5 8 5 8 9s-8 4-8 9', 'M16 3c0 5-8 5-8 9s8 4 8 9'],
   close: ['M6 6l12 12', 'M18 6L6 18'],
   screen: ['M3 4h18a1 1 0 0 1 1 1v11a1 1 0 0 1-1 1H3a1 1 0 0 1-1-1V5a1 1 0 0 1 1-1z', 'M8 21h8', 'M12 17v4', 'M12 13V8', 'M9.5 10.5L12 8l2.5 2.5'],
+  /** Signal bars, filled by quality in CSS (.quality). */
+  signal: ['M5 20v-4', 'M12 20v-9', 'M19 20V5'],
+  signalOff: ['M5 20v-4', 'M12 20v-9', 'M19 20V5', 'M3 3l18 18'],
+  speakerView: ['M3 4h18v11H3z', 'M3 19h5', 'M10 19h4', 'M16 19h5'],
+  gridView: ['M3 4h8v7H3z', 'M13 4h8v7h-8z', 'M3 13h8v7H3z', 'M13 13h8v7h-8z'],
   link: ['M10 14a5 5 0 0 0 7 0l3-3a5 5 0 0 0-7-7l-1 1', 'M14 10a5 5 0 0 0-7 0l-3 3a5 5 0 0 0 7 7l1-1'],
 } as const;
 

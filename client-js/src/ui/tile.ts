@@ -3,6 +3,7 @@
 // participant's audio.
 
 import { STATE_LABEL, type SecurityState } from '../e2ee/security';
+import type { Assessment, Quality } from '../quality';
 import { avatarColor, h, initials } from './dom';
 import { icon } from './icons';
 import { stateChip } from './security';
@@ -17,6 +18,13 @@ export interface TileState {
   /** Frames from this participant are refused (they do not decrypt): show no video. */
   refused?: boolean;
 }
+
+const QUALITY_LABEL: Record<Quality, string> = {
+  good: 'Connection good',
+  fair: 'Connection fair',
+  poor: 'Connection poor',
+  lost: 'Connection lost',
+};
 
 /** Playback the browser refused (autoplay policy) is retried on the next click. */
 function play(media: HTMLMediaElement, onBlocked: () => void): void {
@@ -33,6 +41,8 @@ export class Tile {
   private readonly nameEl: HTMLElement;
   private readonly micOff: HTMLElement;
   private readonly chipSlot: HTMLElement;
+  private readonly qualityEl: HTMLElement;
+  private shownQuality: Quality | null = null;
   private shownSecurity: SecurityState | null | undefined = undefined;
   private videoTrack: MediaStreamTrack | null = null;
   private audioTrack: MediaStreamTrack | null = null;
@@ -57,6 +67,8 @@ export class Tile {
       icon('micOff'),
     );
     this.chipSlot = h('span', { class: 'chip-slot' });
+    // Hidden until the first measurement: no claim before there is something to go on.
+    this.qualityEl = h('span', { class: 'quality', 'data-testid': 'quality', role: 'img', hidden: true });
     this.element = h(
       'div',
       {
@@ -68,6 +80,7 @@ export class Tile {
       this.video,
       this.audio,
       this.avatar,
+      this.qualityEl,
       h(
         'div',
         { class: 'nameplate' },
@@ -118,6 +131,28 @@ export class Tile {
   /** Shows that the participant is speaking. */
   setSpeaking(speaking: boolean): void {
     this.element.classList.toggle('speaking', speaking && this.state.microphone);
+  }
+
+  /**
+   * Shows the connection quality (for others as this browser receives them, for ourselves as the
+   * server receives us); null hides it.
+   */
+  setQuality(a: Assessment | null): void {
+    const el = this.qualityEl;
+    el.hidden = a === null;
+    if (!a) {
+      delete el.dataset.quality;
+      this.shownQuality = null;
+      return;
+    }
+    const whose = this.self ? 'Your connection' : `Connection`;
+    const label = `${QUALITY_LABEL[a.quality].replace('Connection', whose)}${a.reason ? `: ${a.reason}` : ''}`;
+    el.setAttribute('aria-label', label);
+    el.title = label;
+    if (a.quality === this.shownQuality) return;
+    this.shownQuality = a.quality;
+    el.dataset.quality = a.quality;
+    el.replaceChildren(icon(a.quality === 'lost' ? 'signalOff' : 'signal'));
   }
 
   dispose(): void {
