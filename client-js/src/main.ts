@@ -19,6 +19,7 @@ import { Meeting, type FatalReason, type SecuritySnapshot } from './meeting';
 import { groupNotices, initialRoom, isHost, presenter, roomNotices, type RoomState } from './room';
 import type { ParticipantInfo, Source } from './signaling';
 import { watchCallStats } from './callstats';
+import { watchTileSizes } from './tilesizes';
 import { featured, initialSpeaker, nextSpeaker, type SpeakerState } from './speaker';
 import { CallView } from './ui/call';
 import type { PersonRow } from './ui/people';
@@ -126,6 +127,7 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
   let selfId = SELF_PLACEHOLDER;
   const selfName = name || 'You';
   let stopStats: (() => void) | null = null;
+  let stopTileSizes: (() => void) | null = null;
   /** Who speaker view shows large (speaker.ts), and who spoke at the last reading. */
   let speaker: SpeakerState = initialSpeaker;
   let speakingKey = '';
@@ -283,6 +285,7 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
   const finish = (): void => {
     window.clearInterval(chatTimer);
     stopStats?.();
+    stopTileSizes?.();
     local.removeEventListener('change', onLocalChange);
     view.dispose();
     if (current === meeting) current = null;
@@ -306,6 +309,7 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
       render();
       const media = meeting.media;
       if (media) {
+        stopTileSizes = watchTileSizes(media.pc, (track) => view.shownHeight(track), (tiles) => meeting.sendTileSizes(tiles));
         stopStats = watchCallStats(media.pc, {
           selfId: () => selfId,
           ownerOf: (trackId) => {

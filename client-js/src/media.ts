@@ -50,6 +50,18 @@ export interface MediaSessionEvents {
 }
 
 const ANSWER_TIMEOUT_MS = 15_000;
+
+/**
+ * The camera's simulcast layers, low to high as the SFU expects them listed: a quarter, half and
+ * full resolution (180p, 360p and 720p of a 720p camera), each its own RTP stream, each
+ * encrypted by the frame transform like any frame. The SFU forwards each subscriber the one
+ * that fills its tile; the bitrates are the ceilings of a typical conferencing ladder.
+ */
+export const CAMERA_LAYERS: RTCRtpEncodingParameters[] = [
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+];
 /** How long the connection may stay `disconnected` before it counts as lost. */
 const DISCONNECTED_GRACE_MS = 10_000;
 
@@ -153,7 +165,9 @@ export class MediaSession {
     // that turning a device or a share on later is a replaceTrack and not a renegotiation.
     for (const source of SENDING.filter((s) => publish.includes(grantOf(s)))) {
       const kind = isAudio(source) ? 'audio' : 'video';
-      const tx = this.pc.addTransceiver(tracks[source] ?? kind, { direction: 'sendonly' });
+      const init: RTCRtpTransceiverInit = { direction: 'sendonly' };
+      if (source === 'camera') init.sendEncodings = CAMERA_LAYERS.map((l) => ({ ...l }));
+      const tx = this.pc.addTransceiver(tracks[source] ?? kind, init);
       restrictCodec(tx, kind, kind === 'audio' ? 'audio/opus' : 'video/VP8');
       this.transforms.attachSender(tx.sender, source);
       this.senders.set(source, tx);

@@ -235,6 +235,11 @@ export class Meeting {
     return this.mls.sendChat(text, ttlSecs);
   }
 
+  /** Tells the SFU how large each received video is shown (it picks simulcast layers by it). */
+  sendTileSizes(tiles: { mid: string; height: number }[]): void {
+    this.signaling?.send({ type: 'tile_sizes', tiles });
+  }
+
   /** A host changes the room's policy. */
   setPolicy(policy: RoomPolicy): void {
     this.signaling?.send({ type: 'set_policy', policy });

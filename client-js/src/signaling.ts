@@ -96,6 +96,9 @@ export type ClientMessage =
   | { type: 'offer'; sdp: string; sources: Record<string, Source> }
   | { type: 'answer'; sdp: string }
   | { type: 'publish_state'; microphone: boolean; camera: boolean; screen: boolean }
+  // How large each received video is shown, by receiving mid (0: off screen); the SFU picks
+  // simulcast layers by it.
+  | { type: 'tile_sizes'; tiles: { mid: string; height: number }[] }
   // Host actions: the server checks the host grant and refuses the rest with `forbidden`.
   | { type: 'admit'; participant_id: string }
   | { type: 'deny'; participant_id: string }

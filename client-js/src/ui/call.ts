@@ -392,6 +392,22 @@ export class CallView {
     return this.tiles.get(participantId);
   }
 
+  /**
+   * How high `track` is shown, in device pixels: 0 when no visible video element of this call
+   * plays it (a hidden tile, a camera turned off, a tile scrolled out of the strip).
+   */
+  shownHeight(track: MediaStreamTrack): number {
+    for (const video of this.element.querySelectorAll('video')) {
+      const playing = (video.srcObject as MediaStream | null)?.getVideoTracks()[0];
+      if (playing !== track) continue;
+      if (!video.isConnected || video.offsetParent === null) return 0;
+      const rect = video.getBoundingClientRect();
+      const onScreen = rect.bottom > 0 && rect.right > 0 && rect.top < innerHeight && rect.left < innerWidth;
+      return onScreen ? Math.round(rect.height * devicePixelRatio) : 0;
+    }
+    return 0;
+  }
+
   /** Rings the tiles of the participants in `speaking`. */
   setSpeaking(speaking: Set<string>): void {
     for (const [id, tile] of this.tiles) tile.setSpeaking(speaking.has(id));

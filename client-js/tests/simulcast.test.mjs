@@ -1,0 +1,118 @@
+// Simulcast in real Chromium against a real `veil serve`: Ada's camera goes out in three layers
+// (180p, 360p and 720p of a 720p capture), each encrypted; Bob shows her full screen and Cyd
+// in a small window, and each decodes the layer that fills the tile, not more. When Cyd's
+// window grows, the SFU switches her up on a keyframe and her picture goes on, still
+// decrypted.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { e2eeStatus, eventually, join, launchBrowser, startServer, waitForTiles } from './harness.mjs';
+
+const HD = { video: { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 15 } } };
+
+/** The layers `page` sends of its camera: `{ rid: frameHeight }`, from outbound-rtp. */
+function sentLayers(page) {
+  return page.evaluate(async () => {
+    const layers = {};
+    (await window.veilDebug.pc.getStats()).forEach((s) => {
+      if (s.type === 'outbound-rtp' && s.kind === 'video' && s.rid && s.frameHeight) layers[s.rid] = s.frameHeight;
+    });
+    return layers;
+  });
+}
+
+/** What `page` decodes of `name`'s camera: frame height and frames decoded, from inbound-rtp. */
+function received(page, name) {
+  return page.evaluate(async (name) => {
+    const tile = [...document.querySelectorAll('[data-testid=tile]')].find(
+      (t) => t.querySelector('[data-testid=tile-name]')?.textContent.trim() === name,
+    );
+    const track = tile?.querySelector('video')?.srcObject?.getVideoTracks()[0];
+    if (!track) return null;
+    let found = null;
+    (await window.veilDebug.pc.getStats()).forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.trackIdentifier === track.id) {
+        found = { height: s.frameHeight ?? 0, frames: s.framesDecoded ?? 0 };
+      }
+    });
+    return found;
+  }, name);
+}
+
+/** Waits until `page` decodes `name`'s camera at `height` and frames keep coming. */
+async function decodesAt(page, name, height, what) {
+  const first = await eventually(
+    what,
+    async () => {
+      const r = await received(page, name);
+      if (r?.height !== height) throw new Error(`decoding ${JSON.stringify(r)}`);
+      return r;
+    },
+    { timeout: 30_000, interval: 250 },
+  );
+  await eventually(
+    `${what}, with frames still coming`,
+    async () => {
+      const r = await received(page, name);
+      if (!(r?.height === height && r.frames > first.frames + 10)) throw new Error(JSON.stringify(r));
+      return r;
+    },
+    { timeout: 15_000, interval: 250 },
+  );
+}
+
+describe('simulcast', { timeout: 240_000 }, () => {
+  let server;
+  let browser;
+  let ada;
+  let bob;
+  let cyd;
+
+  before(async () => {
+    server = await startServer();
+    browser = await launchBrowser();
+    const link = (name) => server.token({ room: 'simulcast', name });
+    ada = await join(browser, await link('Ada Lovelace'), 'Ada Lovelace', 'ada', HD);
+    bob = await join(browser, await link('Bob Kahn'), 'Bob Kahn', 'bob');
+    cyd = await join(browser, await link('Cyd Charisse'), 'Cyd Charisse', 'cyd');
+    for (const page of [ada, bob, cyd]) await waitForTiles(page, ['Ada Lovelace', 'Bob Kahn', 'Cyd Charisse']);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('sends the camera in three encrypted layers', async () => {
+    const layers = await eventually(
+      'three layers',
+      async () => {
+        const l = await sentLayers(ada);
+        if (Object.keys(l).length !== 3) throw new Error(JSON.stringify(l));
+        return l;
+      },
+      { timeout: 30_000, interval: 250 },
+    );
+    assert.deepEqual(layers, { q: 180, h: 360, f: 720 });
+    const { frames } = await e2eeStatus(ada);
+    const camera = frames.senders.filter((s) => s.kind === 'video');
+    assert.ok(camera.some((s) => s.encrypted > 0) && camera.every((s) => s.clear === 0), JSON.stringify(frames.senders));
+  });
+
+  it('gives a large tile the 720p layer and a small one the 180p layer', async () => {
+    await bob.setViewportSize({ width: 1600, height: 1000 });
+    await bob.getByTestId('layout-toggle').click();
+    await cyd.setViewportSize({ width: 420, height: 300 });
+    await decodesAt(bob, 'Ada Lovelace', 720, 'Bob decoding Ada at 720p');
+    await decodesAt(cyd, 'Ada Lovelace', 180, 'Cyd decoding Ada at 180p');
+  });
+
+  it('switches up when the tile grows, and the picture goes on', async () => {
+    await cyd.setViewportSize({ width: 1600, height: 1000 });
+    await cyd.getByTestId('layout-toggle').click();
+    await decodesAt(cyd, 'Ada Lovelace', 720, 'Cyd decoding Ada at 720p after her window grew');
+    const { tiles } = await e2eeStatus(cyd);
+    assert.equal(tiles['Ada Lovelace'].state, 'encrypted', 'her tile still says encrypted');
+  });
+});
