@@ -127,6 +127,9 @@ const SILENCE_TIMEOUT: Duration = Duration::from_secs(8);
 /// round trip, far sooner than this.
 const VIDEO_RESEND_PACKETS: usize = 400;
 
+/// How often the engine looks for simulcast layers that stopped or started sending.
+const LAYER_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+
 /// The media engine. See the module docs.
 pub struct Engine {
     config: EngineConfig,
@@ -141,6 +144,8 @@ pub struct Engine {
     transmits: VecDeque<Transmit>,
     events: VecDeque<(SessionId, MediaEvent)>,
     stats: Stats,
+    /// When [`Engine::check_layers`] next runs.
+    next_layer_check: Instant,
 }
 
 impl Engine {
@@ -158,6 +163,7 @@ impl Engine {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
+            next_layer_check: now,
         }
     }
 
@@ -511,9 +517,14 @@ impl Engine {
         }
     }
 
-    /// Chooses layers again for every simulcast track whose set of sending layers changed.
+    /// Chooses layers again for every simulcast track whose set of sending layers changed;
+    /// looks every [`LAYER_CHECK_INTERVAL`], not on every timeout.
     fn check_layers(&mut self) {
         let now = self.now;
+        if now < self.next_layer_check {
+            return;
+        }
+        self.next_layer_check = now + LAYER_CHECK_INTERVAL;
         let mut changed = Vec::new();
         for (session, peer) in self.peers.iter_mut() {
             for (mid, track) in peer.tracks_in.iter_mut().filter(|(_, t)| t.layers.len() > 1) {
