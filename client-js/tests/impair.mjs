@@ -143,6 +143,9 @@ export function receiveStats(page) {
         nackCount: 0,
         packetsLost: 0,
         retransmitted: 0,
+        pliCount: 0,
+        keyFramesDecoded: 0,
+        framesDropped: 0,
         totalSamplesReceived: 0,
         concealedSamples: 0,
       };
@@ -157,6 +160,9 @@ export function receiveStats(page) {
             entry.nackCount += s.nackCount ?? 0;
             entry.packetsLost += s.packetsLost ?? 0;
             entry.retransmitted += s.retransmittedPacketsReceived ?? 0;
+            entry.pliCount += s.pliCount ?? 0;
+            entry.keyFramesDecoded += s.keyFramesDecoded ?? 0;
+            entry.framesDropped += s.framesDropped ?? 0;
           } else {
             entry.totalSamplesReceived += s.totalSamplesReceived ?? 0;
             entry.concealedSamples += s.concealedSamples ?? 0;
@@ -179,4 +185,46 @@ export function statsDelta(earlier, later) {
     );
   }
   return out;
+}
+
+/**
+ * Starts timing, in `page`, how long each remote participant's video stands still: every
+ * 100 ms the page reads how many frames it decoded from each tile's video, and keeps the
+ * longest time without a new one. `longestStalls(page)` reads (and restarts) the figures.
+ */
+export function watchStalls(page) {
+  return page.evaluate(() => {
+    const state = { longest: {}, last: {} };
+    window.__veilStalls = state;
+    const sample = async () => {
+      const pc = window.veilDebug?.pc;
+      if (!pc) return;
+      const frames = new Map();
+      (await pc.getStats()).forEach((s) => {
+        if (s.type === 'inbound-rtp' && s.kind === 'video') frames.set(s.trackIdentifier, s.framesDecoded ?? 0);
+      });
+      const now = performance.now();
+      for (const tile of document.querySelectorAll('[data-testid=tile]:not(.self)')) {
+        const name = tile.querySelector('[data-testid=tile-name]').textContent.trim();
+        let decoded = 0;
+        for (const el of tile.querySelectorAll('video')) {
+          for (const track of el.srcObject?.getVideoTracks() ?? []) decoded += frames.get(track.id) ?? 0;
+        }
+        const last = state.last[name];
+        if (!last || decoded !== last.decoded) state.last[name] = { decoded, at: now };
+        else state.longest[name] = Math.max(state.longest[name] ?? 0, now - last.at);
+      }
+    };
+    window.setInterval(() => void sample(), 100);
+  });
+}
+
+/** The longest stall (ms) of each remote participant's video since the last call. */
+export function longestStalls(page) {
+  return page.evaluate(() => {
+    const state = window.__veilStalls;
+    const out = { ...state.longest };
+    state.longest = {};
+    return out;
+  });
 }

@@ -20,7 +20,7 @@ import {
   waitForMediaFrom,
   waitForTiles,
 } from './harness.mjs';
-import { receiveStats, startImpairedServer, statsDelta } from './impair.mjs';
+import { longestStalls, receiveStats, startImpairedServer, statsDelta, watchStalls } from './impair.mjs';
 
 const NAMES = ['Ada Lovelace', 'Grace Hopper', 'Alan Turing'];
 const others = (name) => NAMES.filter((n) => n !== name);
@@ -71,8 +71,10 @@ describe('a meeting on an impaired network', { timeout: 240_000 }, () => {
       Object.fromEntries(
         await Promise.all(others(victim).map(async (n) => [n, (await receiveStats(pages.get(viewers[n])))[n]])),
       );
+    for (const p of pages.values()) await watchStalls(p);
     const before = await receiveStats(page);
     const baselineBefore = await baseline();
+    for (const p of pages.values()) await longestStalls(p);
     await relay.impair(paths.get(victim), { down: { loss: 5 } });
     // 15 s of video at 15 fps from each of the others, under loss.
     const changed = await eventually(
@@ -86,24 +88,31 @@ describe('a meeting on an impaired network', { timeout: 240_000 }, () => {
       { timeout: 60_000, interval: 500 },
     );
     const unimpaired = statsDelta(baselineBefore, await baseline());
+    const stalls = await longestStalls(page);
+    const baselineStalls = Object.fromEntries(
+      await Promise.all(others(victim).map(async (n) => [n, (await longestStalls(pages.get(viewers[n])))[n] ?? 0])),
+    );
     await relay.impair(paths.get(victim), { down: { loss: 0 } });
     const links = await relay.report();
     t.diagnostic(`under 5 % loss: ${JSON.stringify(changed)}`);
     t.diagnostic(`the same publishers, seen without loss: ${JSON.stringify(unimpaired)}`);
+    t.diagnostic(`longest stall (ms) under loss ${JSON.stringify(stalls)}, without ${JSON.stringify(baselineStalls)}`);
     t.diagnostic(`relay: ${JSON.stringify(links)}`);
     const down = paths.get(victim).reduce((sum, id) => sum + links[id - 1].down.lost, 0);
     assert.ok(down > 20, `the relay dropped packets on the way to ${victim} (${down})`);
     for (const name of others(victim)) {
       const d = changed[name];
       assert.ok(d.nackCount > 0, `${victim} asked for ${name}'s lost video packets again`);
-      // Freezes as the browser counts them (a frame late by 150 ms or more than three frame
-      // times): what the loss adds to what an unimpaired viewer of the same video sees stays
-      // under a second in all, so no freeze of a second or more comes from the loss.
-      const extra = d.totalFreezesDuration - unimpaired[name].totalFreezesDuration;
+      // What a user sees: the picture never stands still for a second or more, unless an
+      // unimpaired viewer of the same video saw it stand still about as long (this machine's
+      // load, not the loss: three browsers share two cores).
+      const allowed = Math.max(1000, baselineStalls[name] + 500);
       assert.ok(
-        extra < 1.0,
-        `${name}'s video froze for ${d.totalFreezesDuration.toFixed(2)} s in ${d.freezeCount} freezes ` +
-          `under loss, ${unimpaired[name].totalFreezesDuration.toFixed(2)} s without`,
+        stalls[name] < allowed,
+        `${name}'s video stood still for ${Math.round(stalls[name])} ms under loss ` +
+          `(${Math.round(baselineStalls[name])} ms without; freezes counted by the browser: ` +
+          `${d.freezeCount} of ${d.totalFreezesDuration.toFixed(2)} s under loss, ` +
+          `${unimpaired[name].freezeCount} of ${unimpaired[name].totalFreezesDuration.toFixed(2)} s without)`,
       );
       assert.ok(d.totalSamplesReceived > 48_000 * 5, `${name}'s audio kept coming: ${JSON.stringify(d)}`);
     }
