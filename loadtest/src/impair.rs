@@ -278,3 +278,68 @@ fn stats_json(s: LinkStats) -> serde_json::Value {
     json!({"offered": s.offered, "delivered": s.delivered, "lost": s.lost,
            "blackholed": s.blackholed, "queue_dropped": s.queue_dropped})
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn client(seed: u64) -> Client {
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        Client {
+            addr: "127.0.0.1:9".parse().unwrap(),
+            socket,
+            up: Link::clear(seed),
+            down: Link::clear(seed + 1),
+        }
+    }
+
+    #[tokio::test]
+    async fn commands_change_only_what_they_name() {
+        let mut clients = vec![client(1).await, client(3).await];
+        let mut defaults = (Impairment::default(), Impairment::default());
+        let reply = command(
+            r#"{"client": 2, "down": {"loss": 5, "delay": 40}}"#,
+            &mut clients,
+            &mut defaults,
+        );
+        assert_eq!(reply, json!({"ok": [2]}));
+        assert_eq!(clients[1].down.config().loss, 5.0);
+        assert_eq!(clients[1].down.config().delay, Duration::from_millis(40));
+        assert_eq!(clients[1].up.config(), &Impairment::default());
+        assert_eq!(clients[0].down.config(), &Impairment::default());
+
+        // A later change keeps what it does not name.
+        command(r#"{"client": 2, "down": {"jitter": 10}}"#, &mut clients, &mut defaults);
+        assert_eq!(clients[1].down.config().loss, 5.0);
+
+        // A top-level blackhole closes both directions; "all" also sets what new clients get.
+        let reply = command(r#"{"client": "all", "blackhole": true}"#, &mut clients, &mut defaults);
+        assert_eq!(reply, json!({"ok": [1, 2]}));
+        assert!(clients.iter().all(|c| c.up.config().blackhole && c.down.config().blackhole));
+        assert!(defaults.0.blackhole && defaults.1.blackhole);
+
+        // A rate of 0 lifts the cap.
+        command(r#"{"client": 1, "up": {"rate": 300}}"#, &mut clients, &mut defaults);
+        assert_eq!(clients[0].up.config().rate_kbit, Some(300));
+        command(r#"{"client": 1, "up": {"rate": 0}}"#, &mut clients, &mut defaults);
+        assert_eq!(clients[0].up.config().rate_kbit, None);
+    }
+
+    #[tokio::test]
+    async fn bad_commands_are_refused_with_a_reason() {
+        let mut clients = vec![client(1).await];
+        let mut defaults = (Impairment::default(), Impairment::default());
+        for (line, says) in [
+            (r#"{"client": 3, "down": {"loss": 1}}"#, "no client 3"),
+            (r#"{"client": 1, "down": {"loss": 120}}"#, "percentage"),
+            (r#"{"client": 1, "down": {"delay": -1}}"#, "milliseconds"),
+            (r#"{"client": 1, "down": {"lossy": 1}}"#, "not a command"),
+            (r#"{"down": {"loss": 1}}"#, "say which client"),
+        ] {
+            let reply = command(line, &mut clients, &mut defaults);
+            let error = reply["error"].as_str().unwrap_or_default();
+            assert!(error.contains(says), "{line}: {reply}");
+        }
+        assert_eq!(clients[0].down.config(), &Impairment::default());
+    }
+}
