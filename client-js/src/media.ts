@@ -10,6 +10,13 @@
 // then on the SFU offers whenever other participants' tracks come or go and the client answers.
 // All negotiation runs through one promise queue so that offers and answers never interleave.
 //
+// When the network drops, the connection goes `disconnected`. A short drop heals by itself: the
+// browser's consent checks reach the SFU again on the same path and media resumes, with no
+// renegotiation (the SFU keeps a silent participant for 30 s). If the connection is still down
+// after a few seconds, or `failed`, the client restarts ICE (new credentials, new candidates: a
+// new network or address) with an offer through signaling, and repeats that while it stays
+// down; only after 30 s does the connection count as lost.
+//
 // Every remote track's `msid` stream id is the participant id of its sender and its track id
 // `ID-SOURCE-MID`, so `ontrack` tells whose tile a track belongs to and what it claims to be
 // (the decrypting worker holds it to that claim: a frame must be encrypted for that source).
@@ -62,8 +69,10 @@ export const CAMERA_LAYERS: RTCRtpEncodingParameters[] = [
   { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
   { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
 ];
-/** How long the connection may stay `disconnected` before it counts as lost. */
-const DISCONNECTED_GRACE_MS = 10_000;
+/** How long the connection may stay down before the client restarts ICE (and between restarts). */
+const ICE_RESTART_AFTER_MS = 5_000;
+/** How long the connection may stay down before it counts as lost (the SFU waits as long). */
+const RECONNECT_GIVE_UP_MS = 30_000;
 
 /**
  * Codecs that are not media codecs of their own: retransmission and forward error correction
@@ -135,7 +144,10 @@ export class MediaSession {
   private awaitingAnswer: ((sdp: string) => void) | null = null;
   /** Which participant each remote track currently belongs to. */
   private readonly trackOwner = new Map<MediaStreamTrack, string>();
-  private disconnectedTimer: number | undefined;
+  /** While the connection is down: restarts ICE every few seconds, and gives up after 30 s. */
+  private restartTimer: number | undefined;
+  private giveUpTimer: number | undefined;
+  private restarting = false;
   private closed = false;
   private openGate: (publish: Source[]) => void = () => {};
   private readonly joinedGate = new Promise<Source[]>((resolve) => {
@@ -199,21 +211,53 @@ export class MediaSession {
         offer = await this.pc.createOffer();
         await this.pc.setLocalDescription(offer);
       }
-      let timer: number | undefined;
-      const answered = new Promise<string>((resolve, reject) => {
-        this.awaitingAnswer = resolve;
-        timer = window.setTimeout(
-          () => reject(new Error('the server did not answer the media offer.')),
-          ANSWER_TIMEOUT_MS,
-        );
-      });
-      const sources: Record<string, Source> = {};
-      for (const [source, tx] of this.senders) if (tx.mid !== null && tx.direction === 'sendonly') sources[tx.mid] = source;
-      this.events.signal({ type: 'offer', sdp: this.pc.localDescription?.sdp ?? offer.sdp ?? '', sources });
-      performance.mark('veil:offer-sent');
-      const sdp = await answered.finally(() => window.clearTimeout(timer));
-      await this.pc.setRemoteDescription({ type: 'answer', sdp });
-      performance.mark('veil:answer-applied');
+      await this.offerAndApplyAnswer(offer);
+    });
+  }
+
+  /** Sends the local offer `offer` (already set) to the server and applies its answer. */
+  private async offerAndApplyAnswer(offer: RTCSessionDescriptionInit): Promise<void> {
+    let timer: number | undefined;
+    const answered = new Promise<string>((resolve, reject) => {
+      this.awaitingAnswer = resolve;
+      timer = window.setTimeout(
+        () => reject(new Error('the server did not answer the media offer.')),
+        ANSWER_TIMEOUT_MS,
+      );
+    });
+    const sources: Record<string, Source> = {};
+    for (const [source, tx] of this.senders) if (tx.mid !== null && tx.direction === 'sendonly') sources[tx.mid] = source;
+    this.events.signal({ type: 'offer', sdp: this.pc.localDescription?.sdp ?? offer.sdp ?? '', sources });
+    performance.mark('veil:offer-sent');
+    const sdp = await answered.finally(() => window.clearTimeout(timer));
+    await this.pc.setRemoteDescription({ type: 'answer', sdp });
+    performance.mark('veil:answer-applied');
+  }
+
+  /**
+   * Restarts ICE: new credentials and candidates, offered to the SFU through signaling, on the
+   * same connection (same tracks, same DTLS keys). A restart that fails is rolled back and
+   * tried again while the connection stays down.
+   */
+  private restartIce(): void {
+    if (this.closed || this.restarting || this.pc.signalingState !== 'stable') return;
+    this.restarting = true;
+    performance.mark('veil:ice-restart');
+    void this.enqueue(async () => {
+      try {
+        this.pc.restartIce();
+        const offer = await this.pc.createOffer({ iceRestart: true });
+        await this.pc.setLocalDescription(offer);
+        await this.offerAndApplyAnswer(offer);
+      } catch (err) {
+        console.warn('veil: ICE restart failed', err);
+        this.awaitingAnswer = null;
+        if (!this.closed && this.pc.signalingState === 'have-local-offer') {
+          await this.pc.setLocalDescription({ type: 'rollback' }).catch(() => {});
+        }
+      } finally {
+        this.restarting = false;
+      }
     });
   }
 
@@ -261,7 +305,7 @@ export class MediaSession {
 
   close(): void {
     this.closed = true;
-    window.clearTimeout(this.disconnectedTimer);
+    this.stopReconnecting();
     this.awaitingAnswer = null;
     this.pc.close();
   }
@@ -319,15 +363,28 @@ export class MediaSession {
     if (this.closed) return;
     const state = this.pc.connectionState;
     performance.mark(`veil:pc-${state}`);
-    window.clearTimeout(this.disconnectedTimer);
-    if (state === 'failed') {
-      this.events.failed('The media connection to the server was lost.');
-    } else if (state === 'disconnected') {
-      this.disconnectedTimer = window.setTimeout(() => {
-        if (!this.closed && this.pc.connectionState === 'disconnected') {
+    if (state === 'connected') {
+      this.stopReconnecting();
+      return;
+    }
+    if (state !== 'disconnected' && state !== 'failed') return;
+    if (this.giveUpTimer === undefined) {
+      this.giveUpTimer = window.setTimeout(() => {
+        if (!this.closed && this.pc.connectionState !== 'connected') {
           this.events.failed('The media connection to the server was lost.');
         }
-      }, DISCONNECTED_GRACE_MS);
+      }, RECONNECT_GIVE_UP_MS);
     }
+    if (this.restartTimer === undefined) {
+      this.restartTimer = window.setInterval(() => this.restartIce(), ICE_RESTART_AFTER_MS);
+    }
+    if (state === 'failed') this.restartIce();
+  }
+
+  private stopReconnecting(): void {
+    window.clearTimeout(this.giveUpTimer);
+    window.clearInterval(this.restartTimer);
+    this.giveUpTimer = undefined;
+    this.restartTimer = undefined;
   }
 }

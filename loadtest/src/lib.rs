@@ -34,6 +34,7 @@
 //! hidden.
 
 pub mod bench;
+pub mod impair;
 pub mod janus;
 pub mod join;
 pub mod media;

@@ -50,6 +50,9 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:0")]
         udp: SocketAddr,
     },
+    /// A UDP relay in front of an SFU that impairs each client's path (loss, delay, jitter,
+    /// rate cap, blackhole), controlled by JSON lines on stdin (see docs/impairment.md).
+    Impair(veil_loadtest::impair::ImpairArgs),
 }
 
 #[derive(clap::Args)]
@@ -158,6 +161,7 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
                 None => Ok(()),
             }
         }
+        Command::Impair(args) => veil_loadtest::impair::run(args).await,
         Command::NullForwarder { .. } => unreachable!("handled before the runtime starts"),
     }
 }

@@ -33,7 +33,12 @@ fn a_vanished_peer_is_closed_and_the_others_stop_receiving_it() {
         }
     }
     let closed_after = closed_after.expect("the engine reports a vanished peer within a minute");
-    assert!(closed_after < Duration::from_secs(10), "reported after {closed_after:?}");
+    // Kept for 30 s in case its network comes back (see peers_come_back_after_a_network_drop),
+    // then reported; signaling usually notices a vanished browser sooner by its WebSocket.
+    assert!(
+        closed_after >= Duration::from_secs(25) && closed_after < Duration::from_secs(35),
+        "reported after {closed_after:?}"
+    );
     assert_eq!(net.engine.peer_count(), 2);
 
     // Ada and Bob keep exchanging media, and nothing more arrives from Cyd.

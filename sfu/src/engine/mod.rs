@@ -116,8 +116,12 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A connected peer that sends nothing at all for this long has vanished. Browsers send RTCP
 /// at least every few seconds and STUN consent checks every 5 s even when muted, so silence
-/// this long means the peer is gone; ICE consent expiry alone takes about 15 s in str0m.
-const SILENCE_TIMEOUT: Duration = Duration::from_secs(8);
+/// means the peer's network is down. A network can come back (a Wi-Fi dead spot, a switch to
+/// mobile data): until then the peer is kept, so that its browser resumes the same connection,
+/// or restarts ICE on it, without a new join. This matches the browser's own 30 s consent
+/// expiry and signaling's heartbeat; a browser that is gone for good is noticed sooner by its
+/// WebSocket closing.
+const SILENCE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Forwarded video packets each subscriber's connection keeps for retransmission (NACK):
 /// about 1.5 s of a 720p camera (≈270 packets/s), longer for smaller layers and screens. Every
@@ -586,8 +590,11 @@ impl Engine {
                 }
                 self.events.push_back((session, MediaEvent::Connected));
             }
+            // str0m's ICE-lite agent drops a pair after 15 s without a binding request. That is
+            // not the end: the browser's checks on the same address make a new pair, and an ICE
+            // restart (a new offer) brings new credentials. Silence ends the peer, not this.
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                self.close(session, Some("the media connection was lost (no ICE consent)".into()));
+                info!(%session, "ICE disconnected; waiting for the peer to come back");
             }
             Event::MediaAdded(added) if added.direction.is_receiving() => {
                 let rids = added.simulcast.map_or_else(Vec::new, |s| {

@@ -40,6 +40,9 @@ pub struct Client {
     pub addr: SocketAddr,
     /// False: the network drops everything to and from this client.
     pub online: bool,
+    /// Loss on the way from the engine to this client (a `veil_netsim` link; the harness
+    /// delivers at once, so only which datagrams arrive counts, not when).
+    pub downlink: Option<veil_netsim::Link>,
     pub pending: Option<SdpPendingOffer>,
     pub audio_mid: Option<Mid>,
     pub video_mid: Option<Mid>,
@@ -377,6 +380,7 @@ impl Net {
             rtc,
             addr,
             online: true,
+            downlink: None,
             pending: Some(pending),
             audio_mid,
             video_mid,
@@ -413,6 +417,11 @@ impl Net {
                             continue;
                         };
                         if !c.online {
+                            continue;
+                        }
+                        if let Some(link) = &mut c.downlink
+                            && link.send(now, t.contents.len()).delivered_at().is_none()
+                        {
                             continue;
                         }
                         let recv = Receive::new(Protocol::Udp, sfu, c.addr, &t.contents).unwrap();

@@ -1,0 +1,47 @@
+//! Video lost on a subscriber's downlink is resent from the SFU's copy when the subscriber
+//! asks (NACK), so every frame arrives; audio is not resent.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::Net;
+use str0m::media::MediaKind;
+use veil_netsim::{Impairment, Link};
+
+/// The frame counters of `kind` packets `to` received from `from` (payloads `kind|name|n|…`).
+fn counters(net: &Net, to: usize, from: usize, kind: MediaKind) -> BTreeSet<u64> {
+    let id = net.clients[from].participant.clone();
+    net.clients[to]
+        .received_from(&id, kind)
+        .iter()
+        .filter_map(|r| String::from_utf8_lossy(&r.payload).split('|').nth(2)?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn video_lost_on_the_way_to_a_subscriber_is_resent() {
+    let mut net = Net::new();
+    let a = net.join("r", "ada");
+    let c = net.join("r", "cyd");
+    net.settle();
+    net.run_with_media(Duration::from_secs(1));
+    let first = counters(&net, c, a, MediaKind::Video).last().copied().unwrap_or(0);
+
+    net.clients[c].downlink = Some(Link::new(Impairment { loss: 5.0, ..Default::default() }, 5));
+    net.run_with_media(Duration::from_secs(10));
+    // The last frames may still be waiting for their resend.
+    net.clients[c].downlink = None;
+    net.run_with_media(Duration::from_secs(1));
+
+    let video = counters(&net, c, a, MediaKind::Video);
+    let audio = counters(&net, c, a, MediaKind::Audio);
+    let last = *video.last().unwrap();
+    let range = first + 1..last;
+    let missing_video: Vec<u64> = range.clone().filter(|n| !video.contains(n)).collect();
+    let missing_audio = range.clone().filter(|n| !audio.contains(n)).count();
+    assert!(missing_audio > 5, "the link did lose packets ({missing_audio} audio packets)");
+    assert!(missing_video.is_empty(), "video frames never arrived: {missing_video:?}");
+    eprintln!("{} video frames all arrived; {missing_audio} audio packets lost", range.count());
+}
