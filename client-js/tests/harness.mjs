@@ -316,12 +316,13 @@ export async function waitForTiles(page, expected, timeout = 15_000) {
 }
 
 /**
- * What the page receives from each remote participant, read from getStats and mapped through
- * the tiles: `{ [name]: { id, framesDecoded, totalSamplesReceived, camera, microphone } }`.
- * A track counts for a participant when it is the one playing in that participant's tile.
+ * Per remote participant (by the name on its tile): the tile's participant id, whether its
+ * microphone and camera show as on, and the sums of the inbound-rtp statistics named in
+ * `fields` over the tracks playing in that tile. `fields` maps output names to statistic names
+ * for each kind, e.g. `{ video: { frames: 'framesDecoded' }, audio: { … } }`.
  */
-export function remoteMedia(page) {
-  return page.evaluate(async () => {
+export function tileInboundStats(page, fields) {
+  return page.evaluate(async (fields) => {
     const pc = window.veilDebug?.pc;
     if (!pc) return {};
     const byTrack = new Map();
@@ -332,22 +333,32 @@ export function remoteMedia(page) {
     for (const tile of document.querySelectorAll('[data-testid=tile]:not(.self)')) {
       const entry = {
         id: tile.getAttribute('data-participant-id'),
-        framesDecoded: 0,
-        totalSamplesReceived: 0,
         microphone: tile.getAttribute('data-microphone') === 'on',
         camera: tile.getAttribute('data-camera') === 'on',
       };
+      for (const kind of ['video', 'audio']) for (const name of Object.keys(fields[kind] ?? {})) entry[name] = 0;
       for (const el of tile.querySelectorAll('video, audio')) {
         for (const track of el.srcObject?.getTracks() ?? []) {
           const s = byTrack.get(track.id);
           if (!s) continue;
-          if (s.kind === 'video') entry.framesDecoded += s.framesDecoded ?? 0;
-          else entry.totalSamplesReceived += s.totalSamplesReceived ?? 0;
+          for (const [name, stat] of Object.entries(fields[s.kind] ?? {})) entry[name] += s[stat] ?? 0;
         }
       }
       out[tile.querySelector('[data-testid=tile-name]').textContent.trim()] = entry;
     }
     return out;
+  }, fields);
+}
+
+/**
+ * What the page receives from each remote participant, read from getStats and mapped through
+ * the tiles: `{ [name]: { id, framesDecoded, totalSamplesReceived, camera, microphone } }`.
+ * A track counts for a participant when it is the one playing in that participant's tile.
+ */
+export function remoteMedia(page) {
+  return tileInboundStats(page, {
+    video: { framesDecoded: 'framesDecoded' },
+    audio: { totalSamplesReceived: 'totalSamplesReceived' },
   });
 }
 

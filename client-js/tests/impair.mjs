@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
-import { CLIENT_DIR, eventually, startServer } from './harness.mjs';
+import { CLIENT_DIR, eventually, startServer, tileInboundStats } from './harness.mjs';
 
 export const VEIL_LOADTEST_BIN = process.env.VEIL_LOADTEST_BIN
   ? resolve(process.env.VEIL_LOADTEST_BIN)
@@ -126,52 +126,19 @@ export async function startImpairedServer({ args = [], seed } = {}) {
  * the tracks playing in that tile.
  */
 export function receiveStats(page) {
-  return page.evaluate(async () => {
-    const pc = window.veilDebug?.pc;
-    if (!pc) return {};
-    const byTrack = new Map();
-    (await pc.getStats()).forEach((s) => {
-      if (s.type === 'inbound-rtp') byTrack.set(s.trackIdentifier, s);
-    });
-    const out = {};
-    for (const tile of document.querySelectorAll('[data-testid=tile]:not(.self)')) {
-      const entry = {
-        id: tile.getAttribute('data-participant-id'),
-        framesDecoded: 0,
-        freezeCount: 0,
-        totalFreezesDuration: 0,
-        nackCount: 0,
-        packetsLost: 0,
-        retransmitted: 0,
-        pliCount: 0,
-        keyFramesDecoded: 0,
-        framesDropped: 0,
-        totalSamplesReceived: 0,
-        concealedSamples: 0,
-      };
-      for (const el of tile.querySelectorAll('video, audio')) {
-        for (const track of el.srcObject?.getTracks() ?? []) {
-          const s = byTrack.get(track.id);
-          if (!s) continue;
-          if (s.kind === 'video') {
-            entry.framesDecoded += s.framesDecoded ?? 0;
-            entry.freezeCount += s.freezeCount ?? 0;
-            entry.totalFreezesDuration += s.totalFreezesDuration ?? 0;
-            entry.nackCount += s.nackCount ?? 0;
-            entry.packetsLost += s.packetsLost ?? 0;
-            entry.retransmitted += s.retransmittedPacketsReceived ?? 0;
-            entry.pliCount += s.pliCount ?? 0;
-            entry.keyFramesDecoded += s.keyFramesDecoded ?? 0;
-            entry.framesDropped += s.framesDropped ?? 0;
-          } else {
-            entry.totalSamplesReceived += s.totalSamplesReceived ?? 0;
-            entry.concealedSamples += s.concealedSamples ?? 0;
-          }
-        }
-      }
-      out[tile.querySelector('[data-testid=tile-name]').textContent.trim()] = entry;
-    }
-    return out;
+  return tileInboundStats(page, {
+    video: {
+      framesDecoded: 'framesDecoded',
+      freezeCount: 'freezeCount',
+      totalFreezesDuration: 'totalFreezesDuration',
+      nackCount: 'nackCount',
+      packetsLost: 'packetsLost',
+      retransmitted: 'retransmittedPacketsReceived',
+      pliCount: 'pliCount',
+      keyFramesDecoded: 'keyFramesDecoded',
+      framesDropped: 'framesDropped',
+    },
+    audio: { totalSamplesReceived: 'totalSamplesReceived', concealedSamples: 'concealedSamples' },
   });
 }
 

@@ -26,6 +26,30 @@ import { longestStalls, receiveStats, startImpairedServer, statsDelta, watchStal
 
 const NAMES = ['Ada Lovelace', 'Grace Hopper', 'Alan Turing'];
 const others = (name) => NAMES.filter((n) => n !== name);
+
+/** Frames decoded each way between `victim` and every other page (`A>B`: what A decoded of B). */
+async function framesBothWays(pages, victim) {
+  const frames = async (viewer, from) => (await remoteMedia(pages.get(viewer)))[from]?.framesDecoded ?? 0;
+  const out = {};
+  for (const n of others(victim)) {
+    out[`${n}>${victim}`] = await frames(n, victim);
+    out[`${victim}>${n}`] = await frames(victim, n);
+  }
+  return out;
+}
+
+/** Waits until every direction of `framesBothWays` decoded more than 5 frames past `mark`. */
+function flowingAgain(pages, victim, mark, timeout) {
+  return eventually(
+    `${victim}'s media to flow both ways again`,
+    async () => {
+      const now = await framesBothWays(pages, victim);
+      if (!Object.entries(now).every(([k, v]) => v > mark[k] + 5)) throw new Error(JSON.stringify({ mark, now }));
+      return true;
+    },
+    { timeout, interval: 250 },
+  );
+}
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 describe('a meeting on an impaired network', { timeout: 240_000 }, () => {
@@ -155,28 +179,8 @@ describe('a meeting on an impaired network', { timeout: 240_000 }, () => {
     const light = await pageClock();
 
     // …and once the network is back, media flows both ways again.
-    const frames = async (viewer, from) => (await remoteMedia(pages.get(viewer)))[from]?.framesDecoded ?? 0;
-    const mark = Object.fromEntries(
-      await Promise.all(
-        NAMES.filter((n) => n !== victim).flatMap((n) => [
-          [`${n}>${victim}`, frames(n, victim)],
-          [`${victim}>${n}`, frames(victim, n)],
-        ]).map(async ([k, v]) => [k, await v]),
-      ),
-    );
-    await eventually(
-      `${victim}'s media to flow both ways again`,
-      async () => {
-        const now = {};
-        for (const n of others(victim)) {
-          now[`${n}>${victim}`] = await frames(n, victim);
-          now[`${victim}>${n}`] = await frames(victim, n);
-        }
-        if (!Object.entries(now).every(([k, v]) => v > mark[k] + 5)) throw new Error(JSON.stringify({ mark, now }));
-        return true;
-      },
-      { timeout: 45_000, interval: 250 },
-    );
+    const mark = await framesBothWays(pages, victim);
+    await flowingAgain(pages, victim, mark, 45_000);
     const recovered = Date.now() - lifted;
     const restarts = sentMessages(page).filter((m) => m.type === 'offer').length - offersBefore;
     const states = await page.evaluate(() =>
@@ -216,29 +220,12 @@ describe('a meeting on an impaired network', { timeout: 240_000 }, () => {
     const victim = 'Ada Lovelace';
     const page = pages.get(victim);
     const offersBefore = sentMessages(page).filter((m) => m.type === 'offer').length;
-    const frames = async (viewer, from) => (await remoteMedia(pages.get(viewer)))[from]?.framesDecoded ?? 0;
     await relay.impair(paths.get(victim), { blackhole: true });
     await sleep(2_000);
     await relay.impair(paths.get(victim), { blackhole: false });
     const lifted = Date.now();
-    const mark = {};
-    for (const n of others(victim)) {
-      mark[`${n}>${victim}`] = await frames(n, victim);
-      mark[`${victim}>${n}`] = await frames(victim, n);
-    }
-    await eventually(
-      `${victim}'s media to flow both ways again`,
-      async () => {
-        const now = {};
-        for (const n of others(victim)) {
-          now[`${n}>${victim}`] = await frames(n, victim);
-          now[`${victim}>${n}`] = await frames(victim, n);
-        }
-        if (!Object.entries(now).every(([k, v]) => v > mark[k] + 5)) throw new Error(JSON.stringify({ mark, now }));
-        return true;
-      },
-      { timeout: 20_000, interval: 250 },
-    );
+    const mark = await framesBothWays(pages, victim);
+    await flowingAgain(pages, victim, mark, 20_000);
     t.diagnostic(`media flowed both ways again ${Date.now() - lifted} ms after a 2 s drop ended`);
     const offers = sentMessages(page).filter((m) => m.type === 'offer').length - offersBefore;
     assert.equal(offers, 0, 'no ICE restart: the connection simply resumed');
