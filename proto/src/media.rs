@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use tokio::sync::mpsc;
 
 use crate::room::Source;
+pub use crate::signal::TileSize;
 use crate::{ParticipantId, RoomName};
 
 /// One participant's media session: one per joined WebSocket connection.
@@ -53,42 +54,6 @@ pub enum MediaCommand {
     SetTileSizes { session: SessionId, tiles: Vec<TileSize> },
     /// End the session: the participant left or signaling dropped it.
     Close { session: SessionId },
-}
-
-/// How large one received video is shown.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TileSize {
-    /// The receiving m-line's mid (the transceiver's `mid` in the browser).
-    pub mid: String,
-    /// Height in device pixels; 0 when the video is not on screen.
-    pub height: u32,
-}
-
-impl TileSize {
-    /// The most tiles one report may name.
-    pub const MAX_TILES: usize = 256;
-    /// The tallest tile worth asking for (8K).
-    pub const MAX_HEIGHT: u32 = 4320;
-
-    /// Checks a whole report: how many tiles, and each mid and height.
-    pub fn check_all(tiles: &[TileSize]) -> Result<(), String> {
-        if tiles.len() > Self::MAX_TILES {
-            return Err(format!("at most {} tile sizes, not {}", Self::MAX_TILES, tiles.len()));
-        }
-        for tile in tiles {
-            let mid_ok = !tile.mid.is_empty()
-                && tile.mid.len() <= 16
-                && tile.mid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-            if !mid_ok {
-                return Err("a tile's mid must be 1 to 16 letters, digits, - or _".into());
-            }
-            if tile.height > Self::MAX_HEIGHT {
-                return Err(format!("a tile is at most {} pixels high", Self::MAX_HEIGHT));
-            }
-        }
-        Ok(())
-    }
 }
 
 /// What a media session may do, from the join token's grants and the room's policy.

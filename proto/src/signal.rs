@@ -67,7 +67,7 @@ pub enum ClientMessage {
     },
     /// How large this client shows each video it receives, by the receiving m-line's mid
     /// (height 0: not on screen). Sent when its layout changes; replaces the last report.
-    TileSizes { tiles: Vec<crate::media::TileSize> },
+    TileSizes { tiles: Vec<TileSize> },
     /// Host: let a participant waiting in the lobby in.
     Admit { participant_id: ParticipantId },
     /// Host: turn a participant in the lobby away.
@@ -315,6 +315,42 @@ impl ErrorCode {
             Self::MlsInvalidCommit => "mls_invalid_commit",
             Self::MlsInvalidMessage => "mls_invalid_message",
         }
+    }
+}
+
+/// How large one received video is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TileSize {
+    /// The receiving m-line's mid (the transceiver's `mid` in the browser).
+    pub mid: String,
+    /// Height in device pixels; 0 when the video is not on screen.
+    pub height: u32,
+}
+
+impl TileSize {
+    /// The most tiles one report may name.
+    pub const MAX_TILES: usize = 256;
+    /// The tallest tile worth asking for (8K).
+    pub const MAX_HEIGHT: u32 = 4320;
+
+    /// Checks a whole report: how many tiles, and each mid and height.
+    pub fn check_all(tiles: &[TileSize]) -> Result<(), String> {
+        if tiles.len() > Self::MAX_TILES {
+            return Err(format!("at most {} tile sizes, not {}", Self::MAX_TILES, tiles.len()));
+        }
+        for tile in tiles {
+            let mid_ok = !tile.mid.is_empty()
+                && tile.mid.len() <= 16
+                && tile.mid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !mid_ok {
+                return Err("a tile's mid must be 1 to 16 letters, digits, - or _".into());
+            }
+            if tile.height > Self::MAX_HEIGHT {
+                return Err(format!("a tile is at most {} pixels high", Self::MAX_HEIGHT));
+            }
+        }
+        Ok(())
     }
 }
 
