@@ -188,6 +188,28 @@ export class MediaSession {
     if (this.senders.size === 0) this.pc.addTransceiver('audio', { direction: 'recvonly' });
   }
 
+  /**
+   * The SFU needs only the simulcast layers `rids` of our sending m-line `mid`: the others
+   * pause (saving our uplink and encoder) until a later message names them. At worst a server
+   * pauses what it could drop anyway.
+   */
+  async setActiveLayers(mid: string, rids: string[]): Promise<void> {
+    const tx = [...this.senders.values()].find((t) => t.mid === mid);
+    if (!tx) return;
+    const params = tx.sender.getParameters();
+    let changed = false;
+    for (const encoding of params.encodings ?? []) {
+      if (encoding.rid === undefined) continue;
+      const active = rids.includes(encoding.rid);
+      if (encoding.active !== active) {
+        encoding.active = active;
+        changed = true;
+      }
+    }
+    if (!changed) return;
+    await tx.sender.setParameters(params).catch((err: unknown) => console.warn('veil: cannot pause layers', err));
+  }
+
   /** Whether this session can send `source` (granted at join and still allowed). */
   canSend(source: Source): boolean {
     return this.senders.get(source)?.direction === 'sendonly';

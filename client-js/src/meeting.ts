@@ -280,6 +280,9 @@ export class Meeting {
       case 'mute_requested':
         this.mutedByHost(msg.source);
         break;
+      case 'layers_wanted':
+        void this.media?.setActiveLayers(msg.mid, msg.rids);
+        break;
       case 'answer':
         this.media?.handleAnswer(msg.sdp);
         break;

@@ -138,6 +138,8 @@ export type ServerMessage =
   | { type: 'participant_left'; participant_id: string }
   | { type: 'answer'; sdp: string }
   | { type: 'offer'; sdp: string }
+  // Only these simulcast layers of our sending m-line `mid` reach anyone; the rest may pause.
+  | { type: 'layers_wanted'; mid: string; rids: string[] }
   | { type: 'pong' }
   | { type: 'mls_create_group'; group_id: string }
   | { type: 'mls_add_request'; participant_id: string; key_package: string; committer: string }
@@ -179,6 +181,7 @@ const SERVER_TYPES = new Set<string>([
   'participant_left',
   'answer',
   'offer',
+  'layers_wanted',
   'pong',
   'mls_create_group',
   'mls_add_request',

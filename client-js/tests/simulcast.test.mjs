@@ -2,7 +2,8 @@
 // (135p, 270p and 540p of a 540p capture), each encrypted; Bob shows her full screen and Cyd
 // in a small window, and each decodes the layer that fills the tile, not more. When Cyd's
 // window grows, the SFU switches her up on a keyframe and her picture goes on, still
-// decrypted. Bob and Cyd turn their cameras off, so that the machine's two cores encode only
+// decrypted. Layers nobody watches pause at Ada's browser until a tile needs them. Bob and
+// Cyd turn their cameras off, so that the machine's two cores encode only
 // Ada's layers: a browser short of CPU drops its top layers.
 
 import assert from 'node:assert/strict';
@@ -20,6 +21,14 @@ function sentLayers(page) {
       if (s.type === 'outbound-rtp' && s.kind === 'video' && s.rid && s.frameHeight) layers[s.rid] = s.frameHeight;
     });
     return layers;
+  });
+}
+
+/** Which of `page`'s camera encodings are active: `{ rid: active }`. */
+function activeLayers(page) {
+  return page.evaluate(() => {
+    const camera = window.veilDebug.pc.getTransceivers().find((t) => t.sender.getParameters().encodings?.length > 1);
+    return Object.fromEntries(camera.sender.getParameters().encodings.map((e) => [e.rid, e.active !== false]));
   });
 }
 
@@ -119,5 +128,24 @@ describe('simulcast', { timeout: 240_000 }, () => {
     await decodesAt(cyd, 'Ada Lovelace', 540, 'Cyd decoding Ada at 540p after her window grew');
     const { tiles } = await e2eeStatus(cyd);
     assert.equal(tiles['Ada Lovelace'].state, 'encrypted', 'her tile still says encrypted');
+  });
+
+  it('pauses layers nobody watches at the sender, and resumes one when a tile grows', async () => {
+    await bob.getByTestId('layout-toggle').click(); // back to the grid
+    await bob.setViewportSize({ width: 420, height: 300 });
+    await cyd.setViewportSize({ width: 420, height: 300 });
+    await eventually(
+      'Ada to pause her 270p and 540p layers',
+      async () => {
+        const active = await activeLayers(ada);
+        if (!(active.q && !active.h && !active.f)) throw new Error(JSON.stringify(active));
+        return active;
+      },
+      { timeout: 30_000, interval: 250 },
+    );
+    await decodesAt(cyd, 'Ada Lovelace', 135, 'Cyd still decoding Ada at 135p');
+    await cyd.setViewportSize({ width: 1600, height: 1000 });
+    await decodesAt(cyd, 'Ada Lovelace', 540, 'Cyd decoding Ada at 540p once her window grew again');
+    assert.equal((await activeLayers(ada)).f, true, 'Ada sends 540p again');
   });
 });

@@ -86,6 +86,9 @@ pub enum MediaEvent {
     Error { message: String },
     /// An offer published more than the session's grants allow; it was refused whole.
     Refused { message: String },
+    /// The SFU needs only these simulcast layers (rids) of the participant's sending m-line
+    /// `mid`; the others may pause until a later event names them again.
+    LayersWanted { mid: String, rids: Vec<String> },
     /// The session ended on the SFU side (ICE consent lost, DTLS closed, fatal error).
     Closed { reason: String },
 }

@@ -153,6 +153,9 @@ pub enum ServerMessage {
     Answer { sdp: String },
     /// The SFU renegotiates; the client replies with [`ClientMessage::Answer`].
     Offer { sdp: String },
+    /// Only these simulcast layers (rids) of the client's sending m-line `mid` reach anyone:
+    /// the client may pause the others (`active: false`) until a later message names them.
+    LayersWanted { mid: String, rids: Vec<String> },
     /// Reply to [`ClientMessage::Ping`].
     Pong,
     /// MLS: nobody is in the group any more; create it anew (the joined participant was waiting).

@@ -162,3 +162,32 @@ fn when_the_publisher_stops_its_top_layer_subscribers_move_to_the_next() {
     net.run_with_media(Duration::from_secs(4));
     assert_switched_to(&video_since(&net, bob, ada, mark), "f");
 }
+
+#[test]
+fn layers_nobody_watches_pause_at_the_publisher_and_resume_when_a_tile_grows() {
+    let mut net = Net::new();
+    let ada = net.join_simulcast("r", "ada");
+    let bob = net.join("r", "bob");
+    let cyd = net.join("r", "cyd");
+    net.settle();
+    net.run_with_media(Duration::from_secs(1));
+    net.show(bob, ada, 120);
+    net.show(cyd, ada, 150);
+    net.run_with_media(Duration::from_secs(2));
+    assert!(net.clients[ada].layers_wanted.is_empty(), "nothing pauses before the grace is over");
+
+    net.run_with_media(Duration::from_secs(2));
+    assert_eq!(net.clients[ada].layers_wanted.last().unwrap(), &["q"], "only 180p is needed");
+    assert_eq!(net.clients[ada].sfu_paused, ["h", "f"]);
+    let mark = count(&net, bob, ada);
+    net.run_with_media(Duration::from_secs(1));
+    assert_eq!(runs(&video_since(&net, bob, ada, mark)), ["q"], "Bob's picture goes on");
+
+    // Bob opens Ada full screen: 720p is asked for at once, and he switches to it.
+    net.show(bob, ada, 720);
+    assert_eq!(net.clients[ada].layers_wanted.last().unwrap(), &["q", "f"]);
+    let mark = count(&net, bob, ada);
+    net.run_with_media(Duration::from_secs(1));
+    assert_switched_to(&video_since(&net, bob, ada, mark), "f");
+    assert_continuous(&video_since(&net, bob, ada, 0));
+}

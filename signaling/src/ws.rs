@@ -440,6 +440,10 @@ impl Connection {
                 self.send(ServerMessage::Offer { sdp });
                 Ok(())
             }
+            Some(MediaEvent::LayersWanted { mid, rids }) => {
+                self.send(ServerMessage::LayersWanted { mid, rids });
+                Ok(())
+            }
             Some(MediaEvent::Connected) => {
                 tracing::debug!("media connected");
                 Ok(())

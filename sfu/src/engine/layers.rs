@@ -26,11 +26,26 @@ pub(crate) struct Layer {
     pub last_packet: Option<Instant>,
     /// Whether it counted as sending when layers were last chosen.
     pub live: bool,
+    /// Whether the publisher was told some subscriber needs it (else it may pause it).
+    pub wanted: bool,
+    /// When it was last asked for again (or the track began): it gets time to start sending.
+    pub wanted_since: Option<Instant>,
+    /// Since when no subscriber has needed it, while it is still wanted.
+    pub unneeded_since: Option<Instant>,
 }
 
 impl Layer {
     pub fn new(rid: Option<Rid>) -> Self {
-        Self { rid, height: None, last_keyframe_request: None, last_packet: None, live: true }
+        Self {
+            rid,
+            height: None,
+            last_keyframe_request: None,
+            last_packet: None,
+            live: true,
+            wanted: true,
+            wanted_since: None,
+            unneeded_since: None,
+        }
     }
 
     /// Whether the layer sends, at `now`, for a track that started sending at `since`: every
@@ -38,6 +53,13 @@ impl Layer {
     pub fn sending(&self, since: Instant, now: Instant) -> bool {
         now < since + LAYER_STALE_AFTER
             || self.last_packet.is_some_and(|t| now < t + LAYER_STALE_AFTER)
+            || self.wanted_since.is_some_and(|t| now < t + LAYER_STALE_AFTER)
+    }
+
+    /// Whether a subscriber may be given it: it sends, or the SFU paused it and can ask for it
+    /// again.
+    pub fn available(&self) -> bool {
+        self.live || !self.wanted
     }
 }
 
@@ -51,6 +73,42 @@ pub(crate) fn update_live(layers: &mut [Layer], since: Instant, now: Instant) ->
         layer.live = live;
     }
     changed
+}
+
+/// How long a layer nobody needs keeps being sent before the publisher is told it may pause it,
+/// so that a tile resized back and forth does not pause and resume it each time.
+pub(crate) const PAUSE_UNNEEDED_AFTER: Duration = Duration::from_secs(3);
+
+/// Marks which of `layers` the publisher should send, given the rids some subscriber gets or
+/// is switching to (`needed`): a needed layer at once, an unneeded one that sends after
+/// [`PAUSE_UNNEEDED_AFTER`]. A layer the publisher stopped on its own (short of CPU or
+/// bandwidth) stays wanted, so that it is used again as soon as it comes back. Returns the
+/// rids to send when that changed.
+pub(crate) fn update_wanted(
+    layers: &mut [Layer],
+    needed: &[Option<Rid>],
+    now: Instant,
+) -> Option<Vec<Rid>> {
+    let mut changed = false;
+    for layer in layers.iter_mut() {
+        if needed.contains(&layer.rid) {
+            layer.unneeded_since = None;
+            if !layer.wanted {
+                layer.wanted = true;
+                layer.wanted_since = Some(now);
+                changed = true;
+            }
+        } else if layer.wanted && !layer.live {
+            layer.unneeded_since = None;
+        } else if layer.wanted {
+            let since = *layer.unneeded_since.get_or_insert(now);
+            if now >= since + PAUSE_UNNEEDED_AFTER {
+                layer.wanted = false;
+                changed = true;
+            }
+        }
+    }
+    changed.then(|| layers.iter().filter(|l| l.wanted).filter_map(|l| l.rid).collect())
 }
 
 /// What a subscriber should receive of a track.
@@ -73,8 +131,8 @@ pub(crate) fn choose(layers: &[Layer], tile_height: Option<u32>) -> Target {
     if tile_height == Some(0) {
         return Target::Paused;
     }
-    let any_live = layers.iter().any(|l| l.live);
-    let candidates = || layers.iter().filter(move |l| l.live || !any_live);
+    let any_live = layers.iter().any(Layer::available);
+    let candidates = || layers.iter().filter(move |l| l.available() || !any_live);
     let best = candidates().next_back().and_then(|l| l.rid);
     let Some(tile) = tile_height else {
         return Target::Layer(best);
@@ -145,6 +203,33 @@ mod tests {
         // Nothing sends at all: choose as if all did.
         assert!(update_live(&mut l, t0, t0 + Duration::from_secs(9)));
         assert_eq!(rid(choose(&l, None)), "f");
+    }
+
+    #[test]
+    fn unneeded_layers_pause_after_a_grace_and_come_back_at_once() {
+        let t0 = Instant::now();
+        let mut l = layers(&[("q", Some(180)), ("h", Some(360)), ("f", Some(720))]);
+        let q = Some(Rid::from("q"));
+        let f = Some(Rid::from("f"));
+        assert_eq!(update_wanted(&mut l, &[q], t0), None, "not before the grace is over");
+        let later = t0 + PAUSE_UNNEEDED_AFTER;
+        let wanted = update_wanted(&mut l, &[q], later).unwrap();
+        assert_eq!(wanted, [Rid::from("q")]);
+        assert_eq!(update_wanted(&mut l, &[q], later), None, "said once");
+        // A paused layer may be chosen (the SFU can ask for it again), and is asked for at once.
+        assert_eq!(rid(choose(&l, None)), "f");
+        let wanted = update_wanted(&mut l, &[q, f], later).unwrap();
+        assert_eq!(wanted, [Rid::from("q"), Rid::from("f")]);
+        assert!(l[2].sending(t0, later), "it gets time to start again");
+        // A layer the publisher dropped on its own stays wanted.
+        l[1].wanted = true;
+        l[1].live = false;
+        let much_later = later + PAUSE_UNNEEDED_AFTER * 2;
+        l[0].live = true;
+        l[2].live = true;
+        update_wanted(&mut l, &[q, f], later);
+        assert_eq!(update_wanted(&mut l, &[q, f], much_later), None);
+        assert!(l[1].wanted);
     }
 
     #[test]

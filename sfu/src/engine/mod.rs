@@ -413,6 +413,39 @@ impl Engine {
         for rid in awaited {
             self.request_keyframe(track, rid);
         }
+        self.update_wanted(track);
+    }
+
+    /// Tells the publisher of `track` which of its simulcast layers anyone needs, when that
+    /// changed: a layer nobody gets or is switching to may pause ([`layers::update_wanted`]).
+    fn update_wanted(&mut self, track: TrackId) {
+        let now = self.now;
+        let Some(publisher) = self.peers.get(&track.session) else {
+            return;
+        };
+        let Some(members) = self.rooms.get(&publisher.room) else {
+            return;
+        };
+        let mut needed = Vec::new();
+        for other in members.iter().filter(|s| **s != track.session) {
+            if let Some(subscriber) = self.peers.get(other) {
+                subscriber.needed_layers(track, &mut needed);
+            }
+        }
+        let Some(publisher) = self.peers.get_mut(&track.session) else {
+            return;
+        };
+        let Some(track_in) = publisher.tracks_in.get_mut(&track.mid) else {
+            return;
+        };
+        if track_in.layers.len() < 2 {
+            return;
+        }
+        if let Some(rids) = layers::update_wanted(&mut track_in.layers, &needed, now) {
+            let rids = rids.iter().map(|r| r.to_string()).collect();
+            let event = MediaEvent::LayersWanted { mid: track.mid.to_string(), rids };
+            self.events.push_back((track.session, event));
+        }
     }
 
     /// Removes a peer. `reason` is reported to signaling when the engine, not signaling, ended it.
@@ -530,15 +563,22 @@ impl Engine {
         }
         self.next_layer_check = now + LAYER_CHECK_INTERVAL;
         let mut changed = Vec::new();
+        let mut simulcast = Vec::new();
         for (session, peer) in self.peers.iter_mut() {
             for (mid, track) in peer.tracks_in.iter_mut().filter(|(_, t)| t.layers.len() > 1) {
+                let id = TrackId { session: *session, mid: *mid };
                 if layers::update_live(&mut track.layers, track.since, now) {
-                    changed.push(TrackId { session: *session, mid: *mid });
+                    changed.push(id);
                 }
+                simulcast.push(id);
             }
         }
         for track in changed {
             self.retarget(track, None);
+        }
+        // Layers that stopped being needed pause once their grace is over.
+        for track in simulcast {
+            self.update_wanted(track);
         }
     }
 

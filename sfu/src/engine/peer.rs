@@ -426,6 +426,23 @@ impl Peer {
         wanted
     }
 
+    /// Adds to `needed` the layers of `track` this peer needs: the one it gets and the one it
+    /// is switching to.
+    pub fn needed_layers(&self, track: TrackId, needed: &mut Vec<Option<Rid>>) {
+        let Some(out) = self.tracks_out.get(&track) else {
+            return;
+        };
+        let target = match out.target {
+            Target::Layer(rid) => Some(rid),
+            Target::Paused => None,
+        };
+        for rid in target.into_iter().chain(out.current) {
+            if !needed.contains(&rid) {
+                needed.push(rid);
+            }
+        }
+    }
+
     /// The layer this peer receives of `track`, if any.
     pub fn current_layer(&self, track: TrackId) -> Option<Option<Rid>> {
         self.tracks_out.get(&track).and_then(|out| out.current)

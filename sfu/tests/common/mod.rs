@@ -53,9 +53,13 @@ pub struct Client {
     pub keyframe_requests_by_layer: std::collections::BTreeMap<String, usize>,
     /// Publishes its camera in the [`LAYERS`].
     pub simulcast: bool,
-    /// Layers it has stopped sending (as a browser drops its top layer when short of
-    /// bandwidth or CPU).
+    /// Layers it has stopped sending on its own (as a browser drops its top layer when short
+    /// of bandwidth or CPU).
     pub stopped_layers: Vec<&'static str>,
+    /// Layers it paused because the SFU said nobody needs them.
+    pub sfu_paused: Vec<&'static str>,
+    /// The layers the SFU said it needs, each time it said so.
+    pub layers_wanted: Vec<Vec<String>>,
     /// Layers that owe a keyframe (asked for one).
     layer_keyframe_due: Vec<String>,
     /// The tile sizes this client last reported.
@@ -112,7 +116,7 @@ impl Client {
         let pt = self.pt(Codec::Vp8);
         let name = self.participant.0.clone();
         for (i, (rid, height)) in LAYERS.iter().enumerate() {
-            if self.stopped_layers.contains(rid) {
+            if self.stopped_layers.contains(rid) || self.sfu_paused.contains(rid) {
                 continue;
             }
             let due = self.layer_keyframe_due.iter().any(|r| r == rid);
@@ -390,6 +394,8 @@ impl Net {
             keyframe_requests_by_layer: Default::default(),
             simulcast,
             stopped_layers: Vec::new(),
+            sfu_paused: Vec::new(),
+            layers_wanted: Vec::new(),
             layer_keyframe_due: Vec::new(),
             tiles: Vec::new(),
             connected: false,
@@ -456,6 +462,16 @@ impl Net {
                 let pending = c.pending.take().expect("an offer in flight");
                 let answer = SdpAnswer::from_sdp_string(&sdp).unwrap();
                 c.rtc.sdp_api().accept_answer(pending, answer).unwrap();
+            }
+            MediaEvent::LayersWanted { rids, .. } => {
+                // As a browser does: the encodings not named pause until named again.
+                let c = self.client_by_session(session).expect("client");
+                c.sfu_paused = LAYERS
+                    .iter()
+                    .map(|(rid, _)| *rid)
+                    .filter(|r| !rids.iter().any(|w| w == r))
+                    .collect();
+                c.layers_wanted.push(rids);
             }
             MediaEvent::Offer { sdp } => {
                 let Some(c) = self.client_by_session(session) else { return };
