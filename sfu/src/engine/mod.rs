@@ -688,7 +688,7 @@ impl Engine {
         }
     }
 
-    fn forward(&mut self, session: SessionId, packet: RtpPacket) {
+    fn forward(&mut self, session: SessionId, mut packet: RtpPacket) {
         self.stats.rtp_in += 1;
         let Some(publisher) = self.peers.get_mut(&session) else {
             return;
@@ -707,58 +707,38 @@ impl Engine {
         if track_in.muted {
             return;
         }
-        let vp8 = params.spec().codec == Codec::Vp8;
-        let descriptor = if vp8 { Descriptor::parse(&packet.payload) } else { None };
-        let keyframe_start = descriptor.is_some_and(|d| d.starts_keyframe(&packet.payload));
+        let payload = &packet.payload;
+        let vp8 = if params.spec().codec == Codec::Vp8 { Descriptor::parse(payload) } else { None };
+        let keyframe_start = vp8.is_some_and(|d| d.starts_keyframe(payload));
+        let keyframe =
+            keyframe_start.then(|| vp8.and_then(|d| d.keyframe_size(payload)).map(|s| s.1));
         let track = TrackId { session, mid };
-        // A keyframe tells the layer's size; a new layer or a new size may change who gets what.
-        let mut resized = false;
-        if let Some(layer) = track_in.layer_mut(rid) {
-            layer.last_packet = Some(packet.timestamp);
-        }
-        if keyframe_start {
-            let height = descriptor.and_then(|d| d.keyframe_size(&packet.payload)).map(|s| s.1);
-            if track_in.layer_mut(rid).is_none() {
-                track_in.layers.push(layers::Layer::new(rid));
-                resized = true;
-            }
-            if let Some(layer) = track_in.layer_mut(rid)
-                && height.is_some()
-                && layer.height != height
-            {
-                layer.height = height;
-                resized = true;
-            }
-        }
-        if resized {
+        // A new layer or a new size may change who gets which.
+        if track_in.observe(rid, packet.timestamp, keyframe) {
             self.retarget(track, None);
         }
-        let Some(room) = self.peers.get(&session).map(|p| p.room.clone()) else {
+        // Subscribers receive one plain stream each: the publisher's layer ids stay here.
+        let ext = &mut packet.header.ext_vals;
+        (ext.rid, ext.rid_repair) = (None, None);
+        let Some(members) = self.peers.get(&session).and_then(|p| self.rooms.get(&p.room)) else {
             return;
         };
-        let Some(members) = self.rooms.get(&room) else {
-            return;
-        };
-        let mut awaited: Option<Rid> = None;
         let mut wants_keyframe = false;
         for other in members.iter().filter(|s| **s != session) {
             let Some(subscriber) = self.peers.get_mut(other) else {
                 continue;
             };
-            match subscriber.forward(track, rid, &packet, &params, keyframe_start, vp8) {
+            match subscriber.forward(track, rid, &packet, &params, vp8.as_ref(), keyframe_start) {
                 Forwarded::Written => {
                     self.stats.rtp_forwarded += 1;
                     Self::mark_dirty(&mut self.dirty, *other, subscriber);
                 }
-                Forwarded::NeedsKeyframe(layer) => {
-                    wants_keyframe = true;
-                    awaited = layer;
-                }
+                Forwarded::NeedsKeyframe => wants_keyframe = true,
                 Forwarded::Skipped => {}
             }
         }
         if wants_keyframe {
-            self.request_keyframe(track, awaited);
+            self.request_keyframe(track, rid);
         }
     }
 

@@ -16,7 +16,7 @@ use veil_proto::{ParticipantId, RoomName};
 use super::layers::{Layer, Target};
 use super::publish;
 
-use crate::forward::VideoRewriter;
+use crate::forward::{Descriptor, VideoRewriter};
 
 /// Why an offer was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +55,36 @@ pub(crate) struct TrackIn {
 impl TrackIn {
     pub fn layer_mut(&mut self, rid: Option<Rid>) -> Option<&mut Layer> {
         self.layers.iter_mut().find(|l| l.rid == rid)
+    }
+
+    /// Notes a packet of layer `rid` that arrived `at`; `keyframe` is `Some(height)` when it
+    /// starts a keyframe (the height its header announces, if any). Returns whether the layers
+    /// changed in a way that may change who gets which: a layer not seen before, or a new size.
+    pub fn observe(
+        &mut self,
+        rid: Option<Rid>,
+        at: Instant,
+        keyframe: Option<Option<u16>>,
+    ) -> bool {
+        let mut changed = false;
+        let index = match self.layers.iter().position(|l| l.rid == rid) {
+            Some(index) => index,
+            None if keyframe.is_some() => {
+                self.layers.push(Layer::new(rid));
+                changed = true;
+                self.layers.len() - 1
+            }
+            None => return false,
+        };
+        let layer = &mut self.layers[index];
+        layer.last_packet = Some(at);
+        if let Some(Some(height)) = keyframe
+            && layer.height != Some(height)
+        {
+            layer.height = Some(height);
+            changed = true;
+        }
+        changed
     }
 }
 
@@ -97,8 +127,8 @@ struct TrackOut {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Forwarded {
     Written,
-    /// Nothing sent: the subscription waits for a keyframe of this layer.
-    NeedsKeyframe(Option<Rid>),
+    /// Nothing sent: the subscription waits for a keyframe of the packet's layer.
+    NeedsKeyframe,
     Skipped,
 }
 
@@ -377,13 +407,10 @@ impl Peer {
             return None;
         }
         out.target = target;
-        match target {
-            Target::Paused => {
-                out.current = None;
-                None
-            }
-            Target::Layer(rid) => (out.current != Some(rid)).then_some(rid),
+        if target == Target::Paused {
+            out.current = None;
         }
+        self.awaited_layer(track)
     }
 
     /// The publisher track forwarded on our m-line `mid`.
@@ -457,17 +484,17 @@ impl Peer {
         }
     }
 
-    /// Sends a copy of `packet` (from layer `rid` of `track`, codec `params`) on the matching
-    /// m-line, if it is of the layer this peer receives; switches to the target layer at its
-    /// keyframe.
+    /// Sends a copy of `packet` (from layer `rid` of `track`, codec `params`, with its VP8
+    /// descriptor `vp8` when it is VP8) on the matching m-line, if it is of the layer this peer
+    /// receives; switches to the target layer at its keyframe.
     pub fn forward(
         &mut self,
         track: TrackId,
         rid: Option<Rid>,
         packet: &RtpPacket,
         params: &PayloadParams,
+        vp8: Option<&Descriptor>,
         keyframe_start: bool,
-        vp8: bool,
     ) -> Forwarded {
         if !self.connected {
             return Forwarded::Skipped;
@@ -487,7 +514,7 @@ impl Peer {
             }
             if !keyframe_start {
                 // Until the target's keyframe comes, the layer being sent goes on.
-                return Forwarded::NeedsKeyframe(rid);
+                return Forwarded::NeedsKeyframe;
             }
             out.current = Some(rid);
             out.rewriter.restart();
@@ -507,14 +534,11 @@ impl Peer {
         let Some(rewritten) = out.rewriter.rewrite(packet.seq_no, header.timestamp, arrival) else {
             return Forwarded::Skipped;
         };
-        let payload = match vp8.then(|| out.rewriter.renumber_vp8(&packet.payload)).flatten() {
+        let payload = match vp8.and_then(|d| out.rewriter.renumber_vp8(d, &packet.payload)) {
             Some(renumbered) => renumbered.into(),
             None => packet.payload.clone(),
         };
         let nackable = out.kind == MediaKind::Video;
-        // The subscriber receives one plain stream: the publisher's layer ids stay here.
-        let mut ext_vals = header.ext_vals.clone();
-        (ext_vals.rid, ext_vals.rid_repair) = (None, None);
         let mut api = self.rtc.direct_api();
         let Some(stream) = api.stream_tx_by_mid(mid, None) else {
             return Forwarded::Skipped;
@@ -522,7 +546,7 @@ impl Peer {
         stream.write_rtp(
             RtpWrite::new(pt, rewritten.seq_no, rewritten.timestamp, arrival, payload)
                 .marker(header.marker)
-                .ext_vals(ext_vals)
+                .ext_vals(header.ext_vals.clone())
                 .nackable(nackable),
         );
         Forwarded::Written

@@ -144,11 +144,10 @@ impl VideoRewriter {
         Some(Rewritten { seq_no, timestamp })
     }
 
-    /// Renumbers the picture id and TL0PICIDX of a VP8 packet's descriptor: a copy of
+    /// Renumbers the picture id and TL0PICIDX of a VP8 packet's descriptor `d`: a copy of
     /// `payload` when they change, `None` when they stay as they are (before any switch), so
     /// that the common case forwards the publisher's bytes without copying them.
-    pub fn renumber_vp8(&mut self, payload: &[u8]) -> Option<Vec<u8>> {
-        let d = Descriptor::parse(payload)?;
+    pub fn renumber_vp8(&mut self, d: &Descriptor, payload: &[u8]) -> Option<Vec<u8>> {
         let picture_id = d.picture_id(payload).map(|id| {
             let out = self.picture_id.rewrite(u32::from(id)) as u16;
             (id, out)
@@ -196,7 +195,7 @@ mod tests {
         p: &mut Vec<u8>,
     ) -> Option<Rewritten> {
         let out = rw.rewrite(seq.into(), ts, at)?;
-        if let Some(copy) = rw.renumber_vp8(p) {
+        if let Some(copy) = rw.renumber_vp8(&Descriptor::parse(p).unwrap(), p) {
             *p = copy;
         }
         Some(out)
