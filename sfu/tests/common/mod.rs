@@ -260,8 +260,7 @@ impl Net {
 
     /// A participant joins `room` publishing audio and its camera in the simulcast [`LAYERS`].
     pub fn join_simulcast(&mut self, room: &str, name: &str) -> usize {
-        let addr: SocketAddr = format!("10.0.1.{}:4000", self.next_session).parse().unwrap();
-        let sources = [Source::Microphone, Source::Camera];
+        let (addr, sources) = (self.next_addr(), [Source::Microphone, Source::Camera]);
         self.join_with(room, name, addr, &sources, true, true)
     }
 
@@ -282,7 +281,7 @@ impl Net {
     /// A participant joins `room` publishing the tracks asked for; one that publishes nothing
     /// offers a receive-only audio m-line, as a listener does, so ICE and DTLS come up.
     pub fn join_publishing(&mut self, room: &str, name: &str, audio: bool, video: bool) -> usize {
-        let addr: SocketAddr = format!("10.0.1.{}:4000", self.next_session).parse().unwrap();
+        let addr = self.next_addr();
         self.join_at(room, name, addr, audio, video)
     }
 
@@ -299,7 +298,7 @@ impl Net {
             .into_iter()
             .filter_map(|(on, s)| on.then_some(s))
             .collect();
-        self.join_sources_at(room, name, addr, &sources, true)
+        self.join_with(room, name, addr, &sources, true, false)
     }
 
     /// A participant joins `room` publishing `sources`, saying which m-line carries which
@@ -311,19 +310,13 @@ impl Net {
         sources: &[Source],
         labelled: bool,
     ) -> usize {
-        let addr: SocketAddr = format!("10.0.1.{}:4000", self.next_session).parse().unwrap();
-        self.join_sources_at(room, name, addr, sources, labelled)
+        let addr = self.next_addr();
+        self.join_with(room, name, addr, sources, labelled, false)
     }
 
-    fn join_sources_at(
-        &mut self,
-        room: &str,
-        name: &str,
-        addr: SocketAddr,
-        sources: &[Source],
-        labelled: bool,
-    ) -> usize {
-        self.join_with(room, name, addr, sources, labelled, false)
+    /// The address the next participant to join sends from.
+    fn next_addr(&self) -> SocketAddr {
+        format!("10.0.1.{}:4000", self.next_session).parse().unwrap()
     }
 
     fn join_with(
