@@ -9,23 +9,16 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import * as esbuild from 'esbuild';
 
-import { CLIENT_DIR } from './harness.mjs';
+import { CLIENT_DIR, bundleModule } from './harness.mjs';
 
 const WASM_PKG = join(CLIENT_DIR, '../target/wasm-pkg');
 
-async function bundle(contents) {
-  const out = await esbuild.build({
+function bundle(contents) {
+  return bundleModule({
     stdin: { contents, resolveDir: CLIENT_DIR, loader: 'ts' },
-    bundle: true,
-    format: 'esm',
-    platform: 'neutral',
-    write: false,
-    logLevel: 'silent',
     alias: { 'veil-e2ee': join(WASM_PKG, 'veil_e2ee.js') },
   });
-  return import(`data:text/javascript;base64,${Buffer.from(out.outputFiles[0].text).toString('base64')}`);
 }
 
 globalThis.window ??= globalThis; // MlsSession uses window.setTimeout

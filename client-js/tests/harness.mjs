@@ -14,6 +14,7 @@ import { dirname, join as joinPath, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import * as esbuild from 'esbuild';
 import { chromium } from 'playwright-core';
 
 export const CLIENT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -42,6 +43,28 @@ const TEST_CAPTURE = {
 };
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Bundles client TypeScript in memory with esbuild (`options` add to or override the
+ * defaults: an entry point, stdin, aliases) and imports the result into node, for unit tests of
+ * the client's pure parts.
+ */
+export async function bundleModule(options) {
+  const out = await esbuild.build({
+    bundle: true,
+    format: 'esm',
+    platform: 'neutral',
+    write: false,
+    logLevel: 'silent',
+    ...options,
+  });
+  return import(`data:text/javascript;base64,${Buffer.from(out.outputFiles[0].text).toString('base64')}`);
+}
+
+/** The client module at `entry` (relative to client-js/), bundled and imported into node. */
+export function loadModule(entry) {
+  return bundleModule({ entryPoints: [joinPath(CLIENT_DIR, entry)] });
+}
 
 /**
  * Calls `check` until it returns a truthy value (which is returned) or the deadline passes; then

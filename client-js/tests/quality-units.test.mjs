@@ -4,25 +4,12 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import * as esbuild from 'esbuild';
 
-import { CLIENT_DIR } from './harness.mjs';
+import { loadModule } from './harness.mjs';
 
-async function load(entry) {
-  const out = await esbuild.build({
-    entryPoints: [`${CLIENT_DIR}/${entry}`],
-    bundle: true,
-    format: 'esm',
-    platform: 'neutral',
-    write: false,
-    logLevel: 'silent',
-  });
-  return import(`data:text/javascript;base64,${Buffer.from(out.outputFiles[0].text).toString('base64')}`);
-}
-
-const q = await load('src/quality.ts');
-const speaking = await load('src/speaking.ts');
-const sp = await load('src/speaker.ts');
+const q = await loadModule('src/quality.ts');
+const speaking = await loadModule('src/speaking.ts');
+const sp = await loadModule('src/speaker.ts');
 
 describe('connection quality scoring', () => {
   const score = (s) => q.scoreLink(s).quality;

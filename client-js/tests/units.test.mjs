@@ -4,29 +4,15 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import * as esbuild from 'esbuild';
 
-import { CLIENT_DIR } from './harness.mjs';
+import { loadModule } from './harness.mjs';
 
-async function load(entry) {
-  const out = await esbuild.build({
-    entryPoints: [`${CLIENT_DIR}/${entry}`],
-    bundle: true,
-    format: 'esm',
-    platform: 'neutral',
-    write: false,
-    logLevel: 'silent',
-  });
-  const code = out.outputFiles[0].text;
-  return import(`data:text/javascript;base64,${Buffer.from(code).toString('base64')}`);
-}
-
-const link = await load('src/link.ts');
-const signaling = await load('src/signaling.ts');
-const room = await load('src/room.ts');
-const media = await load('src/media.ts');
-const chat = await load('src/chat.ts');
-const call = await load('src/ui/call.ts').catch(() => null); // needs a DOM only when used
+const link = await loadModule('src/link.ts');
+const signaling = await loadModule('src/signaling.ts');
+const room = await loadModule('src/room.ts');
+const media = await loadModule('src/media.ts');
+const chat = await loadModule('src/chat.ts');
+const call = await loadModule('src/ui/call.ts').catch(() => null); // needs a DOM only when used
 
 function jwt(claims) {
   const part = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
