@@ -48,14 +48,20 @@ fn flows_again(net: &mut Net, i: usize, within: Duration, min: usize) -> Duratio
     panic!("media did not flow both ways again within {within:?}");
 }
 
-#[test]
-fn a_ten_second_drop_resumes_the_same_connection() {
+/// Ada, Bob and Cyd in a call with media flowing; returns it with Ada's and Cyd's indexes.
+fn meeting() -> (Net, usize, usize) {
     let mut net = Net::new();
     let a = net.join("r", "ada");
     net.join("r", "bob");
     let c = net.join("r", "cyd");
     net.settle();
     net.run_with_media(Duration::from_secs(2));
+    (net, a, c)
+}
+
+#[test]
+fn a_ten_second_drop_resumes_the_same_connection() {
+    let (mut net, a, c) = meeting();
     let offers_before = net.events.len();
 
     net.clients[c].online = false;
@@ -79,12 +85,7 @@ fn a_ten_second_drop_resumes_the_same_connection() {
 
 #[test]
 fn an_ice_restart_from_a_new_address_is_accepted_on_the_same_session() {
-    let mut net = Net::new();
-    let a = net.join("r", "ada");
-    net.join("r", "bob");
-    let c = net.join("r", "cyd");
-    net.settle();
-    net.run_with_media(Duration::from_secs(2));
+    let (mut net, a, c) = meeting();
     let cyd = net.clients[c].session;
 
     // Longer than str0m's ICE-lite pair timeout (15 s): the engine's ICE agent gives up on
