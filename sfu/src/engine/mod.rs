@@ -359,17 +359,13 @@ impl Engine {
         };
         for mid in resumed {
             let track = TrackId { session, mid };
-            let mut awaited = Vec::new();
             for other in members.iter().filter(|s| **s != session) {
                 if let Some(subscriber) = self.peers.get_mut(other) {
                     subscriber.restart_track(track);
-                    awaited.extend(subscriber.awaited_layer(track));
                 }
             }
-            awaited.dedup();
-            for rid in awaited {
-                self.request_keyframe(track, rid);
-            }
+            // Every subscriber now waits for a keyframe of its layer: ask for each once.
+            self.retarget(track, None);
         }
     }
 
