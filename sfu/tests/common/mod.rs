@@ -40,9 +40,14 @@ pub struct Client {
     pub addr: SocketAddr,
     /// False: the network drops everything to and from this client.
     pub online: bool,
-    /// Loss on the way from the engine to this client (a `veil_netsim` link; the harness
-    /// delivers at once, so only which datagrams arrive counts, not when).
+    /// The path from the engine to this client (a `veil_netsim` link): what it drops is lost,
+    /// what it delays arrives on the tick after its time.
     pub downlink: Option<veil_netsim::Link>,
+    /// Datagrams from the engine on their way through `downlink`.
+    inbox: veil_netsim::Schedule<Vec<u8>>,
+    /// Bytes of filler after each simulcast layer's frame, low to high, so that the layers
+    /// cost what a browser's do (default: none).
+    pub layer_filler: [usize; 3],
     pub pending: Option<SdpPendingOffer>,
     pub audio_mid: Option<Mid>,
     pub video_mid: Option<Mid>,
@@ -89,7 +94,8 @@ impl Received {
     pub fn text(&self) -> String {
         let p = &self.payload;
         let key = p.len() > 5 && p[5] & 0x01 == 0;
-        String::from_utf8_lossy(&p[(if key { 18 } else { 8 }).min(p.len())..]).into_owned()
+        let text = String::from_utf8_lossy(&p[(if key { 18 } else { 8 }).min(p.len())..]);
+        text.trim_end_matches('\0').to_string()
     }
 
     /// The layer a packet built by [`Client::send_media`] for a simulcast camera came from.
@@ -125,7 +131,8 @@ impl Client {
             let state = if key { "key" } else { "delta" };
             let text = format!("video|{name}|{n}|{state}|{rid}");
             let picture_id = ((n + 1000 * i as u64) & 0x7fff) as u16;
-            let payload = vp8_packet(picture_id, key, *height, &text);
+            let mut payload = vp8_packet(picture_id, key, *height, &text);
+            payload.resize(payload.len() + self.layer_filler[i], 0);
             let seq = n + 1 + 10_000 * i as u64;
             let ts = (n * 3000) as u32 ^ (0x4000_0000 * i as u32);
             let mut api = self.rtc.direct_api();
@@ -229,7 +236,7 @@ impl Net {
         Self {
             now,
             start: now,
-            engine: Engine::new(EngineConfig { candidates: candidates.clone() }, now),
+            engine: Engine::new(EngineConfig::new(candidates.clone()), now),
             clients: Vec::new(),
             events: Vec::new(),
             sfu: candidates[0],
@@ -378,6 +385,8 @@ impl Net {
             addr,
             online: true,
             downlink: None,
+            inbox: veil_netsim::Schedule::new(),
+            layer_filler: [0; 3],
             pending: Some(pending),
             audio_mid,
             video_mid,
@@ -410,24 +419,24 @@ impl Net {
                 match self.engine.poll_output() {
                     Output::Transmit(t) => {
                         busy = true;
-                        let (now, sfu) = (self.now, self.candidate_for(t.destination));
-                        let Some(c) = self.clients.iter_mut().find(|c| c.addr == t.destination)
+                        let now = self.now;
+                        let Some(i) = self.clients.iter().position(|c| c.addr == t.destination)
                         else {
                             continue;
                         };
+                        let c = &mut self.clients[i];
                         if !c.online {
                             continue;
                         }
-                        if let Some(link) = &mut c.downlink
-                            && link.send(now, t.contents.len()).delivered_at().is_none()
-                        {
-                            continue;
+                        let at = match &mut c.downlink {
+                            Some(link) => link.send(now, t.contents.len()).delivered_at(),
+                            None => Some(now),
+                        };
+                        match at {
+                            Some(at) if at <= now => self.deliver(i, &t.contents),
+                            Some(at) => c.inbox.push(at, t.contents),
+                            None => {}
                         }
-                        let recv = Receive::new(Protocol::Udp, sfu, c.addr, &t.contents).unwrap();
-                        let _ = c.rtc.handle_input(str0m::Input::Receive(now, recv));
-                        // Like the engine, a client is polled after every input.
-                        let i = self.clients.iter().position(|c| c.addr == t.destination).unwrap();
-                        self.drain_client(i);
                     }
                     Output::Event(session, event) => {
                         busy = true;
@@ -444,6 +453,16 @@ impl Net {
             }
         }
         panic!("the virtual network never settled");
+    }
+
+    /// Hands client `i` a datagram from the engine, and lets it answer.
+    fn deliver(&mut self, i: usize, contents: &[u8]) {
+        let sfu = self.candidate_for(self.clients[i].addr);
+        let c = &mut self.clients[i];
+        let recv = Receive::new(Protocol::Udp, sfu, c.addr, contents).unwrap();
+        let _ = c.rtc.handle_input(str0m::Input::Receive(self.now, recv));
+        // Like the engine, a client is polled after every input.
+        self.drain_client(i);
     }
 
     fn on_engine_event(&mut self, session: SessionId, event: MediaEvent) {
@@ -531,6 +550,11 @@ impl Net {
         self.now += TICK;
         self.engine.handle_input(self.now, Input::Timeout);
         for i in 0..self.clients.len() {
+            while let Some(datagram) = self.clients[i].inbox.pop_due(self.now) {
+                if self.clients[i].online {
+                    self.deliver(i, &datagram);
+                }
+            }
             let _ = self.clients[i].rtc.handle_input(str0m::Input::Timeout(self.now));
             self.drain_client(i);
         }
