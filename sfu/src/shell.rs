@@ -89,7 +89,7 @@ impl Sfu {
         let candidates = candidates(local_addr, &config.public_ips)?;
         let (commands, receiver) = mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel();
-        let engine = Engine::new(EngineConfig { candidates: candidates.clone() }, Instant::now());
+        let engine = Engine::new(EngineConfig::new(candidates.clone()), Instant::now());
         let thread = thread::Builder::new()
             .name("veil-sfu".into())
             .spawn(move || {

@@ -32,6 +32,44 @@ pub(crate) struct Layer {
     pub wanted_since: Option<Instant>,
     /// Since when no subscriber has needed it, while it is still wanted.
     pub unneeded_since: Option<Instant>,
+    /// What it sends, measured as it arrives: what forwarding it to a subscriber costs.
+    pub rate: RateMeter,
+}
+
+/// A stream's bit rate, measured over windows of [`RATE_WINDOW`]. Once measured, the rate
+/// stays when the stream stops (a paused layer costs what it cost when it last sent).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RateMeter {
+    window_start: Option<Instant>,
+    bytes: u64,
+    bps: Option<u64>,
+}
+
+/// How long [`RateMeter`] counts before it updates: long enough to span a keyframe and the
+/// smaller frames after it.
+pub(crate) const RATE_WINDOW: Duration = Duration::from_secs(1);
+
+impl RateMeter {
+    /// Counts a packet of `bytes` arriving `at`.
+    pub fn add(&mut self, at: Instant, bytes: usize) {
+        let start = *self.window_start.get_or_insert(at);
+        let elapsed = at.saturating_duration_since(start);
+        if elapsed >= RATE_WINDOW {
+            // A window the stream was silent through (paused, or stalled) says nothing of what
+            // it costs while it sends.
+            if elapsed < RATE_WINDOW * 2 {
+                self.bps = Some(self.bytes * 8 * 1_000_000 / elapsed.as_micros() as u64);
+            }
+            self.window_start = Some(at);
+            self.bytes = 0;
+        }
+        self.bytes += bytes as u64;
+    }
+
+    /// Bits per second over the last full window; `None` before one was counted.
+    pub fn bps(&self) -> Option<u64> {
+        self.bps
+    }
 }
 
 impl Layer {
@@ -45,6 +83,7 @@ impl Layer {
             wanted: true,
             wanted_since: None,
             unneeded_since: None,
+            rate: RateMeter::default(),
         }
     }
 
@@ -230,6 +269,21 @@ mod tests {
         update_wanted(&mut l, &[q, f], later);
         assert_eq!(update_wanted(&mut l, &[q, f], much_later), None);
         assert!(l[1].wanted);
+    }
+
+    #[test]
+    fn a_rate_is_measured_over_whole_windows_and_kept_when_the_stream_stops() {
+        let t0 = Instant::now();
+        let mut meter = RateMeter::default();
+        for i in 0..50 {
+            meter.add(t0 + Duration::from_millis(20 * i), 1000);
+        }
+        assert_eq!(meter.bps(), None, "no full window yet");
+        meter.add(t0 + Duration::from_secs(1), 1000);
+        assert_eq!(meter.bps(), Some(400_000), "50 kB in a second");
+        // Paused for a while, then sending again: the silence does not count.
+        meter.add(t0 + Duration::from_secs(9), 1000);
+        assert_eq!(meter.bps(), Some(400_000), "a silent window is not a slow one");
     }
 
     #[test]

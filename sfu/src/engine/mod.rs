@@ -22,6 +22,8 @@
 //! marked "dirty" and drained once before the engine next reports a timeout, so the work per
 //! datagram grows with the fan-out of the packet, not with the number of peers.
 
+mod allocate;
+mod budget;
 mod layers;
 mod peer;
 mod publish;
@@ -52,6 +54,16 @@ pub struct EngineConfig {
     /// node's public addresses (for example one IPv4 and one IPv6) with the media port. At
     /// least one.
     pub candidates: Vec<SocketAddr>,
+    /// Watch each subscriber's link for loss and fit the layers it gets into what it carries
+    /// ([`budget`], [`allocate`]). Off: every subscriber gets what its tiles ask for.
+    pub fit_to_links: bool,
+}
+
+impl EngineConfig {
+    /// Peers send to `candidates`; links are watched.
+    pub fn new(candidates: Vec<SocketAddr>) -> Self {
+        Self { candidates, fit_to_links: true }
+    }
 }
 
 /// Something for the engine to handle.
@@ -130,6 +142,9 @@ const SILENCE_TIMEOUT: Duration = Duration::from_secs(30);
 /// with this 44 MiB (`veil-loadtest run meeting -n 10`). Browsers ask for a resend within a
 /// round trip, far sooner than this.
 const VIDEO_RESEND_PACKETS: usize = 400;
+
+/// How often each connection reports what it sent and lost ([`budget`]).
+const LINK_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How often the engine looks for simulcast layers that stopped or started sending.
 const LAYER_CHECK_INTERVAL: Duration = Duration::from_millis(250);
@@ -274,6 +289,7 @@ impl Engine {
             .enable_opus(true, false)
             .enable_vp8(true)
             .set_send_buffer_video(VIDEO_RESEND_PACKETS)
+            .set_stats_interval(self.config.fit_to_links.then_some(LINK_REPORT_INTERVAL))
             .build(self.now);
         for addr in &self.config.candidates {
             match Candidate::host(*addr, "udp") {
@@ -386,30 +402,82 @@ impl Engine {
         let Some(publisher) = self.peers.get(&track.session) else {
             return;
         };
-        let Some(layers) = publisher.tracks_in.get(&track.mid).map(|t| t.layers.clone()) else {
+        let Some(members) = self.rooms.get(&publisher.room).cloned() else {
             return;
         };
-        let Some(members) = self.rooms.get(&publisher.room) else {
-            return;
-        };
+        let subscribers = members.into_iter().filter(|s| *s != track.session);
         let mut awaited: Vec<Option<Rid>> = Vec::new();
-        for other in members.iter().filter(|s| **s != track.session) {
-            if only.is_some_and(|o| o != *other) {
-                continue;
-            }
-            if let Some(subscriber) = self.peers.get_mut(other) {
-                let target = layers::choose(&layers, subscriber.tile_height(track));
-                if let Some(rid) = subscriber.set_target(track, target)
-                    && !awaited.contains(&rid)
-                {
-                    awaited.push(rid);
-                }
+        for subscriber in subscribers.filter(|s| only.is_none_or(|o| o == *s)) {
+            self.allocate(subscriber);
+            let rid = self.peers.get(&subscriber).and_then(|p| p.awaited_layer(track));
+            if let Some(rid) = rid
+                && !awaited.contains(&rid)
+            {
+                awaited.push(rid);
             }
         }
         for rid in awaited {
             self.request_keyframe(track, rid);
         }
         self.update_wanted(track);
+    }
+
+    /// Chooses the layer of every video `session` receives: what its tile asks for
+    /// ([`layers::choose`]), within what the subscriber's link carries
+    /// ([`allocate::allocate`]). A video that switches asks its publisher for a keyframe of
+    /// the new layer.
+    fn allocate(&mut self, session: SessionId) {
+        let Some(subscriber) = self.peers.get(&session) else {
+            return;
+        };
+        let subscriptions = subscriber.subscriptions();
+        let mut audio_bps = 0;
+        let mut videos = Vec::new();
+        let mut demands = Vec::new();
+        for sub in &subscriptions {
+            let publisher = self.peers.get(&sub.track.session);
+            let Some(track_in) = publisher.and_then(|p| p.tracks_in.get(&sub.track.mid)) else {
+                continue;
+            };
+            if sub.kind == MediaKind::Audio {
+                audio_bps += track_in.layers.iter().filter_map(|l| l.rate.bps()).sum::<u64>();
+                continue;
+            }
+            let wanted = if track_in.muted {
+                layers::Target::Paused
+            } else {
+                layers::choose(&track_in.layers, sub.tile_height)
+            };
+            videos.push(sub.track);
+            demands.push(allocate::Demand {
+                layers: &track_in.layers,
+                wanted,
+                current: sub.target,
+                screen: sub.source == Source::Screen,
+                tile_height: sub.tile_height,
+            });
+        }
+        let desired = allocate::desired_bps(&demands) + audio_bps;
+        // A limit above everything the tiles ask for limits nothing.
+        let limit = subscriber.link.limit().filter(|l| *l <= desired);
+        let targets = allocate::allocate(limit, audio_bps, &demands);
+        drop(demands);
+        let Some(subscriber) = self.peers.get_mut(&session) else {
+            return;
+        };
+        subscriber.link.release_above(desired);
+        let mut switched = Vec::new();
+        for (track, target) in videos.into_iter().zip(targets) {
+            if subscriber.target(track) != Some(target) {
+                switched.push((track, subscriber.set_target(track, target)));
+            }
+        }
+        for (track, awaited) in switched {
+            if let Some(rid) = awaited {
+                self.request_keyframe(track, rid);
+            }
+            self.update_wanted(track);
+        }
     }
 
     /// Tells the publisher of `track` which of its simulcast layers anyone needs, when that
@@ -550,8 +618,9 @@ impl Engine {
         }
     }
 
-    /// Chooses layers again for every simulcast track whose set of sending layers changed;
-    /// looks every [`LAYER_CHECK_INTERVAL`], not on every timeout.
+    /// Chooses layers again for every simulcast track whose set of sending layers changed, and
+    /// shares every limited link again; runs every [`LAYER_CHECK_INTERVAL`], not on every
+    /// timeout.
     fn check_layers(&mut self) {
         let now = self.now;
         if now < self.next_layer_check {
@@ -571,6 +640,12 @@ impl Engine {
         }
         for track in changed {
             self.retarget(track, None);
+        }
+        // Layer rates move: share each limited link again.
+        let limited: Vec<SessionId> =
+            self.peers.iter().filter(|(_, p)| p.link.limit().is_some()).map(|(s, _)| *s).collect();
+        for session in limited {
+            self.allocate(session);
         }
         // Layers that stopped being needed pause once their grace is over.
         for track in simulcast {
@@ -640,6 +715,16 @@ impl Engine {
                 self.publish(session, added.mid, added.kind, rids);
             }
             Event::RtpPacket(packet) => self.forward(session, packet),
+            Event::PeerStats(stats) => {
+                let Some(peer) = self.peers.get_mut(&session) else {
+                    return;
+                };
+                let (sent, loss) = (stats.peer_bytes_tx, stats.egress_loss_fraction);
+                if peer.link_report(self.now, sent, loss, stats.rtt) {
+                    debug!(%session, limit = ?peer.link.limit(), ?loss, rtt = ?stats.rtt, "link limit");
+                    self.allocate(session);
+                }
+            }
             Event::KeyframeRequest(request) => {
                 // A subscriber lost its picture: ask for a keyframe of the layer it gets.
                 let Some(peer) = self.peers.get(&session) else {
@@ -710,7 +795,7 @@ impl Engine {
             keyframe_start.then(|| vp8.and_then(|d| d.keyframe_size(payload)).map(|s| s.1));
         let track = TrackId { session, mid };
         // A new layer or a new size may change who gets which.
-        if track_in.observe(rid, packet.timestamp, keyframe) {
+        if track_in.observe(rid, packet.timestamp, packet.payload.len(), keyframe) {
             self.retarget(track, None);
         }
         // Subscribers receive one plain stream each: the publisher's layer ids stay here.

@@ -13,6 +13,7 @@ use veil_proto::media::{MediaGrants, SessionId, TileSize};
 use veil_proto::room::Source;
 use veil_proto::{ParticipantId, RoomName};
 
+use super::budget::LinkBudget;
 use super::layers::{Layer, Target};
 use super::publish;
 
@@ -37,6 +38,11 @@ pub(crate) struct TrackId {
 /// Shortest spacing of keyframe requests sent to one layer of a publisher's track: however
 /// many subscribers wait for it, the publisher is asked at most this often.
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
+
+/// What a forwarded packet carries besides its payload on a subscriber's link: RTP header and
+/// extensions, SRTP tag, UDP and IP headers. Audio packets are small, so this is a third of
+/// what audio costs.
+const PACKET_OVERHEAD: usize = 60;
 
 /// A track this peer publishes.
 #[derive(Debug)]
@@ -64,6 +70,7 @@ impl TrackIn {
         &mut self,
         rid: Option<Rid>,
         at: Instant,
+        bytes: usize,
         keyframe: Option<Option<u16>>,
     ) -> bool {
         let mut changed = false;
@@ -78,6 +85,7 @@ impl TrackIn {
         };
         let layer = &mut self.layers[index];
         layer.last_packet = Some(at);
+        layer.rate.add(at, bytes + PACKET_OVERHEAD);
         if let Some(Some(height)) = keyframe
             && layer.height != Some(height)
         {
@@ -123,6 +131,16 @@ struct TrackOut {
     pt_map: Option<(Pt, Pt)>,
 }
 
+/// A track a peer receives, as [`Peer::subscriptions`] lists it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Subscription {
+    pub track: TrackId,
+    pub kind: MediaKind,
+    pub source: Source,
+    pub tile_height: Option<u32>,
+    pub target: Target,
+}
+
 /// Result of offering a forwarded packet to a subscriber.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Forwarded {
@@ -148,6 +166,10 @@ pub(crate) struct Peer {
     pub last_heard: Instant,
     /// Queued for polling in the engine.
     pub dirty: bool,
+    /// What the link to this peer carries, as its losses show.
+    pub link: LinkBudget,
+    /// Bytes sent to this peer at the last stats report, and when.
+    bytes_sent: Option<(u64, Instant)>,
     /// The participant's first offer was answered; from then on the SFU may offer.
     negotiated: bool,
     pending: Option<SdpPendingOffer>,
@@ -177,6 +199,8 @@ impl Peer {
             next_timeout: now,
             last_heard: now,
             dirty: false,
+            link: LinkBudget::default(),
+            bytes_sent: None,
             negotiated: false,
             pending: None,
             offered_sources: HashMap::new(),
@@ -394,9 +418,45 @@ impl Peer {
         changed
     }
 
-    /// How high this peer shows `track` (`None`: not said).
-    pub fn tile_height(&self, track: TrackId) -> Option<u32> {
-        self.tracks_out.get(&track).and_then(|out| out.tile_height)
+    /// Every track this peer receives, for sharing its bandwidth among them.
+    pub fn subscriptions(&self) -> Vec<Subscription> {
+        let open =
+            |out: &TrackOut| matches!(out.state, OutState::Open(_) | OutState::Negotiating(_));
+        self.tracks_out
+            .iter()
+            .filter(|(_, out)| open(out))
+            .map(|(track, out)| Subscription {
+                track: *track,
+                kind: out.kind,
+                source: out.source,
+                tile_height: out.tile_height,
+                target: out.target,
+            })
+            .collect()
+    }
+
+    /// What the connection reports every second: the bytes sent to this peer so far, the
+    /// share of packets its feedback says were lost and the last round trip. Returns whether
+    /// its link's limit changed.
+    pub fn link_report(
+        &mut self,
+        now: Instant,
+        bytes_sent: u64,
+        loss: Option<f32>,
+        rtt: Option<Duration>,
+    ) -> bool {
+        let last = self.bytes_sent.replace((bytes_sent, now));
+        let Some((last_bytes, last_at)) = last else {
+            return false;
+        };
+        let elapsed = now.saturating_duration_since(last_at).as_micros().max(1) as u64;
+        let sent_bps = bytes_sent.saturating_sub(last_bytes) * 8 * 1_000_000 / elapsed;
+        self.link.report(now, sent_bps, loss.unwrap_or(0.0), rtt)
+    }
+
+    /// The layer this peer is to receive of `track`, if it receives it.
+    pub fn target(&self, track: TrackId) -> Option<Target> {
+        self.tracks_out.get(&track).map(|out| out.target)
     }
 
     /// Sets the layer this peer is to receive of `track`. Returns the layer that now needs a
