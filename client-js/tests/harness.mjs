@@ -471,3 +471,43 @@ export function waitForTileStates(page, expected, timeout = 20_000) {
     { timeout, interval: 200 },
   );
 }
+
+/** What `page` decodes of `name`'s camera: frame height and frames decoded, from inbound-rtp. */
+export function decodedVideo(page, name) {
+  return page.evaluate(async (name) => {
+    const tile = [...document.querySelectorAll('[data-testid=tile]')].find(
+      (t) => t.querySelector('[data-testid=tile-name]')?.textContent.trim() === name,
+    );
+    const track = tile?.querySelector('video')?.srcObject?.getVideoTracks()[0];
+    if (!track) return null;
+    let found = null;
+    (await window.veilDebug.pc.getStats()).forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.trackIdentifier === track.id) {
+        found = { height: s.frameHeight ?? 0, frames: s.framesDecoded ?? 0 };
+      }
+    });
+    return found;
+  }, name);
+}
+
+/** Waits until `page` decodes `name`'s camera at `height` and frames keep coming. */
+export async function decodesAt(page, name, height, what) {
+  const first = await eventually(
+    what,
+    async () => {
+      const r = await decodedVideo(page, name);
+      if (r?.height !== height) throw new Error(`decoding ${JSON.stringify(r)}`);
+      return r;
+    },
+    { timeout: 30_000, interval: 250 },
+  );
+  await eventually(
+    `${what}, with frames still coming`,
+    async () => {
+      const r = await decodedVideo(page, name);
+      if (!(r?.height === height && r.frames > first.frames + 10)) throw new Error(JSON.stringify(r));
+      return r;
+    },
+    { timeout: 15_000, interval: 250 },
+  );
+}

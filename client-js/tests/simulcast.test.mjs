@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { e2eeStatus, eventually, join, launchBrowser, startServer, waitForTiles } from './harness.mjs';
+import { decodesAt, e2eeStatus, eventually, join, launchBrowser, startServer, waitForTiles } from './harness.mjs';
 
 const CAPTURE = { video: { width: { ideal: 960 }, height: { ideal: 540 }, frameRate: { ideal: 15 } } };
 
@@ -30,46 +30,6 @@ function activeLayers(page) {
     const camera = window.veilDebug.pc.getTransceivers().find((t) => t.sender.getParameters().encodings?.length > 1);
     return Object.fromEntries(camera.sender.getParameters().encodings.map((e) => [e.rid, e.active !== false]));
   });
-}
-
-/** What `page` decodes of `name`'s camera: frame height and frames decoded, from inbound-rtp. */
-function received(page, name) {
-  return page.evaluate(async (name) => {
-    const tile = [...document.querySelectorAll('[data-testid=tile]')].find(
-      (t) => t.querySelector('[data-testid=tile-name]')?.textContent.trim() === name,
-    );
-    const track = tile?.querySelector('video')?.srcObject?.getVideoTracks()[0];
-    if (!track) return null;
-    let found = null;
-    (await window.veilDebug.pc.getStats()).forEach((s) => {
-      if (s.type === 'inbound-rtp' && s.trackIdentifier === track.id) {
-        found = { height: s.frameHeight ?? 0, frames: s.framesDecoded ?? 0 };
-      }
-    });
-    return found;
-  }, name);
-}
-
-/** Waits until `page` decodes `name`'s camera at `height` and frames keep coming. */
-async function decodesAt(page, name, height, what) {
-  const first = await eventually(
-    what,
-    async () => {
-      const r = await received(page, name);
-      if (r?.height !== height) throw new Error(`decoding ${JSON.stringify(r)}`);
-      return r;
-    },
-    { timeout: 30_000, interval: 250 },
-  );
-  await eventually(
-    `${what}, with frames still coming`,
-    async () => {
-      const r = await received(page, name);
-      if (!(r?.height === height && r.frames > first.frames + 10)) throw new Error(JSON.stringify(r));
-      return r;
-    },
-    { timeout: 15_000, interval: 250 },
-  );
 }
 
 describe('simulcast', { timeout: 240_000 }, () => {
