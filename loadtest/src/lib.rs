@@ -37,6 +37,7 @@ pub mod bench;
 pub mod impair;
 pub mod janus;
 pub mod join;
+pub mod layout;
 pub mod media;
 pub mod null;
 pub mod participant;

@@ -201,7 +201,7 @@ impl RunResult {
         let mut errors = Vec::new();
         let storm = i.cfg.scenario == Scenario::JoinStorm;
         let subscribed_tracks: usize =
-            crate::scenario::roles(i.cfg.scenario, i.cfg.n).iter().map(|r| r.expect_streams).sum();
+            crate::scenario::roles(i.cfg).iter().map(|r| r.expect_streams).sum();
         for o in &i.outcomes {
             let r = &o.received;
             latency.merge(&r.latency);
