@@ -296,6 +296,7 @@ mod tests {
             generator_cores: None,
             rss_idle: None,
             rss: None,
+            layers_published: 1,
         });
         r.server_cpu_us_per_egress_packet = Some(us_per_packet);
         r.latency_ms.p99 = p99_ms;

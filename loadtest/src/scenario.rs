@@ -225,6 +225,8 @@ pub async fn run(cfg: &RunConfig, server: &Server) -> Result<RunResult, ServerEr
     let janus_room = prepare(cfg, server).await?;
     let plans = plans(cfg, server, janus_room)?;
     let total = plans.len();
+    let layers_published =
+        plans.iter().filter_map(|p| p.role.simulcast.map(<[_]>::len)).max().unwrap_or(1);
     let shared = Arc::new(Shared::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let pid = server.pid;
@@ -315,5 +317,6 @@ pub async fn run(cfg: &RunConfig, server: &Server) -> Result<RunResult, ServerEr
         generator_cores: gen_start.zip(gen_end).map(|(a, b)| a.cores_until(&b)),
         rss_idle,
         rss,
+        layers_published,
     }))
 }
