@@ -224,3 +224,64 @@ impl Receiver {
         self.seen
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::media::{CAMERA_LAYERS, Frame, Source};
+    use crate::participant::fixed_key_ring;
+
+    /// Feeds `frames` as RTP on one SSRC, as the SFU forwards one layer: one stream whatever
+    /// layer each frame came from.
+    fn forward(receiver: &mut Receiver, ring: &mut KeyRing, frames: &[Frame], seq: &mut u64) {
+        let window = Some(Window { from: 0, to: u64::MAX });
+        for frame in frames {
+            for (i, payload) in frame.payloads.iter().enumerate() {
+                *seq += 1;
+                let rtp = RtpIn {
+                    kind: MediaKind::Video,
+                    ssrc: 7,
+                    seq: *seq,
+                    rtp_time: frame.rtp_time,
+                    marker: i + 1 == frame.payloads.len(),
+                    payload,
+                    received_ns: crate::now_ns(),
+                };
+                receiver.on_rtp(ring, rtp, window);
+            }
+        }
+    }
+
+    #[test]
+    fn a_stream_takes_the_height_of_its_last_keyframe() {
+        crate::start();
+        let mut sender = fixed_key_ring(1);
+        let mut ring = fixed_key_ring(0);
+        let mut now = Instant::now();
+        let mut source = Source::simulcast(now, false, &CAMERA_LAYERS, 1);
+        let mut receiver = Receiver::default();
+        let mut seq = 0;
+        let mut layer = |rid: &str, source: &mut Source, now: &mut Instant| {
+            *now += Duration::from_millis(34);
+            let mut frames = Vec::new();
+            source.poll(*now, &mut sender, true, &mut frames);
+            frames.retain(|f| f.rid == Some(rid));
+            frames
+        };
+        for _ in 0..3 {
+            let f = layer("f", &mut source, &mut now);
+            forward(&mut receiver, &mut ring, &f, &mut seq);
+        }
+        source.request_keyframe(Some("q"));
+        for _ in 0..2 {
+            let q = layer("q", &mut source, &mut now);
+            forward(&mut receiver, &mut ring, &q, &mut seq);
+        }
+        let seen = receiver.finish();
+        assert_eq!(seen.by_stream.len(), 1);
+        assert_eq!(seen.by_stream[0].height, Some(180), "switched to q at its keyframe");
+        assert_eq!(seen.frames_by_height, BTreeMap::from([(720, 3), (180, 2)]));
+    }
+}
