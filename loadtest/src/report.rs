@@ -138,12 +138,18 @@ pub struct LayerMix {
     pub streams_unknown: usize,
     /// Decrypted video frames in the window by the height of their stream.
     pub frames_by_height: BTreeMap<u16, u64>,
+    /// Simulcast publishers still sending each layer (by rid) when the run ended.
+    pub publishers_sending: BTreeMap<&'static str, usize>,
 }
 
 impl LayerMix {
-    pub fn of<'a>(received: impl Iterator<Item = &'a Received>) -> Self {
+    pub fn of<'a>(outcomes: impl Iterator<Item = &'a Outcome>) -> Self {
         let mut mix = LayerMix::default();
-        for r in received {
+        for o in outcomes {
+            for rid in &o.sending_layers {
+                *mix.publishers_sending.entry(rid).or_default() += 1;
+            }
+            let r = &o.received;
             for s in r.by_stream.iter().filter(|s| s.kind == "video") {
                 match s.height {
                     Some(h) => *mix.streams_by_height.entry(h).or_default() += 1,
@@ -182,6 +188,11 @@ impl LayerMix {
             s += &format!(" ({} without a keyframe)", self.streams_unknown);
         }
         s += &format!("; frames in the window: {}", Self::shares(&frames));
+        if !self.publishers_sending.is_empty() {
+            let by_rid: Vec<_> =
+                self.publishers_sending.iter().map(|(rid, n)| format!("{rid} {n}")).collect();
+            s += &format!("; publishers still sending: {}", by_rid.join(", "));
+        }
         Some(s)
     }
 }
@@ -364,7 +375,7 @@ impl RunResult {
             per_stream: PerStream::of(i.outcomes.iter().flat_map(|o| &o.received.streams)),
             layers_published: i.layers_published,
             layout: i.cfg.layout,
-            layer_mix: LayerMix::of(i.outcomes.iter().map(|o| &o.received)),
+            layer_mix: LayerMix::of(i.outcomes.iter()),
             loss_ratio: if packets + lost > 0 {
                 lost as f64 / (packets + lost) as f64
             } else {
@@ -486,6 +497,18 @@ mod tests {
         }
     }
 
+    fn outcome(received: Received, sending_layers: Vec<&'static str>) -> Outcome {
+        Outcome {
+            index: 0,
+            join: Default::default(),
+            received,
+            schedule: Default::default(),
+            sent_packets: 0,
+            sending_layers,
+            error: None,
+        }
+    }
+
     #[test]
     fn the_layer_mix_counts_video_streams_by_their_last_height() {
         let audio = crate::participant::StreamCount { kind: "audio", ..video(None) };
@@ -499,14 +522,16 @@ mod tests {
             frames_by_height: BTreeMap::from([(720, 20)]),
             ..Received::default()
         };
-        let mix = LayerMix::of([&speaker, &member].into_iter());
+        let outcomes = [outcome(speaker, vec!["f"]), outcome(member, vec!["q"])];
+        let mix = LayerMix::of(outcomes.iter());
         assert_eq!(mix.streams_by_height, BTreeMap::from([(180, 2), (720, 1)]));
         assert_eq!(mix.streams_unknown, 1);
         assert_eq!(mix.frames_by_height, BTreeMap::from([(180, 60), (720, 40)]));
         assert_eq!(
             mix.describe().unwrap(),
             "layers received: 720p 33 %, 180p 67 % of 4 subscriber video streams at the end \
-             (1 without a keyframe); frames in the window: 720p 40 %, 180p 60 %"
+             (1 without a keyframe); frames in the window: 720p 40 %, 180p 60 %; \
+             publishers still sending: f 1, q 1"
         );
         assert_eq!(LayerMix::default().describe(), None, "no video, no line");
     }

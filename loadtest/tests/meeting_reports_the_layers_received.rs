@@ -34,7 +34,7 @@ fn meeting(layers: usize, layout: Layout) -> RunResult {
     veil_loadtest::start();
     let mut cfg = RunConfig::new(Scenario::Meeting, 3);
     cfg.duration = Duration::from_secs(3);
-    cfg.warmup = Duration::from_secs(2);
+    cfg.warmup = Duration::from_secs(3);
     cfg.rate = 10.0;
     cfg.ready_timeout = Duration::from_secs(15);
     cfg.progress = false;
@@ -58,6 +58,11 @@ fn in_speaker_layout_the_speaker_arrives_at_720p_and_thumbnails_at_180p() {
     assert_eq!(result.layer_mix.streams_by_height, expected, "{}", result.summary());
     assert_eq!(result.layer_mix.streams_unknown, 0);
     assert_eq!(result.layers_published, 3);
+    // Nobody shows a video at 360p: every publisher has paused h, which the SFU names 3 s
+    // after the first tile report, well before the run ends.
+    let sending = &result.layer_mix.publishers_sending;
+    assert_eq!(sending.get("h"), None, "{}", result.summary());
+    assert_eq!(sending.get("f"), Some(&1), "only the speaker sends f: {sending:?}");
 }
 
 #[test]

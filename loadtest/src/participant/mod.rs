@@ -109,6 +109,9 @@ pub struct Outcome {
     pub schedule: Schedule,
     /// RTP packets written during the window.
     pub sent_packets: u64,
+    /// The simulcast layers it was still sending when it stopped (the others paused because
+    /// the SFU said nobody needed them).
+    pub sending_layers: Vec<&'static str>,
     pub error: Option<String>,
 }
 
@@ -197,6 +200,7 @@ impl Tally {
             received,
             schedule,
             sent_packets: self.sent_packets,
+            sending_layers: Vec::new(),
             error,
         }
     }

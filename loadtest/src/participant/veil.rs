@@ -63,7 +63,9 @@ pub async fn run(plan: Plan, shared: Arc<Shared>, stop: watch::Receiver<bool>) -
     }
     let _ = peer.send(ClientMessage::Leave).await;
     let _ = peer.ws.close(None).await;
-    peer.me.tally.finish(plan.index, peer.me.source.schedule, result.err())
+    let sending_layers = peer.me.source.sending_layers();
+    let outcome = peer.me.tally.finish(plan.index, peer.me.source.schedule, result.err());
+    Outcome { sending_layers, ..outcome }
 }
 
 async fn join(plan: &Plan, shared: &Arc<Shared>, tally: &mut Tally) -> Result<Box<Peer>, String> {
