@@ -149,6 +149,8 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
                 for &n in *ns {
                     let mut cfg = RunConfig::new(*scenario, n);
                     cfg.duration = Duration::from_secs(if quick { 5 } else { *secs });
+                    // The baselines choose no layers: one layer keeps the workloads the same.
+                    cfg.layers = 1;
                     let pin = Some(Pinning { server_cpu: 1 });
                     match bench::compare(&cfg, &veil_bin, pin, true, janus).await {
                         Ok(pair) => pairs.push(pair),
