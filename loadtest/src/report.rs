@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::participant::{Outcome, Received};
+use crate::participant::Outcome;
 use crate::scenario::{RunConfig, Scenario};
 use crate::server::Kind;
 use crate::stats::{Histogram, StreamStats};
@@ -475,6 +475,7 @@ impl RunResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::participant::Received;
 
     fn stream(seqs: impl IntoIterator<Item = u64>, delay_ms: u64) -> StreamStats {
         let mut s = StreamStats::default();
