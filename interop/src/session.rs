@@ -233,7 +233,7 @@ impl Session {
                 ));
             }
             Event::Lost(state) => bail!("the media connection to the SFU is {state}"),
-            Event::KeyframeRequest => self.source.request_keyframe(),
+            Event::KeyframeRequest => self.source.request_keyframe(None),
             Event::Rtp { kind, stream, packet, received_ns } => {
                 // Padding (bandwidth probes) carries no media.
                 if packet.payload.is_empty() {

@@ -37,15 +37,18 @@ pub struct Pair {
 }
 
 impl Pair {
+    /// Ratios only against a baseline of the same workload: one that got a single layer where
+    /// Veil's publishers sent three forwarded other streams.
     fn new(null: Option<RunResult>, veil: RunResult, janus: Option<RunResult>) -> Self {
+        let alike = |r: &&RunResult| r.layers_published == veil.layers_published;
+        let (same_null, same_janus) = (null.as_ref().filter(alike), janus.as_ref().filter(alike));
         let per = |r: &RunResult| r.server_cpu_us_per_egress_packet;
-        let cpu_ratio_vs_null = null.as_ref().and_then(|n| Some(per(&veil)? / per(n)?));
-        let added = |f: fn(&RunResult) -> f64| null.as_ref().map(|n| f(&veil) - f(n));
+        let cpu_ratio_vs_null = same_null.and_then(|n| Some(per(&veil)? / per(n)?));
+        let added = |f: fn(&RunResult) -> f64| same_null.map(|n| f(&veil) - f(n));
         let added_p99_ms = added(|r| r.latency_ms.p99);
         let added_p50_ms = added(|r| r.latency_ms.p50);
-        let cpu_ratio_vs_janus = janus.as_ref().and_then(|j| Some(per(&veil)? / per(j)?));
-        let p99_ratio_vs_janus = janus
-            .as_ref()
+        let cpu_ratio_vs_janus = same_janus.and_then(|j| Some(per(&veil)? / per(j)?));
+        let p99_ratio_vs_janus = same_janus
             .filter(|j| j.latency_ms.count > 0 && j.latency_ms.p99 > 0.0)
             .map(|j| veil.latency_ms.p99 / j.latency_ms.p99);
         Pair {
@@ -296,6 +299,7 @@ mod tests {
             generator_cores: None,
             rss_idle: None,
             rss: None,
+            layers_published: 1,
         });
         r.server_cpu_us_per_egress_packet = Some(us_per_packet);
         r.latency_ms.p99 = p99_ms;
@@ -316,6 +320,16 @@ mod tests {
         let json = serde_json::to_value(&pair).expect("a pair serializes");
         assert_eq!(json["cpu_ratio_vs_janus"], 0.25);
         assert_eq!(json["janus"]["server"], "janus");
+    }
+
+    #[test]
+    fn no_ratios_against_a_baseline_that_got_other_layers() {
+        let simulcast = RunResult { layers_published: 3, ..run(Kind::Veil, 20.0, 3.0) };
+        let null = Some(run(Kind::NullForwarder, 5.0, 1.0));
+        let pair = Pair::new(null, simulcast, Some(run(Kind::Janus, 40.0, 2.0)));
+        assert_eq!((pair.cpu_ratio_vs_null, pair.added_p99_ms), (None, None));
+        assert_eq!((pair.cpu_ratio_vs_janus, pair.p99_ratio_vs_janus), (None, None));
+        assert!(pair.null.is_some(), "the baseline's own figures stay");
     }
 
     #[test]

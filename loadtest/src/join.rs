@@ -122,7 +122,13 @@ pub async fn run(cfg: JoinConfig) -> JoinReport {
     let plan = Plan {
         index: 0,
         room: cfg.room,
-        role: Role { audio: true, video: Some(SMALL_CAMERA), expect_streams: 0 },
+        role: Role {
+            audio: true,
+            video: Some(SMALL_CAMERA),
+            simulcast: None,
+            layout: None,
+            expect_streams: 0,
+        },
         target: Target::Veil { http: cfg.http, token: cfg.token },
     };
     let (stop_tx, stop) = watch::channel(false);

@@ -13,8 +13,10 @@
 //!      |  plans: who joins, when, publishing what
 //!      v
 //!   participant tasks  (one tokio current-thread runtime; one task per participant)
-//!      |  media::Source: frames on schedule, SFrame-encrypted, packetized (~1150-byte RTP)
-//!      |  receive::Receiver: reassemble, decrypt, per-stream seq/jitter/latency accounting
+//!      |  media::Source: frames on schedule (cameras in simulcast layers), SFrame-encrypted,
+//!      |    packetized (~1150-byte RTP); layout: the tile sizes a subscriber reports
+//!      |  receive::Receiver: reassemble, decrypt, per-stream seq/jitter/latency accounting,
+//!      |    the picture height each video stream arrives at
 //!      v
 //!   server under test   veil serve  |  null forwarder (baseline)  |  Janus VideoRoom (baseline)
 //!      |  procstat: sum of the server threads' schedstat run time, VmRSS
@@ -37,6 +39,7 @@ pub mod bench;
 pub mod impair;
 pub mod janus;
 pub mod join;
+pub mod layout;
 pub mod media;
 pub mod null;
 pub mod participant;

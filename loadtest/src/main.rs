@@ -67,6 +67,14 @@ struct RunArgs {
     /// Joins per second.
     #[arg(long, default_value_t = 20.0)]
     rate: f64,
+    /// Simulcast layers of each meeting camera: 3 as the browser sends them (q, h, f), or 1
+    /// for the 720p layer alone.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=3))]
+    layers: u8,
+    /// How meeting members show the videos they receive, as reported to the SFU: an equal
+    /// grid, or participant 0 large and the others as thumbnails.
+    #[arg(long, value_enum, default_value_t = veil_loadtest::layout::Layout::Grid)]
+    layout: veil_loadtest::layout::Layout,
     /// A running veil serve (http://HOST:PORT) instead of starting one.
     #[arg(long)]
     server: Option<String>,
@@ -141,6 +149,8 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
                 for &n in *ns {
                     let mut cfg = RunConfig::new(*scenario, n);
                     cfg.duration = Duration::from_secs(if quick { 5 } else { *secs });
+                    // The baselines choose no layers: one layer keeps the workloads the same.
+                    cfg.layers = 1;
                     let pin = Some(Pinning { server_cpu: 1 });
                     match bench::compare(&cfg, &veil_bin, pin, true, janus).await {
                         Ok(pair) => pairs.push(pair),
@@ -170,6 +180,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut cfg = RunConfig::new(args.scenario, args.n);
     cfg.duration = Duration::from_secs(args.duration);
     cfg.rate = args.rate;
+    cfg.layers = usize::from(args.layers);
+    cfg.layout = args.layout;
     let pin = args.pin.then_some(Pinning { server_cpu: 1 });
     if args.pin {
         pin_self(0);

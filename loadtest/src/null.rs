@@ -31,7 +31,7 @@ use str0m::media::MediaKind;
 use tokio::sync::watch;
 use veil_sfu::udp::{DATAGRAM_BYTES, Inbox, Outbox, SOCKET_BUFFER_BYTES};
 
-use crate::media::{Frame, Source};
+use crate::media::Frame;
 use crate::participant::link::size_buffers;
 use crate::participant::{Outcome, Plan, RtpIn, Shared, Tally, Target, fixed_key_ring};
 
@@ -167,8 +167,7 @@ pub async fn run_client(
     hello.extend_from_slice(&room.to_be_bytes());
     hello.push(1);
     let mut ring = fixed_key_ring(plan.index);
-    let mut source =
-        Source::new(Instant::now(), plan.role.audio, plan.role.video, plan.index as u64 + 1);
+    let mut source = plan.role.source(Instant::now(), plan.index as u64 + 1);
     tally.join.joined_ns = Some(crate::now_ns());
     tally.join.keyed_ns = tally.join.joined_ns;
     tally.join.connected_ns = tally.join.joined_ns;

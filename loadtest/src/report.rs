@@ -1,6 +1,8 @@
 //! What a run found: the JSON record ([`RunResult`]), its one-screen human summary, and the
 //! verdict on the generator (a saturated generator voids the run; the reasons are listed).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::participant::Outcome;
@@ -126,6 +128,75 @@ impl PerStream {
     }
 }
 
+/// Which simulcast layers subscribers got: the picture height of every received video stream,
+/// read from the keyframe headers subscribers decrypted (the SFU forwards one layer per stream).
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct LayerMix {
+    /// Subscriber video streams by the height they were receiving when the run ended.
+    pub streams_by_height: BTreeMap<u16, usize>,
+    /// Video streams with no decrypted keyframe, so no known height.
+    pub streams_unknown: usize,
+    /// Decrypted video frames in the window by the height of their stream.
+    pub frames_by_height: BTreeMap<u16, u64>,
+    /// Simulcast publishers still sending each layer (by rid) when the run ended.
+    pub publishers_sending: BTreeMap<&'static str, usize>,
+}
+
+impl LayerMix {
+    pub fn of<'a>(outcomes: impl Iterator<Item = &'a Outcome>) -> Self {
+        let mut mix = LayerMix::default();
+        for o in outcomes {
+            for rid in &o.sending_layers {
+                *mix.publishers_sending.entry(rid).or_default() += 1;
+            }
+            let r = &o.received;
+            for s in r.by_stream.iter().filter(|s| s.kind == "video") {
+                match s.height {
+                    Some(h) => *mix.streams_by_height.entry(h).or_default() += 1,
+                    None => mix.streams_unknown += 1,
+                }
+            }
+            for (h, frames) in &r.frames_by_height {
+                *mix.frames_by_height.entry(*h).or_default() += frames;
+            }
+        }
+        mix
+    }
+
+    /// "720p 33 %, 180p 67 %": each height's share of `counts`, tallest first.
+    fn shares<T: Copy + Into<f64>>(counts: &BTreeMap<u16, T>) -> String {
+        let total: f64 = counts.values().map(|&c| c.into()).sum();
+        let share = |(h, c): (&u16, &T)| format!("{h}p {:.0} %", (*c).into() / total * 100.0);
+        counts.iter().rev().map(share).collect::<Vec<_>>().join(", ")
+    }
+
+    /// One line, or `None` when no video was received.
+    pub fn describe(&self) -> Option<String> {
+        let streams: usize = self.streams_by_height.values().sum::<usize>() + self.streams_unknown;
+        if streams == 0 {
+            return None;
+        }
+        let counts: BTreeMap<u16, f64> =
+            self.streams_by_height.iter().map(|(h, c)| (*h, *c as f64)).collect();
+        let frames: BTreeMap<u16, f64> =
+            self.frames_by_height.iter().map(|(h, c)| (*h, *c as f64)).collect();
+        let mut s = format!(
+            "layers received: {} of {streams} subscriber video streams at the end",
+            Self::shares(&counts)
+        );
+        if self.streams_unknown > 0 {
+            s += &format!(" ({} without a keyframe)", self.streams_unknown);
+        }
+        s += &format!("; frames in the window: {}", Self::shares(&frames));
+        if !self.publishers_sending.is_empty() {
+            let by_rid: Vec<_> =
+                self.publishers_sending.iter().map(|(rid, n)| format!("{rid} {n}")).collect();
+            s += &format!("; publishers still sending: {}", by_rid.join(", "));
+        }
+        Some(s)
+    }
+}
+
 /// One run, as written to JSON.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunResult {
@@ -150,6 +221,10 @@ pub struct RunResult {
     pub jitter_ms_mean: f64,
     pub jitter_ms_max: f64,
     pub per_stream: PerStream,
+    /// Simulcast layers per subscriber stream, and the meeting's settings that chose them.
+    pub layers_published: usize,
+    pub layout: crate::layout::Layout,
+    pub layer_mix: LayerMix,
     pub loss_ratio: f64,
     pub lost: u64,
     pub reordered: u64,
@@ -179,6 +254,8 @@ pub struct Inputs<'a> {
     pub generator_cores: Option<f64>,
     pub rss_idle: Option<u64>,
     pub rss: Option<u64>,
+    /// Simulcast layers each camera went out in.
+    pub layers_published: usize,
 }
 
 fn since(start: u64, at: Option<u64>, h: &mut Histogram) {
@@ -201,7 +278,7 @@ impl RunResult {
         let mut errors = Vec::new();
         let storm = i.cfg.scenario == Scenario::JoinStorm;
         let subscribed_tracks: usize =
-            crate::scenario::roles(i.cfg.scenario, i.cfg.n).iter().map(|r| r.expect_streams).sum();
+            crate::scenario::roles(i.cfg).iter().map(|r| r.expect_streams).sum();
         for o in &i.outcomes {
             let r = &o.received;
             latency.merge(&r.latency);
@@ -296,6 +373,9 @@ impl RunResult {
             jitter_ms_mean: if streams > 0 { jitter_sum / streams as f64 / 1e6 } else { 0.0 },
             jitter_ms_max: jitter_max / 1e6,
             per_stream: PerStream::of(i.outcomes.iter().flat_map(|o| &o.received.streams)),
+            layers_published: i.layers_published,
+            layout: i.cfg.layout,
+            layer_mix: LayerMix::of(i.outcomes.iter()),
             loss_ratio: if packets + lost > 0 {
                 lost as f64 / (packets + lost) as f64
             } else {
@@ -370,6 +450,12 @@ impl RunResult {
             self.decrypt_failures
         );
         s += &format!("  per stream: {}\n", self.per_stream.describe());
+        if let Some(mix) = self.layer_mix.describe() {
+            s += &format!(
+                "  {mix} ({} published layer(s), {:?} layout)\n",
+                self.layers_published, self.layout
+            );
+        }
         if let Some(j) = &self.join_time_ms {
             s += &format!("  joins: {}\n", j.describe());
         }
@@ -389,6 +475,7 @@ impl RunResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::participant::Received;
 
     fn stream(seqs: impl IntoIterator<Item = u64>, delay_ms: u64) -> StreamStats {
         let mut s = StreamStats::default();
@@ -397,6 +484,57 @@ mod tests {
             s.on_transit(seq * 20_000_000, seq * 20_000_000 + delay_ms * 1_000_000);
         }
         s
+    }
+
+    fn video(height: Option<u16>) -> crate::participant::StreamCount {
+        crate::participant::StreamCount {
+            ssrc: 1,
+            kind: "video",
+            packets: 10,
+            frames: 10,
+            decrypt_failures: 0,
+            sender_leaf: Some(0),
+            height,
+        }
+    }
+
+    fn outcome(received: Received, sending_layers: Vec<&'static str>) -> Outcome {
+        Outcome {
+            index: 0,
+            join: Default::default(),
+            received,
+            schedule: Default::default(),
+            sent_packets: 0,
+            sending_layers,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn the_layer_mix_counts_video_streams_by_their_last_height() {
+        let audio = crate::participant::StreamCount { kind: "audio", ..video(None) };
+        let speaker = Received {
+            by_stream: vec![video(Some(180)), video(Some(180)), audio.clone()],
+            frames_by_height: BTreeMap::from([(180, 60), (720, 20)]),
+            ..Received::default()
+        };
+        let member = Received {
+            by_stream: vec![video(Some(720)), video(None), audio],
+            frames_by_height: BTreeMap::from([(720, 20)]),
+            ..Received::default()
+        };
+        let outcomes = [outcome(speaker, vec!["f"]), outcome(member, vec!["q"])];
+        let mix = LayerMix::of(outcomes.iter());
+        assert_eq!(mix.streams_by_height, BTreeMap::from([(180, 2), (720, 1)]));
+        assert_eq!(mix.streams_unknown, 1);
+        assert_eq!(mix.frames_by_height, BTreeMap::from([(180, 60), (720, 40)]));
+        assert_eq!(
+            mix.describe().unwrap(),
+            "layers received: 720p 33 %, 180p 67 % of 4 subscriber video streams at the end \
+             (1 without a keyframe); frames in the window: 720p 40 %, 180p 60 %; \
+             publishers still sending: f 1, q 1"
+        );
+        assert_eq!(LayerMix::default().describe(), None, "no video, no line");
     }
 
     #[test]

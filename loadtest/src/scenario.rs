@@ -3,7 +3,7 @@
 //! | scenario | publishers | subscribers |
 //! |---|---|---|
 //! | `audio` | 10 speakers, Opus only | N listeners (publish nothing) |
-//! | `meeting` | N, audio + 720p camera | the same N (everyone sees everyone) |
+//! | `meeting` | N, audio + 720p camera (simulcast) | the same N (everyone sees everyone) |
 //! | `webinar` | 1 presenter, audio + screen share | N viewers |
 //! | `join-storm` | 1 presenter, audio + camera | N viewers joining at `rate`/s |
 //!
@@ -11,13 +11,19 @@
 //! stream it expects (or [`RunConfig::ready_timeout`] passes), lets things settle for
 //! `warmup`, then measures a window of `duration`: server and generator CPU from schedstat,
 //! and every packet subscribers receive in it. A join storm measures from the first join.
+//!
+//! Meeting cameras go out as the browser sends them, in three simulcast layers, unless
+//! [`RunConfig::layers`] is 1; every member reports tile sizes for its [`RunConfig::layout`],
+//! whose speaker is the first participant ([`SPEAKER`]). Simulcast is Veil's alone: through the
+//! null forwarder and Janus the camera stays one 720p layer.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::media::{CAMERA_720P, SCREEN};
+use crate::layout::Layout;
+use crate::media::{CAMERA_720P, CAMERA_LAYERS, SCREEN};
 use crate::participant::{Outcome, Plan, Role, Shared, Target};
 use crate::procstat::{self, Sample};
 use crate::report::RunResult;
@@ -36,6 +42,14 @@ pub enum Scenario {
 /// Speakers in the `audio` scenario.
 pub const SPEAKERS: usize = 10;
 
+/// The participant shown large in the speaker layout.
+pub const SPEAKER: usize = 0;
+
+/// The identity participant `index` joins with.
+pub fn identity(index: usize) -> String {
+    format!("load-{index}")
+}
+
 /// How to run a scenario.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -49,6 +63,11 @@ pub struct RunConfig {
     pub ready_timeout: Duration,
     /// Print a progress line every second.
     pub progress: bool,
+    /// Simulcast layers of a meeting camera: 3 as the browser sends, 1 for the 720p layer alone
+    /// (2: the top two).
+    pub layers: usize,
+    /// How meeting members show the videos they receive.
+    pub layout: Layout,
 }
 
 impl RunConfig {
@@ -61,28 +80,39 @@ impl RunConfig {
             rate: 20.0,
             ready_timeout: Duration::from_secs(20),
             progress: true,
+            layers: CAMERA_LAYERS.len(),
+            layout: Layout::Grid,
         }
     }
 }
 
 /// The participants of a scenario, in join order.
-pub fn roles(scenario: Scenario, n: usize) -> Vec<Role> {
-    let listener = |expect| Role { audio: false, video: None, expect_streams: expect };
+pub fn roles(cfg: &RunConfig) -> Vec<Role> {
+    let (scenario, n) = (cfg.scenario, cfg.n);
+    let role = |audio, video, expect_streams| Role {
+        audio,
+        video,
+        simulcast: None,
+        layout: Some(cfg.layout),
+        expect_streams,
+    };
+    let listener = |expect| role(false, None, expect);
     match scenario {
         Scenario::Audio => {
-            let speaker = Role { audio: true, video: None, expect_streams: SPEAKERS - 1 };
+            let speaker = role(true, None, SPEAKERS - 1);
             let mut roles = vec![speaker; SPEAKERS];
             roles.extend(std::iter::repeat_n(listener(SPEAKERS), n));
             roles
         }
         Scenario::Meeting => {
-            let member =
-                Role { audio: true, video: Some(CAMERA_720P), expect_streams: 2 * (n - 1) };
+            let top = CAMERA_LAYERS.len() - cfg.layers.min(CAMERA_LAYERS.len());
+            let layers = (cfg.layers > 1).then_some(&CAMERA_LAYERS[top..]);
+            let member = Role { simulcast: layers, ..role(true, Some(CAMERA_720P), 2 * (n - 1)) };
             vec![member; n]
         }
         Scenario::Webinar | Scenario::JoinStorm => {
             let video = if scenario == Scenario::Webinar { SCREEN } else { CAMERA_720P };
-            let presenter = Role { audio: true, video: Some(video), expect_streams: 0 };
+            let presenter = role(true, Some(video), 0);
             let mut roles = vec![presenter];
             roles.extend(std::iter::repeat_n(listener(2), n));
             roles
@@ -100,7 +130,7 @@ async fn prepare(cfg: &RunConfig, server: &Server) -> Result<Option<u64>, Server
         ));
     }
     let room = u64::from(std::process::id()) * 1000 + crate::now_ns() % 1000;
-    let publishers = roles(cfg.scenario, cfg.n).iter().filter(|r| r.publishes()).count();
+    let publishers = roles(cfg).iter().filter(|r| r.publishes()).count();
     crate::participant::janus::create_room(janus.api, room, publishers)
         .await
         .map_err(ServerError::Janus)?;
@@ -114,11 +144,14 @@ fn plans(
 ) -> Result<Vec<Plan>, ServerError> {
     let room = format!("load-{}-{}", std::process::id(), crate::now_ns() % 1_000_000);
     let mut plans = Vec::new();
-    for (index, role) in roles(cfg.scenario, cfg.n).into_iter().enumerate() {
+    for (index, mut role) in roles(cfg).into_iter().enumerate() {
+        if server.kind != Kind::Veil {
+            role.simulcast = None;
+        }
         let target = match (server.kind, server.janus, janus_room) {
             (Kind::Veil, ..) => Target::Veil {
                 http: server.http.ok_or(ServerError::NoSecret)?,
-                token: server.token(&room, &format!("load-{index}"))?,
+                token: server.token(&room, &identity(index))?,
             },
             (Kind::NullForwarder, ..) => {
                 Target::Null { udp: server.udp.ok_or(ServerError::NoSecret)? }
@@ -192,6 +225,8 @@ pub async fn run(cfg: &RunConfig, server: &Server) -> Result<RunResult, ServerEr
     let janus_room = prepare(cfg, server).await?;
     let plans = plans(cfg, server, janus_room)?;
     let total = plans.len();
+    let layers_published =
+        plans.iter().filter_map(|p| p.role.simulcast.map(<[_]>::len)).max().unwrap_or(1);
     let shared = Arc::new(Shared::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let pid = server.pid;
@@ -282,5 +317,6 @@ pub async fn run(cfg: &RunConfig, server: &Server) -> Result<RunResult, ServerEr
         generator_cores: gen_start.zip(gen_end).map(|(a, b)| a.cores_until(&b)),
         rss_idle,
         rss,
+        layers_published,
     }))
 }

@@ -32,7 +32,6 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use super::link::{Link, Local, recv_on};
 use super::{Outcome, Plan, Shared, Tally, Target, fixed_key_ring};
-use crate::media::Source;
 
 const PLUGIN: &str = "janus.plugin.videoroom";
 /// Well inside Janus's 60 s session timeout.
@@ -317,7 +316,7 @@ async fn join(plan: &Plan, shared: &Arc<Shared>, tally: &mut Tally) -> Result<Bo
     } else {
         None
     };
-    let source = Source::new(Instant::now(), role.audio, role.video, plan.index as u64 + 1);
+    let source = role.source(Instant::now(), plan.index as u64 + 1);
     let tally = std::mem::replace(tally, Tally::new(0));
     let me = Local::new(fixed_key_ring(plan.index), source, tally, shared.clone());
     let next_keepalive = Instant::now() + KEEPALIVE;

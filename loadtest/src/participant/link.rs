@@ -13,7 +13,7 @@ use std::time::{Instant, SystemTime};
 
 use str0m::change::SdpApi;
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, Mid, Pt};
+use str0m::media::{Direction, MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{AbsCaptureTime, Extension, ExtensionMap, ExtensionValues, RtpWrite, Ssrc};
 use str0m::{Candidate, Event, Rtc};
@@ -59,8 +59,13 @@ pub struct Link {
     mids: (Option<Mid>, Option<Mid>),
     /// Opus and VP8 payload types, once negotiated.
     pts: Option<(Pt, Pt)>,
-    seqs: (u64, u64),
+    /// The last sequence number sent, per kind and simulcast layer.
+    seqs: HashMap<(bool, Option<&'static str>), u64>,
     kinds: HashMap<Ssrc, MediaKind>,
+    /// The video m-lines this link receives, in the order the server added them.
+    pub received_videos: Vec<Mid>,
+    /// Set when [`Link::received_videos`] changed; whoever reports tile sizes clears it.
+    pub videos_changed: bool,
     /// ICE and DTLS are up.
     pub connected: bool,
 }
@@ -99,24 +104,39 @@ impl Link {
             local,
             mids: (None, None),
             pts: None,
-            seqs: (0, 0),
+            seqs: HashMap::new(),
             kinds: HashMap::new(),
+            received_videos: Vec::new(),
+            videos_changed: false,
             connected: false,
         })
     }
 
-    /// Starts an SDP change with a send-only m-line for each track `role` publishes; the
-    /// caller may add more before applying it.
+    /// Starts an SDP change with a send-only m-line for each track `role` publishes (the
+    /// camera with its simulcast layers, if it has any); the caller may add more before
+    /// applying it.
     pub fn offer_tracks(&mut self, role: &Role) -> SdpApi<'_> {
         let mut api = self.rtc.sdp_api();
         let audio = role
             .audio
             .then(|| api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
+        let layers = role.simulcast.filter(|_| role.video.is_some()).map(|layers| {
+            let mut s = Simulcast::new();
+            for layer in layers {
+                s.add_send_layer(SimulcastLayer::new(layer.rid));
+            }
+            s
+        });
         let video = role
             .video
-            .map(|_| api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+            .map(|_| api.add_media(MediaKind::Video, Direction::SendOnly, None, None, layers));
         self.mids = (audio, video);
         api
+    }
+
+    /// The m-line this link sends video on, if any.
+    pub fn video_mid(&self) -> Option<Mid> {
+        self.mids.1
     }
 
     pub async fn recv_from(&self, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
@@ -175,7 +195,13 @@ impl Link {
     fn on_event(&mut self, event: Event, me: &mut Local) {
         match event {
             Event::Connected => self.connected = true,
-            Event::KeyframeRequest(_) => me.source.request_keyframe(),
+            Event::KeyframeRequest(r) => {
+                me.source.request_keyframe(r.rid.map(|rid| rid.to_string()).as_deref())
+            }
+            Event::MediaAdded(m) if m.kind == MediaKind::Video && m.direction.is_receiving() => {
+                self.received_videos.push(m.mid);
+                self.videos_changed = true;
+            }
             Event::RtpPacket(p) => {
                 let ssrc = p.header.ssrc;
                 let kind = match self.kinds.get(&ssrc) {
@@ -229,12 +255,14 @@ impl Link {
         let capture = AbsCaptureTime { capture_time: SystemTime::now(), clock_offset: None };
         let ext = ExtensionValues { abs_capture_time: Some(capture), ..Default::default() };
         for frame in frames.drain(..) {
-            let (mid, pt, seq, video) = match frame.kind {
-                MediaKind::Audio => (self.mids.0, opus, &mut self.seqs.0, false),
-                MediaKind::Video => (self.mids.1, vp8, &mut self.seqs.1, true),
+            let (mid, pt, video) = match frame.kind {
+                MediaKind::Audio => (self.mids.0, opus, false),
+                MediaKind::Video => (self.mids.1, vp8, true),
             };
+            let seq = self.seqs.entry((video, frame.rid)).or_default();
             let mut api = self.rtc.direct_api();
-            let Some(tx) = mid.and_then(|mid| api.stream_tx_by_mid(mid, None)) else {
+            let rid = frame.rid.map(Rid::from);
+            let Some(tx) = mid.and_then(|mid| api.stream_tx_by_mid(mid, rid)) else {
                 continue;
             };
             let count = frame.payloads.len();

@@ -23,19 +23,36 @@ use veil_e2ee::KeyRing;
 
 pub use receive::{Received, Receiver, RtpIn, StreamCount, Window};
 
-use crate::media::{Schedule, VideoProfile};
+use crate::layout::Layout;
+use crate::media::{Layer, Schedule, Source, VideoProfile};
 
-/// What a participant publishes and how many streams it should end up decrypting.
+/// What a participant publishes, how it shows what it receives, and how many streams it should
+/// end up decrypting.
 #[derive(Debug, Clone, Copy)]
 pub struct Role {
     pub audio: bool,
     pub video: Option<VideoProfile>,
+    /// Send the video as these simulcast layers instead of as `video` alone (Veil only).
+    pub simulcast: Option<&'static [Layer]>,
+    /// The tile sizes it reports for the videos it receives (Veil only); `None` reports none,
+    /// and the SFU sends every video's top layer.
+    pub layout: Option<Layout>,
     pub expect_streams: usize,
 }
 
 impl Role {
     pub fn publishes(&self) -> bool {
         self.audio || self.video.is_some()
+    }
+
+    /// The media clock of what it publishes, starting at `now`.
+    pub fn source(&self, now: std::time::Instant, seed: u64) -> Source {
+        match self.simulcast {
+            Some(layers) if self.video.is_some() => {
+                Source::simulcast(now, self.audio, layers, seed)
+            }
+            _ => Source::new(now, self.audio, self.video, seed),
+        }
     }
 }
 
@@ -92,6 +109,9 @@ pub struct Outcome {
     pub schedule: Schedule,
     /// RTP packets written during the window.
     pub sent_packets: u64,
+    /// The simulcast layers it was still sending when it stopped (the others paused because
+    /// the SFU said nobody needed them).
+    pub sending_layers: Vec<&'static str>,
     pub error: Option<String>,
 }
 
@@ -180,6 +200,7 @@ impl Tally {
             received,
             schedule,
             sent_packets: self.sent_packets,
+            sending_layers: Vec::new(),
             error,
         }
     }

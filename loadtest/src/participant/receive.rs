@@ -7,14 +7,18 @@
 //! plaintext), so bursts of large keyframes weigh as much as they do on the wire. Frames from
 //! senders that do not stamp them (a browser in the same meeting) count as decrypted, without a
 //! delay.
+//!
+//! A video stream's picture height is the one its last decrypted keyframe announced: the SFU
+//! forwards one simulcast layer per subscriber as one plain stream, so that header is where a
+//! subscriber learns which layer it gets.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 use str0m::media::MediaKind;
 use veil_e2ee::KeyRing;
 
-use crate::media::{metadata_len, read_stamp, vp8_descriptor_len};
+use crate::media::{metadata_len, read_stamp, vp8_descriptor_len, vp8_keyframe_size};
 use crate::stats::{Histogram, StreamStats};
 
 /// One received RTP packet, transport details removed.
@@ -68,6 +72,8 @@ pub struct StreamCount {
     pub decrypt_failures: u64,
     /// The sender's MLS leaf, as the last frame that decrypted authenticated it.
     pub sender_leaf: Option<u32>,
+    /// The picture height the last decrypted keyframe announced (video).
+    pub height: Option<u16>,
 }
 
 /// What a subscriber saw, for the report.
@@ -78,6 +84,8 @@ pub struct Received {
     pub frames: u64,
     pub frames_incomplete: u64,
     pub decrypt_failures: u64,
+    /// Decrypted video frames in the window by the picture height their stream had then.
+    pub frames_by_height: BTreeMap<u16, u64>,
     #[serde(skip)]
     pub latency: Histogram,
     pub streams: Vec<StreamStats>,
@@ -132,6 +140,7 @@ impl Receiver {
                 frames: 0,
                 decrypt_failures: 0,
                 sender_leaf: None,
+                height: None,
             },
         });
         if counting {
@@ -184,6 +193,9 @@ impl Receiver {
         let sent_ns = read_stamp(&frame.plaintext, meta).map(|(sent_ns, _)| sent_ns);
         if rx.kind == MediaKind::Video && meta == 10 {
             self.first_keyframe_ns.get_or_insert(p.received_ns);
+            if let Some((_, height)) = vp8_keyframe_size(&frame.plaintext) {
+                rx.count.height = Some(height);
+            }
         }
         if !std::mem::replace(&mut rx.decrypting, true) {
             self.decrypting_streams += 1;
@@ -191,6 +203,9 @@ impl Receiver {
         if counting {
             self.seen.frames += 1;
             rx.count.frames += 1;
+            if let Some(height) = rx.count.height.filter(|_| rx.kind == MediaKind::Video) {
+                *self.seen.frames_by_height.entry(height).or_default() += 1;
+            }
             if let Some(sent_ns) = sent_ns {
                 for (_, received_ns, _, _) in &packets {
                     rx.stats.on_transit(sent_ns, *received_ns);
@@ -207,5 +222,66 @@ impl Receiver {
             self.seen.by_stream.push(rx.count);
         }
         self.seen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::media::{CAMERA_LAYERS, Frame, Source};
+    use crate::participant::fixed_key_ring;
+
+    /// Feeds `frames` as RTP on one SSRC, as the SFU forwards one layer: one stream whatever
+    /// layer each frame came from.
+    fn forward(receiver: &mut Receiver, ring: &mut KeyRing, frames: &[Frame], seq: &mut u64) {
+        let window = Some(Window { from: 0, to: u64::MAX });
+        for frame in frames {
+            for (i, payload) in frame.payloads.iter().enumerate() {
+                *seq += 1;
+                let rtp = RtpIn {
+                    kind: MediaKind::Video,
+                    ssrc: 7,
+                    seq: *seq,
+                    rtp_time: frame.rtp_time,
+                    marker: i + 1 == frame.payloads.len(),
+                    payload,
+                    received_ns: crate::now_ns(),
+                };
+                receiver.on_rtp(ring, rtp, window);
+            }
+        }
+    }
+
+    #[test]
+    fn a_stream_takes_the_height_of_its_last_keyframe() {
+        crate::start();
+        let mut sender = fixed_key_ring(1);
+        let mut ring = fixed_key_ring(0);
+        let mut now = Instant::now();
+        let mut source = Source::simulcast(now, false, &CAMERA_LAYERS, 1);
+        let mut receiver = Receiver::default();
+        let mut seq = 0;
+        let mut layer = |rid: &str, source: &mut Source, now: &mut Instant| {
+            *now += Duration::from_millis(34);
+            let mut frames = Vec::new();
+            source.poll(*now, &mut sender, true, &mut frames);
+            frames.retain(|f| f.rid == Some(rid));
+            frames
+        };
+        for _ in 0..3 {
+            let f = layer("f", &mut source, &mut now);
+            forward(&mut receiver, &mut ring, &f, &mut seq);
+        }
+        source.request_keyframe(Some("q"));
+        for _ in 0..2 {
+            let q = layer("q", &mut source, &mut now);
+            forward(&mut receiver, &mut ring, &q, &mut seq);
+        }
+        let seen = receiver.finish();
+        assert_eq!(seen.by_stream.len(), 1);
+        assert_eq!(seen.by_stream[0].height, Some(180), "switched to q at its keyframe");
+        assert_eq!(seen.frames_by_height, BTreeMap::from([(720, 3), (180, 2)]));
     }
 }

@@ -1,7 +1,8 @@
 //! A participant that talks to `veil serve` exactly as the browser does: `join` with a token
 //! over the WebSocket, MLS key agreement through the delivery service, an SDP offer of its own
 //! tracks, answers to the SFU's offers, and ICE/DTLS-SRTP with str0m in RTP mode on its own UDP
-//! socket (a [`Link`]).
+//! socket (a [`Link`]). Like the browser it reports how large it shows each video it receives
+//! (its [`Layout`]) and pauses the simulcast layers the SFU says nobody needs.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -9,16 +10,16 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::media::{Direction, MediaKind};
+use str0m::media::{Direction, MediaKind, Mid};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 use veil_e2ee::KeyRing;
-use veil_proto::signal::{ClientMessage, Envelope, ServerMessage};
+use veil_proto::signal::{ClientMessage, Envelope, ParticipantInfo, ServerMessage, TileSize};
 
 use super::link::{Link, Local};
 use super::secure::Secure;
 use super::{Outcome, Plan, Shared, Tally, Target};
-use crate::media::Source;
+use crate::layout::{self, Layout, Shown};
 
 /// How long a join may take before the participant gives up.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,6 +33,17 @@ struct Peer {
     pending: Option<SdpPendingOffer>,
     secure: Secure,
     me: Local,
+    layout: Option<Layout>,
+    /// The speaker's participant id, once known.
+    speaker: Option<String>,
+    /// The last tile sizes reported.
+    tiles: Vec<TileSize>,
+}
+
+/// The participant id of the speaker among `participants`, if there.
+fn find_speaker<'a>(participants: impl IntoIterator<Item = &'a ParticipantInfo>) -> Option<String> {
+    let speaker = crate::scenario::identity(crate::scenario::SPEAKER);
+    participants.into_iter().find(|p| p.identity == speaker).map(|p| p.id.0.clone())
 }
 
 /// Runs one participant until `stop` turns true.
@@ -51,7 +63,9 @@ pub async fn run(plan: Plan, shared: Arc<Shared>, stop: watch::Receiver<bool>) -
     }
     let _ = peer.send(ClientMessage::Leave).await;
     let _ = peer.ws.close(None).await;
-    peer.me.tally.finish(plan.index, peer.me.source.schedule, result.err())
+    let sending_layers = peer.me.source.sending_layers();
+    let outcome = peer.me.tally.finish(plan.index, peer.me.source.schedule, result.err());
+    Outcome { sending_layers, ..outcome }
 }
 
 async fn join(plan: &Plan, shared: &Arc<Shared>, tally: &mut Tally) -> Result<Box<Peer>, String> {
@@ -71,9 +85,10 @@ async fn join(plan: &Plan, shared: &Arc<Shared>, tally: &mut Tally) -> Result<Bo
     let reply = tokio::time::timeout(JOIN_TIMEOUT, next_message(&mut ws))
         .await
         .map_err(|_| "no reply to join".to_string())??;
-    let ServerMessage::Joined { participant_id, .. } = &reply else {
+    let ServerMessage::Joined { participant_id, participants, .. } = &reply else {
         return Err(format!("join refused: {reply:?}"));
     };
+    let speaker = find_speaker(participants);
     tally.join.joined_ns = Some(crate::now_ns());
     Shared::add(&shared.joined);
     let mut ring = KeyRing::new();
@@ -100,10 +115,13 @@ async fn join(plan: &Plan, shared: &Arc<Shared>, tally: &mut Tally) -> Result<Bo
         let state = ClientMessage::PublishState { microphone, camera, screen: false };
         send_ws(&mut ws, state).await?;
     }
-    let source = Source::new(Instant::now(), role.audio, role.video, plan.index as u64 + 1);
+    let source = role.source(Instant::now(), plan.index as u64 + 1);
     let tally = std::mem::replace(tally, Tally::new(0));
     let me = Local::new(ring, source, tally, shared.clone());
-    Ok(Box::new(Peer { link, ws, pending: Some(pending), secure, me }))
+    let pending = Some(pending);
+    let layout = role.layout;
+    let tiles = Vec::new();
+    Ok(Box::new(Peer { link, ws, pending, secure, me, layout, speaker, tiles }))
 }
 
 async fn send_ws(ws: &mut Ws, msg: ClientMessage) -> Result<(), String> {
@@ -140,6 +158,9 @@ impl Peer {
             let timeout = self.link.drain(&mut self.me).await?;
             if self.link.connected {
                 self.me.mark_connected();
+            }
+            if self.link.videos_changed {
+                self.report_tiles().await?;
             }
             let sending = self.link.connected && self.me.ring.epoch().is_some();
             let due = self.me.source.next_due().filter(|_| sending);
@@ -178,6 +199,28 @@ impl Peer {
         send_ws(&mut self.ws, msg).await
     }
 
+    /// The videos this participant receives, as its layout sees them.
+    fn shown(&self) -> Vec<Shown> {
+        let speaker = self.speaker.as_deref();
+        let is_speaker =
+            |mid: Mid| self.link.rtc.media(mid).is_some_and(|m| Some(m.stream_id()) == speaker);
+        let shown = |&mid: &Mid| Shown { mid: mid.to_string(), speaker: is_speaker(mid) };
+        self.link.received_videos.iter().map(shown).collect()
+    }
+
+    /// Reports tile sizes for the videos received now, if the layout makes them differ from
+    /// the last report.
+    async fn report_tiles(&mut self) -> Result<(), String> {
+        self.link.videos_changed = false;
+        let Some(layout) = self.layout else { return Ok(()) };
+        let tiles = layout::tile_sizes(layout, &self.shown());
+        if tiles == self.tiles {
+            return Ok(());
+        }
+        self.tiles = tiles.clone();
+        self.send(ClientMessage::TileSizes { tiles }).await
+    }
+
     async fn on_message(&mut self, message: ServerMessage) -> Result<(), String> {
         let had_key = self.me.ring.epoch().is_some();
         for reply in self.secure.on_message(&message, &mut self.me.ring)? {
@@ -198,6 +241,15 @@ impl Peer {
                 let answer =
                     self.link.rtc.sdp_api().accept_offer(offer).map_err(|e| e.to_string())?;
                 self.send(ClientMessage::Answer { sdp: answer.to_sdp_string() }).await?;
+            }
+            ServerMessage::LayersWanted { mid, rids }
+                if self.link.video_mid().is_some_and(|m| m.to_string() == mid) =>
+            {
+                self.me.source.set_layers_wanted(&rids);
+            }
+            ServerMessage::ParticipantJoined { participant } if self.speaker.is_none() => {
+                self.speaker = find_speaker([&participant]);
+                self.link.videos_changed |= self.speaker.is_some();
             }
             ServerMessage::Error { code, message, fatal } if fatal => {
                 return Err(format!("server error {code:?}: {message}"));
