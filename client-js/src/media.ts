@@ -17,6 +17,12 @@
 // new network or address) with an offer through signaling, and repeats that while it stays
 // down; only after 30 s does the connection count as lost.
 //
+// The browser offers the RFC 6464 audio-level header extension on audio m-lines, which would
+// tell the SFU how loud each of our microphone's packets is. The server needs that only in a
+// room whose policy turns on server-side speaker detection: otherwise the offers we send and
+// the server's offers we apply lose the extension, so it is never negotiated and never sent
+// (`withoutAudioLevels`). A policy change renegotiates.
+//
 // Every remote track's `msid` stream id is the participant id of its sender and its track id
 // `ID-SOURCE-MID`, so `ontrack` tells whose tile a track belongs to and what it claims to be
 // (the decrypting worker holds it to that claim: a frame must be encrypted for that source).
@@ -100,6 +106,17 @@ function restrictCodec(tx: RTCRtpTransceiver, kind: 'audio' | 'video', mimeType:
   }
 }
 
+const AUDIO_LEVEL_EXTMAP = /^a=extmap:\d+(?:\/\w+)? urn:ietf:params:rtp-hdrext:ssrc-audio-level(?:\s.*)?$/;
+
+/** `sdp` without the audio-level header extension (RFC 6464), so that it is not negotiated. */
+export function withoutAudioLevels(sdp: string): string {
+  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
+  return sdp
+    .split(/\r?\n/)
+    .filter((line) => !AUDIO_LEVEL_EXTMAP.test(line))
+    .join(eol);
+}
+
 /** The sources a client sends, in the order of its m-lines. */
 const SENDING: readonly Source[] = ['microphone', 'camera', 'screen', 'screen_audio'];
 
@@ -149,6 +166,10 @@ export class MediaSession {
   private giveUpTimer: number | undefined;
   private restarting = false;
   private closed = false;
+  /** The room lets the server read our audio levels (server-side speaker detection). */
+  private serverLevels = false;
+  /** Our first offer went out: a change of `serverLevels` needs a new one. */
+  private offered = false;
   private openGate: (publish: Source[]) => void = () => {};
   private readonly joinedGate = new Promise<Source[]>((resolve) => {
     this.openGate = resolve;
@@ -249,10 +270,12 @@ export class MediaSession {
     });
     const sources: Record<string, Source> = {};
     for (const [source, tx] of this.senders) if (tx.mid !== null && tx.direction === 'sendonly') sources[tx.mid] = source;
-    this.events.signal({ type: 'offer', sdp: this.pc.localDescription?.sdp ?? offer.sdp ?? '', sources });
+    this.offered = true;
+    const sdp = this.pc.localDescription?.sdp ?? offer.sdp ?? '';
+    this.events.signal({ type: 'offer', sdp: this.serverLevels ? sdp : withoutAudioLevels(sdp), sources });
     performance.mark('veil:offer-sent');
-    const sdp = await answered.finally(() => window.clearTimeout(timer));
-    await this.pc.setRemoteDescription({ type: 'answer', sdp });
+    const answer = await answered.finally(() => window.clearTimeout(timer));
+    await this.pc.setRemoteDescription({ type: 'answer', sdp: answer });
     performance.mark('veil:answer-applied');
   }
 
@@ -283,6 +306,33 @@ export class MediaSession {
     });
   }
 
+  /**
+   * Whether the room's policy lets the server read our audio levels. Set before `joined` it
+   * shapes the first offer; a later change offers again, so that the extension is negotiated
+   * (or dropped) at once.
+   */
+  setServerLevels(on: boolean): void {
+    if (this.serverLevels === on) return;
+    this.serverLevels = on;
+    if (!this.offered || this.closed) return;
+    void this.enqueue(async () => {
+      if (this.closed || this.pc.signalingState !== 'stable') return;
+      try {
+        const offer = await this.pc.createOffer();
+        await this.pc.setLocalDescription(offer);
+        await this.offerAndApplyAnswer(offer);
+      } catch (err) {
+        console.warn('veil: renegotiating audio levels failed', err);
+        this.awaitingAnswer = null;
+        // The state moved on while the offer was out (TypeScript keeps the check above's).
+        const state = this.pc.signalingState as RTCSignalingState;
+        if (!this.closed && state === 'have-local-offer') {
+          await this.pc.setLocalDescription({ type: 'rollback' }).catch(() => {});
+        }
+      }
+    });
+  }
+
   /** The server accepted the join with what we may `publish`: the prepared offer may go out. */
   joined(publish: Source[]): void {
     this.openGate(publish);
@@ -300,7 +350,9 @@ export class MediaSession {
   handleOffer(sdp: string): Promise<void> {
     performance.mark('veil:server-offer');
     return this.enqueue(async () => {
-      await this.pc.setRemoteDescription({ type: 'offer', sdp });
+      // An answer can only accept what the offer lists: without the extension in it, ours
+      // leaves it out too, whatever the server asked.
+      await this.pc.setRemoteDescription({ type: 'offer', sdp: this.serverLevels ? sdp : withoutAudioLevels(sdp) });
       const answer = await this.pc.createAnswer();
       await this.pc.setLocalDescription(answer);
       this.events.signal({ type: 'answer', sdp: this.pc.localDescription?.sdp ?? answer.sdp ?? '' });
