@@ -19,9 +19,11 @@
 //
 // The browser offers the RFC 6464 audio-level header extension on audio m-lines, which would
 // tell the SFU how loud each of our microphone's packets is. The server needs that only in a
-// room whose policy turns on server-side speaker detection: otherwise the offers we send and
-// the server's offers we apply lose the extension, so it is never negotiated and never sent
-// (`withoutAudioLevels`). A policy change renegotiates.
+// room whose policy turns on server-side speaker detection. Otherwise our sending transceivers
+// stop negotiating it (`setHeaderExtensionsToNegotiate`), and, for a browser without that call
+// and against a server that offers it anyway, the offers we send and the server's offers we
+// apply lose it (`withoutAudioLevels`): it is never negotiated and never sent. A policy change
+// offers again; a browser re-offers an extension once refused only through that call.
 //
 // Every remote track's `msid` stream id is the participant id of its sender and its track id
 // `ID-SOURCE-MID`, so `ontrack` tells whose tile a track belongs to and what it claims to be
@@ -106,6 +108,7 @@ function restrictCodec(tx: RTCRtpTransceiver, kind: 'audio' | 'video', mimeType:
   }
 }
 
+const AUDIO_LEVEL_URI = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level';
 const AUDIO_LEVEL_EXTMAP = /^a=extmap:\d+(?:\/\w+)? urn:ietf:params:rtp-hdrext:ssrc-audio-level(?:\s.*)?$/;
 
 /** `sdp` without the audio-level header extension (RFC 6464), so that it is not negotiated. */
@@ -115,6 +118,47 @@ export function withoutAudioLevels(sdp: string): string {
     .split(/\r?\n/)
     .filter((line) => !AUDIO_LEVEL_EXTMAP.test(line))
     .join(eol);
+}
+
+/** A header extension a transceiver may negotiate (WebRTC extensions; not in TypeScript's DOM types). */
+interface HeaderExtension {
+  uri: string;
+  direction: RTCRtpTransceiverDirection | 'stopped';
+}
+interface WithHeaderExtensions {
+  headerExtensionsToNegotiate?: HeaderExtension[];
+  getHeaderExtensionsToNegotiate?(): HeaderExtension[];
+  setHeaderExtensionsToNegotiate?(extensions: HeaderExtension[]): void;
+}
+
+/**
+ * Lets `tx` negotiate the audio-level extension (`on`) or not, where the browser has the call
+ * (elsewhere `withoutAudioLevels` keeps it out of what the server sees). A browser offers an
+ * extension the last answer left out only once told to again.
+ */
+function negotiateAudioLevels(tx: RTCRtpTransceiver, on: boolean): void {
+  const t = tx as RTCRtpTransceiver & WithHeaderExtensions;
+  const current = t.headerExtensionsToNegotiate ?? t.getHeaderExtensionsToNegotiate?.();
+  if (!current || typeof t.setHeaderExtensionsToNegotiate !== 'function') return;
+  const wanted: HeaderExtension[] = current.map((e) => ({
+    uri: e.uri,
+    direction: e.uri === AUDIO_LEVEL_URI ? (on ? 'sendrecv' : 'stopped') : e.direction,
+  }));
+  try {
+    t.setHeaderExtensionsToNegotiate(wanted);
+  } catch (err) {
+    console.warn('veil: cannot choose the header extensions to negotiate', err);
+  }
+}
+
+/**
+ * `sdp` (our offer) with the audio-level extension under id 1 where the browser chose another
+ * and 1 is free: the SFU (str0m) maps the extension to 1 and does not take a new id on an
+ * m-line already negotiated, which is what a browser picks when the extension comes back.
+ */
+export function audioLevelsAtId1(sdp: string): string {
+  if (/^a=extmap:1[ /]/m.test(sdp)) return sdp;
+  return sdp.replace(/^a=extmap:\d+((?:\/\w+)? urn:ietf:params:rtp-hdrext:ssrc-audio-level)/gm, 'a=extmap:1$1');
 }
 
 /** The sources a client sends, in the order of its m-lines. */
@@ -168,6 +212,8 @@ export class MediaSession {
   private closed = false;
   /** The room lets the server read our audio levels (server-side speaker detection). */
   private serverLevels = false;
+  /** What the last offer asked of the audio-level extension. */
+  private levelsChosen = false;
   /** Our first offer went out: a change of `serverLevels` needs a new one. */
   private offered = false;
   private openGate: (publish: Source[]) => void = () => {};
@@ -243,19 +289,33 @@ export class MediaSession {
    */
   start(): Promise<void> {
     return this.enqueue(async () => {
+      this.chooseAudioLevels();
       let offer = await this.pc.createOffer();
       await this.pc.setLocalDescription(offer);
       const allowed = await this.joinedGate;
       // The room's policy took a source away: that m-line sends nothing, or the SFU would
       // refuse the whole offer.
       const barred = [...this.senders].filter(([source]) => !allowed.includes(grantOf(source)));
-      if (barred.length > 0) {
+      // The room may have opted in to server-side speaker detection meanwhile.
+      const levelsChanged = this.chooseAudioLevels();
+      if (barred.length > 0 || levelsChanged) {
         for (const [, tx] of barred) tx.direction = 'inactive';
         offer = await this.pc.createOffer();
         await this.pc.setLocalDescription(offer);
       }
       await this.offerAndApplyAnswer(offer);
     });
+  }
+
+  /**
+   * Makes the sending transceivers negotiate the audio-level extension as the room's policy
+   * says; returns whether that changed since the last offer.
+   */
+  private chooseAudioLevels(): boolean {
+    const changed = this.levelsChosen !== this.serverLevels;
+    this.levelsChosen = this.serverLevels;
+    for (const tx of this.senders.values()) negotiateAudioLevels(tx, this.serverLevels);
+    return changed;
   }
 
   /** Sends the local offer `offer` (already set) to the server and applies its answer. */
@@ -291,6 +351,7 @@ export class MediaSession {
     void this.enqueue(async () => {
       try {
         this.pc.restartIce();
+        this.chooseAudioLevels();
         const offer = await this.pc.createOffer({ iceRestart: true });
         await this.pc.setLocalDescription(offer);
         await this.offerAndApplyAnswer(offer);
@@ -316,9 +377,18 @@ export class MediaSession {
     this.serverLevels = on;
     if (!this.offered || this.closed) return;
     void this.enqueue(async () => {
-      if (this.closed || this.pc.signalingState !== 'stable') return;
+      if (this.closed || this.pc.signalingState !== 'stable' || this.levelsChosen === this.serverLevels) return;
       try {
-        const offer = await this.pc.createOffer();
+        this.chooseAudioLevels();
+        // The receiving transceivers the SFU's offers made would list every codec in an offer
+        // of ours, which Chromium then cannot demultiplex against what they receive.
+        const sending = [...this.senders.values()];
+        for (const tx of this.pc.getTransceivers().filter((t) => !sending.includes(t))) {
+          const kind = tx.receiver.track.kind === 'audio' ? 'audio' : 'video';
+          restrictCodec(tx, kind, kind === 'audio' ? 'audio/opus' : 'video/VP8');
+        }
+        const created = await this.pc.createOffer();
+        const offer = { type: created.type, sdp: audioLevelsAtId1(created.sdp ?? '') };
         await this.pc.setLocalDescription(offer);
         await this.offerAndApplyAnswer(offer);
       } catch (err) {

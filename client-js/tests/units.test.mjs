@@ -114,6 +114,13 @@ describe('remote tracks', () => {
     assert.ok(stripped.endsWith('a=mid:0\r\n'), 'line endings are kept');
     assert.equal(media.withoutAudioLevels(stripped), stripped);
   });
+
+  it('moves a returning audio-level extension to id 1 where that is free, as the SFU maps it', () => {
+    const sdp = 'm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=extmap:9 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\na=mid:0\r\n';
+    assert.equal(media.audioLevelsAtId1(sdp), sdp.replace('extmap:9', 'extmap:1'));
+    const taken = sdp.replace('a=mid:0', 'a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=mid:0');
+    assert.equal(media.audioLevelsAtId1(taken), taken, 'id 1 is taken: left as it is');
+  });
 });
 
 const person = (id, extra = {}) => ({ id, identity: id.slice(2), microphone: true, camera: true, screen: false, host: false, ...extra });
