@@ -53,6 +53,8 @@ pub struct Detector {
     /// Who is about to take over, since when, and when it last was the loudest.
     contender: Option<(ParticipantId, Instant, Instant)>,
     next_decision: Option<Instant>,
+    /// When the engine next looks at the room's members for it ([`Detector::membership_due`]).
+    next_membership_check: Option<Instant>,
 }
 
 impl Default for Detector {
@@ -64,7 +66,13 @@ impl Default for Detector {
 impl Detector {
     /// A detector that has heard nobody.
     pub fn new() -> Self {
-        Self { heard: BTreeMap::new(), current: None, contender: None, next_decision: None }
+        Self {
+            heard: BTreeMap::new(),
+            current: None,
+            contender: None,
+            next_decision: None,
+            next_membership_check: None,
+        }
     }
 
     /// Who is named now.
@@ -114,6 +122,17 @@ impl Detector {
             _ => self.contender = Some((loudest, now, now)),
         }
         None
+    }
+
+    /// Whether the engine should look at the room's members again (every
+    /// [`DECISION_INTERVAL`]): scanning a large room on every timeout would cost more than the
+    /// forwarding.
+    pub fn membership_due(&mut self, now: Instant) -> bool {
+        if self.next_membership_check.is_some_and(|t| now < t) {
+            return false;
+        }
+        self.next_membership_check = Some(now + DECISION_INTERVAL);
+        true
     }
 
     /// `participant` left: it is heard no more. Returns whether it was the named speaker (who
@@ -189,6 +208,9 @@ impl Engine {
         let now = self.now;
         let mut reports = Vec::new();
         self.speakers.retain(|room, detector| {
+            if !detector.membership_due(now) {
+                return true;
+            }
             let members = self.rooms.get(room).map_or(&[][..], |m| m.as_slice());
             let peers: Vec<_> =
                 members.iter().filter_map(|s| self.peers.get(s).map(|p| (*s, p))).collect();
