@@ -107,6 +107,10 @@ pub struct PolicyArgs {
     /// How long chat stays on every client, in seconds (10 to 86400).
     #[arg(long)]
     chat_retention: Option<u32>,
+    /// The SFU names the active speaker from audio levels, which it then learns (who speaks
+    /// when): for very large rooms.
+    #[arg(long)]
+    server_speaker_detection: Option<OnOff>,
 }
 
 #[derive(Args)]
@@ -228,6 +232,9 @@ pub fn run(command: AdminCommand) -> anyhow::Result<()> {
             }
             if let Some(v) = args.chat_retention {
                 change.insert("chat_retention_secs".into(), v.into());
+            }
+            if let Some(v) = args.server_speaker_detection {
+                change.insert("server_speaker_detection".into(), v.on().into());
             }
             let path = format!("{}/policy", room_path(&args.room)?);
             let answer =

@@ -20,7 +20,7 @@ import { groupNotices, initialRoom, isHost, presenter, roomNotices, type RoomSta
 import type { ParticipantInfo, Source } from './signaling';
 import { watchCallStats } from './callstats';
 import { watchTileSizes } from './tilesizes';
-import { featured, initialSpeaker, nextSpeaker, type SpeakerState } from './speaker';
+import { featured, initialSpeaker, namedByServer, nextSpeaker, type SpeakerState } from './speaker';
 import { CallView } from './ui/call';
 import type { PersonRow } from './ui/people';
 import { showScreen } from './ui/dom';
@@ -163,6 +163,8 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
   /** The others speaker view may show large, in the order of their tiles. */
   const speakerCandidates = (): string[] =>
     meeting.room.participants.map((p) => p.id).filter((id) => id !== selfId && inGroup(id));
+  /** The room asked the server to name the speaker: our own levels then only ring tiles. */
+  const serverNamesSpeaker = (): boolean => meeting.room.policy?.server_speaker_detection === true;
 
   /** A remote tile's state, from the room (server) and the group (names, encryption). */
   const tileState = (p: ParticipantInfo): TileState => {
@@ -328,7 +330,7 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
               view.setSpeaking(speaking);
             }
             const present = speakerCandidates();
-            speaker = nextSpeaker(speaker, { now, speaking, present });
+            if (!serverNamesSpeaker()) speaker = nextSpeaker(speaker, { now, speaking, present });
             view.setFeatured(featured(speaker, present));
           },
           quality: (quality) => view.setQuality(quality),
@@ -365,6 +367,11 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
       const prefs = local.preferences;
       finish();
       showFatal(link, name, prefs, reason, message);
+    },
+    activeSpeaker: (named) => {
+      const present = speakerCandidates();
+      speaker = namedByServer(speaker, named, present);
+      view.setFeatured(featured(speaker, present));
     },
     notice: (message) => toast(message, 'error'),
     chat: (message) => {

@@ -17,6 +17,14 @@
 // new network or address) with an offer through signaling, and repeats that while it stays
 // down; only after 30 s does the connection count as lost.
 //
+// The browser offers the RFC 6464 audio-level header extension on audio m-lines, which would
+// tell the SFU how loud each of our microphone's packets is. The server needs that only in a
+// room whose policy turns on server-side speaker detection. Otherwise our sending transceivers
+// stop negotiating it (`setHeaderExtensionsToNegotiate`), and, for a browser without that call
+// and against a server that offers it anyway, the offers we send and the server's offers we
+// apply lose it (`withoutAudioLevels`): it is never negotiated and never sent. A policy change
+// offers again; a browser re-offers an extension once refused only through that call.
+//
 // Every remote track's `msid` stream id is the participant id of its sender and its track id
 // `ID-SOURCE-MID`, so `ontrack` tells whose tile a track belongs to and what it claims to be
 // (the decrypting worker holds it to that claim: a frame must be encrypted for that source).
@@ -100,6 +108,59 @@ function restrictCodec(tx: RTCRtpTransceiver, kind: 'audio' | 'video', mimeType:
   }
 }
 
+const AUDIO_LEVEL_URI = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level';
+const AUDIO_LEVEL_EXTMAP = /^a=extmap:\d+(?:\/\w+)? urn:ietf:params:rtp-hdrext:ssrc-audio-level(?:\s.*)?$/;
+
+/** `sdp` without the audio-level header extension (RFC 6464), so that it is not negotiated. */
+export function withoutAudioLevels(sdp: string): string {
+  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
+  return sdp
+    .split(/\r?\n/)
+    .filter((line) => !AUDIO_LEVEL_EXTMAP.test(line))
+    .join(eol);
+}
+
+/** A header extension a transceiver may negotiate (WebRTC extensions; not in TypeScript's DOM types). */
+interface HeaderExtension {
+  uri: string;
+  direction: RTCRtpTransceiverDirection | 'stopped';
+}
+interface WithHeaderExtensions {
+  headerExtensionsToNegotiate?: HeaderExtension[];
+  getHeaderExtensionsToNegotiate?(): HeaderExtension[];
+  setHeaderExtensionsToNegotiate?(extensions: HeaderExtension[]): void;
+}
+
+/**
+ * Lets `tx` negotiate the audio-level extension (`on`) or not, where the browser has the call
+ * (elsewhere `withoutAudioLevels` keeps it out of what the server sees). A browser offers an
+ * extension the last answer left out only once told to again.
+ */
+function negotiateAudioLevels(tx: RTCRtpTransceiver, on: boolean): void {
+  const t = tx as RTCRtpTransceiver & WithHeaderExtensions;
+  const current = t.headerExtensionsToNegotiate ?? t.getHeaderExtensionsToNegotiate?.();
+  if (!current || typeof t.setHeaderExtensionsToNegotiate !== 'function') return;
+  const wanted: HeaderExtension[] = current.map((e) => ({
+    uri: e.uri,
+    direction: e.uri === AUDIO_LEVEL_URI ? (on ? 'sendrecv' : 'stopped') : e.direction,
+  }));
+  try {
+    t.setHeaderExtensionsToNegotiate(wanted);
+  } catch (err) {
+    console.warn('veil: cannot choose the header extensions to negotiate', err);
+  }
+}
+
+/**
+ * `sdp` (our offer) with the audio-level extension under id 1 where the browser chose another
+ * and 1 is free: the SFU (str0m) maps the extension to 1 and does not take a new id on an
+ * m-line already negotiated, which is what a browser picks when the extension comes back.
+ */
+export function audioLevelsAtId1(sdp: string): string {
+  if (/^a=extmap:1[ /]/m.test(sdp)) return sdp;
+  return sdp.replace(/^a=extmap:\d+((?:\/\w+)? urn:ietf:params:rtp-hdrext:ssrc-audio-level)/gm, 'a=extmap:1$1');
+}
+
 /** The sources a client sends, in the order of its m-lines. */
 const SENDING: readonly Source[] = ['microphone', 'camera', 'screen', 'screen_audio'];
 
@@ -149,6 +210,12 @@ export class MediaSession {
   private giveUpTimer: number | undefined;
   private restarting = false;
   private closed = false;
+  /** The room lets the server read our audio levels (server-side speaker detection). */
+  private serverLevels = false;
+  /** What the last offer asked of the audio-level extension. */
+  private levelsChosen = false;
+  /** Our first offer went out: a change of `serverLevels` needs a new one. */
+  private offered = false;
   private openGate: (publish: Source[]) => void = () => {};
   private readonly joinedGate = new Promise<Source[]>((resolve) => {
     this.openGate = resolve;
@@ -222,19 +289,33 @@ export class MediaSession {
    */
   start(): Promise<void> {
     return this.enqueue(async () => {
+      this.chooseAudioLevels();
       let offer = await this.pc.createOffer();
       await this.pc.setLocalDescription(offer);
       const allowed = await this.joinedGate;
       // The room's policy took a source away: that m-line sends nothing, or the SFU would
       // refuse the whole offer.
       const barred = [...this.senders].filter(([source]) => !allowed.includes(grantOf(source)));
-      if (barred.length > 0) {
+      // The room may have opted in to server-side speaker detection meanwhile.
+      const levelsChanged = this.chooseAudioLevels();
+      if (barred.length > 0 || levelsChanged) {
         for (const [, tx] of barred) tx.direction = 'inactive';
         offer = await this.pc.createOffer();
         await this.pc.setLocalDescription(offer);
       }
       await this.offerAndApplyAnswer(offer);
     });
+  }
+
+  /**
+   * Makes the sending transceivers negotiate the audio-level extension as the room's policy
+   * says; returns whether that changed since the last offer.
+   */
+  private chooseAudioLevels(): boolean {
+    const changed = this.levelsChosen !== this.serverLevels;
+    this.levelsChosen = this.serverLevels;
+    for (const tx of this.senders.values()) negotiateAudioLevels(tx, this.serverLevels);
+    return changed;
   }
 
   /** Sends the local offer `offer` (already set) to the server and applies its answer. */
@@ -249,10 +330,12 @@ export class MediaSession {
     });
     const sources: Record<string, Source> = {};
     for (const [source, tx] of this.senders) if (tx.mid !== null && tx.direction === 'sendonly') sources[tx.mid] = source;
-    this.events.signal({ type: 'offer', sdp: this.pc.localDescription?.sdp ?? offer.sdp ?? '', sources });
+    this.offered = true;
+    const sdp = this.pc.localDescription?.sdp ?? offer.sdp ?? '';
+    this.events.signal({ type: 'offer', sdp: this.serverLevels ? sdp : withoutAudioLevels(sdp), sources });
     performance.mark('veil:offer-sent');
-    const sdp = await answered.finally(() => window.clearTimeout(timer));
-    await this.pc.setRemoteDescription({ type: 'answer', sdp });
+    const answer = await answered.finally(() => window.clearTimeout(timer));
+    await this.pc.setRemoteDescription({ type: 'answer', sdp: answer });
     performance.mark('veil:answer-applied');
   }
 
@@ -268,6 +351,7 @@ export class MediaSession {
     void this.enqueue(async () => {
       try {
         this.pc.restartIce();
+        this.chooseAudioLevels();
         const offer = await this.pc.createOffer({ iceRestart: true });
         await this.pc.setLocalDescription(offer);
         await this.offerAndApplyAnswer(offer);
@@ -279,6 +363,42 @@ export class MediaSession {
         }
       } finally {
         this.restarting = false;
+      }
+    });
+  }
+
+  /**
+   * Whether the room's policy lets the server read our audio levels. Set before `joined` it
+   * shapes the first offer; a later change offers again, so that the extension is negotiated
+   * (or dropped) at once.
+   */
+  setServerLevels(on: boolean): void {
+    if (this.serverLevels === on) return;
+    this.serverLevels = on;
+    if (!this.offered || this.closed) return;
+    void this.enqueue(async () => {
+      if (this.closed || this.pc.signalingState !== 'stable' || this.levelsChosen === this.serverLevels) return;
+      try {
+        this.chooseAudioLevels();
+        // The receiving transceivers the SFU's offers made would list every codec in an offer
+        // of ours, which Chromium then cannot demultiplex against what they receive.
+        const sending = [...this.senders.values()];
+        for (const tx of this.pc.getTransceivers().filter((t) => !sending.includes(t))) {
+          const kind = tx.receiver.track.kind === 'audio' ? 'audio' : 'video';
+          restrictCodec(tx, kind, kind === 'audio' ? 'audio/opus' : 'video/VP8');
+        }
+        const created = await this.pc.createOffer();
+        const offer = { type: created.type, sdp: audioLevelsAtId1(created.sdp ?? '') };
+        await this.pc.setLocalDescription(offer);
+        await this.offerAndApplyAnswer(offer);
+      } catch (err) {
+        console.warn('veil: renegotiating audio levels failed', err);
+        this.awaitingAnswer = null;
+        // The state moved on while the offer was out (TypeScript keeps the check above's).
+        const state = this.pc.signalingState as RTCSignalingState;
+        if (!this.closed && state === 'have-local-offer') {
+          await this.pc.setLocalDescription({ type: 'rollback' }).catch(() => {});
+        }
       }
     });
   }
@@ -300,7 +420,9 @@ export class MediaSession {
   handleOffer(sdp: string): Promise<void> {
     performance.mark('veil:server-offer');
     return this.enqueue(async () => {
-      await this.pc.setRemoteDescription({ type: 'offer', sdp });
+      // An answer can only accept what the offer lists: without the extension in it, ours
+      // leaves it out too, whatever the server asked.
+      await this.pc.setRemoteDescription({ type: 'offer', sdp: this.serverLevels ? sdp : withoutAudioLevels(sdp) });
       const answer = await this.pc.createAnswer();
       await this.pc.setLocalDescription(answer);
       this.events.signal({ type: 'answer', sdp: this.pc.localDescription?.sdp ?? answer.sdp ?? '' });

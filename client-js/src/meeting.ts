@@ -89,6 +89,11 @@ export interface MeetingView {
   fatal(reason: FatalReason, message: string): void;
   /** Something went wrong but the meeting goes on. */
   notice(message: string): void;
+  /**
+   * The server named the active speaker (a room with server-side speaker detection on). Only a
+   * claim: the view believes it for members of the encrypted group alone.
+   */
+  activeSpeaker(participantId: string | null): void;
   /** Another member's chat message arrived (attributed to the leaf that signed it). */
   chat(message: ChatReceived): void;
   /** One of our chat messages could not go out after all. */
@@ -283,6 +288,13 @@ export class Meeting {
       case 'layers_wanted':
         void this.media?.setActiveLayers(msg.mid, msg.rids);
         break;
+      case 'policy_updated':
+        this.media?.setServerLevels(msg.policy.server_speaker_detection === true);
+        break;
+      case 'active_speaker':
+        // A room that did not opt in has no server-side speaker: whatever says so is ignored.
+        if (this.room.policy?.server_speaker_detection === true) this.view.activeSpeaker(msg.participant);
+        break;
       case 'answer':
         this.media?.handleAnswer(msg.sdp);
         break;
@@ -315,6 +327,7 @@ export class Meeting {
     this.view.room(this.room, joined);
     this.view.joined(participantId);
     this.publishState();
+    this.media?.setServerLevels(joined.policy.server_speaker_detection === true);
     this.media?.joined(joined.grants.publish);
     if (this.e2ee.enabled) this.startMls(joined);
     this.securityTimer = window.setInterval(() => this.updateSecurity(), SECURITY_TICK_MS);

@@ -43,6 +43,12 @@ export interface RoomPolicy {
   screen_share: 'granted' | 'hosts';
   /** How long chat messages stay on every client, in seconds (a sender may choose shorter). */
   chat_retention_secs: number;
+  /**
+   * The SFU names the active speaker from the audio level in every microphone packet: clients
+   * negotiate that header extension only while this is on (see media.ts). Off by default;
+   * absent from an older server.
+   */
+  server_speaker_detection?: boolean;
 }
 
 /** Someone waiting in the lobby, as hosts see them (`LobbyEntry`). */
@@ -140,6 +146,9 @@ export type ServerMessage =
   | { type: 'offer'; sdp: string }
   // Only these simulcast layers of our sending m-line `mid` reach anyone; the rest may pause.
   | { type: 'layers_wanted'; mid: string; rids: string[] }
+  // The room's server-side speaker detection names who speaks (null: nobody any more). A
+  // claim of the server: believed only for a member of our encrypted group.
+  | { type: 'active_speaker'; participant: string | null }
   | { type: 'pong' }
   | { type: 'mls_create_group'; group_id: string }
   | { type: 'mls_add_request'; participant_id: string; key_package: string; committer: string }
@@ -182,6 +191,7 @@ const SERVER_TYPES = new Set<string>([
   'answer',
   'offer',
   'layers_wanted',
+  'active_speaker',
   'pong',
   'mls_create_group',
   'mls_add_request',

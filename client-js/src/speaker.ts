@@ -58,6 +58,18 @@ export function nextSpeaker(state: SpeakerState, r: SpeakerReading): SpeakerStat
   return { active, contender, since, heard: r.now };
 }
 
+/**
+ * The state after the server named `named` the active speaker (a room with server-side speaker
+ * detection, where this browser's own levels no longer choose). The server may lie: it is
+ * believed only for one of `candidates`, the others this client knows from its encrypted group
+ * (never ourselves); anyone else, or nobody, leaves the state as it was.
+ */
+export function namedByServer(state: SpeakerState, named: string | null, candidates: readonly string[]): SpeakerState {
+  if (named === null || !candidates.includes(named)) return state;
+  if (state.active === named && state.contender === null) return state;
+  return { active: named, contender: null, since: 0, heard: 0 };
+}
+
 /** The participant whose tile speaker view shows large: the active speaker, else the first other. */
 export function featured(state: SpeakerState, present: readonly string[]): string | null {
   if (state.active !== null && present.includes(state.active)) return state.active;

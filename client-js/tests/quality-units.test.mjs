@@ -230,3 +230,24 @@ describe('speaker view: who is shown large', () => {
     assert.equal(sp.featured(run([[0, ['p_cy']]]), present), 'p_cy');
   });
 });
+
+describe('speaker view: a speaker the server names (server-side speaker detection)', () => {
+  const members = ['p_ada', 'p_bob'];
+
+  it('follows a member the server names', () => {
+    const s = sp.namedByServer(sp.initialSpeaker, 'p_bob', members);
+    assert.equal(s.active, 'p_bob');
+    assert.equal(sp.featured(s, members), 'p_bob');
+    assert.equal(sp.namedByServer(s, 'p_bob', members), s, 'named again: nothing changes');
+  });
+
+  it('ignores a participant outside the encrypted group, ourselves, and nobody', () => {
+    const s = sp.namedByServer(sp.initialSpeaker, 'p_ada', members);
+    // A hostile server names someone it added to the roster but who is not in our group, or us.
+    assert.equal(sp.namedByServer(s, 'p_mallory', members), s);
+    assert.equal(sp.namedByServer(s, 'p_me', members), s);
+    assert.equal(sp.namedByServer(s, null, members), s);
+    assert.equal(sp.namedByServer(s, '', members), s);
+    assert.equal(sp.featured(sp.namedByServer(s, 'p_mallory', members), members), 'p_ada');
+  });
+});

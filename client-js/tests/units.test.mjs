@@ -95,6 +95,32 @@ describe('remote tracks', () => {
     assert.equal(media.sourceOfTrack('', 'p_ada', 'audio'), 'microphone');
     assert.equal(media.sourceOfTrack('p_ada-telepathy-1', 'p_ada', 'video'), 'camera');
   });
+
+  it('leaves the audio-level header extension out of an SDP, and nothing else', () => {
+    const sdp = [
+      'v=0',
+      'm=audio 9 UDP/TLS/RTP/SAVPF 111',
+      'a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level',
+      'a=extmap:2/sendonly urn:ietf:params:rtp-hdrext:ssrc-audio-level',
+      'a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01',
+      'a=extmap:4 urn:ietf:params:rtp-hdrext:csrc-audio-level',
+      'a=mid:0',
+      '',
+    ].join('\r\n');
+    const stripped = media.withoutAudioLevels(sdp);
+    assert.ok(!stripped.includes('ssrc-audio-level'), stripped);
+    assert.ok(stripped.includes('a=extmap:3 http://www.ietf.org/id/draft-holmer'), 'other extensions stay');
+    assert.ok(stripped.includes('a=extmap:4 urn:ietf:params:rtp-hdrext:csrc-audio-level'));
+    assert.ok(stripped.endsWith('a=mid:0\r\n'), 'line endings are kept');
+    assert.equal(media.withoutAudioLevels(stripped), stripped);
+  });
+
+  it('moves a returning audio-level extension to id 1 where that is free, as the SFU maps it', () => {
+    const sdp = 'm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=extmap:9 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\na=mid:0\r\n';
+    assert.equal(media.audioLevelsAtId1(sdp), sdp.replace('extmap:9', 'extmap:1'));
+    const taken = sdp.replace('a=mid:0', 'a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=mid:0');
+    assert.equal(media.audioLevelsAtId1(taken), taken, 'id 1 is taken: left as it is');
+  });
 });
 
 const person = (id, extra = {}) => ({ id, identity: id.slice(2), microphone: true, camera: true, screen: false, host: false, ...extra });

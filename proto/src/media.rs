@@ -63,6 +63,10 @@ pub struct MediaGrants {
     pub publish: Vec<Source>,
     /// Whether it receives the others' media.
     pub subscribe: bool,
+    /// The room has server-side speaker detection on: the SFU reads the audio levels of this
+    /// session's microphone and reports the room's active speaker to it
+    /// ([`MediaEvent::ActiveSpeaker`]). Off, the SFU reads no audio level.
+    pub speaker_detection: bool,
 }
 
 impl MediaGrants {
@@ -89,6 +93,9 @@ pub enum MediaEvent {
     /// The SFU needs only these simulcast layers (rids) of the participant's sending m-line
     /// `mid`; the others may pause until a later event names them again.
     LayersWanted { mid: String, rids: Vec<String> },
+    /// With speaker detection on, the room's active speaker changed: the participant whose
+    /// microphone was loudest lately, or nobody once that participant left.
+    ActiveSpeaker { participant: Option<ParticipantId> },
     /// The session ended on the SFU side (ICE consent lost, DTLS closed, fatal error).
     Closed { reason: String },
 }

@@ -144,6 +144,12 @@ pub struct RoomPolicy {
     /// shorter. Clients enforce it: the server never holds chat.
     #[serde(default = "default_chat_retention")]
     pub chat_retention_secs: u32,
+    /// The SFU names the room's active speaker from the audio level every microphone packet
+    /// carries (RFC 6464), for rooms too large for every browser to measure everyone. Off by
+    /// default: clients negotiate that header extension only while this is on, and the server
+    /// then learns who speaks when, packet by packet.
+    #[serde(default)]
+    pub server_speaker_detection: bool,
 }
 
 fn default_chat_retention() -> u32 {
@@ -167,6 +173,7 @@ impl RoomPolicy {
             max_participants,
             screen_share: ScreenSharePolicy::Granted,
             chat_retention_secs: Self::DEFAULT_CHAT_RETENTION_SECS,
+            server_speaker_detection: false,
         }
     }
 
@@ -227,5 +234,6 @@ mod tests {
         assert!(p.validate().is_err());
         let old: RoomPolicy = serde_json::from_str(r#"{"max_participants":5}"#).unwrap();
         assert_eq!(old.chat_retention_secs, 3_600, "a policy without it keeps chat an hour");
+        assert!(!old.server_speaker_detection, "the server learns no audio levels by default");
     }
 }

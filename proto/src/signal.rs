@@ -156,6 +156,10 @@ pub enum ServerMessage {
     /// Only these simulcast layers (rids) of the client's sending m-line `mid` reach anyone:
     /// the client may pause the others (`active: false`) until a later message names them.
     LayersWanted { mid: String, rids: Vec<String> },
+    /// The room's server-side speaker detection (its policy's `server_speaker_detection`) names
+    /// the active speaker, or nobody (`null`) once that participant left. Clients believe it
+    /// only for a current member of their encrypted group.
+    ActiveSpeaker { participant: Option<ParticipantId> },
     /// Reply to [`ClientMessage::Ping`].
     Pong,
     /// MLS: nobody is in the group any more; create it anew (the joined participant was waiting).

@@ -14,7 +14,7 @@ use veil_proto::room::Source;
 use veil_sfu::Input;
 
 fn grants(publish: &[Source], subscribe: bool) -> MediaGrants {
-    MediaGrants { publish: publish.to_vec(), subscribe }
+    MediaGrants { publish: publish.to_vec(), subscribe, speaker_detection: false }
 }
 
 const ALL: [Source; 3] = [Source::Microphone, Source::Camera, Source::Screen];

@@ -203,6 +203,7 @@ struct PolicyChange {
     max_participants: Option<u32>,
     screen_share: Option<ScreenSharePolicy>,
     chat_retention_secs: Option<u32>,
+    server_speaker_detection: Option<bool>,
 }
 
 impl PolicyChange {
@@ -212,6 +213,8 @@ impl PolicyChange {
         policy.max_participants = self.max_participants.unwrap_or(policy.max_participants);
         policy.screen_share = self.screen_share.unwrap_or(policy.screen_share);
         policy.chat_retention_secs = self.chat_retention_secs.unwrap_or(policy.chat_retention_secs);
+        policy.server_speaker_detection =
+            self.server_speaker_detection.unwrap_or(policy.server_speaker_detection);
         policy
     }
 }

@@ -444,6 +444,10 @@ impl Connection {
                 self.send(ServerMessage::LayersWanted { mid, rids });
                 Ok(())
             }
+            Some(MediaEvent::ActiveSpeaker { participant }) => {
+                self.send(ServerMessage::ActiveSpeaker { participant });
+                Ok(())
+            }
             Some(MediaEvent::Connected) => {
                 tracing::debug!("media connected");
                 Ok(())

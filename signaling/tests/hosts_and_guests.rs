@@ -110,7 +110,7 @@ async fn grants_reach_the_joined_message_and_the_media_plane() {
         .into_iter()
         .find(|c| matches!(c, Cmd::Open { session: s, .. } if *s == session));
     let Some(Cmd::Open { grants, .. }) = open else { panic!() };
-    assert_eq!(grants, MediaGrants { publish: vec![], subscribe: true });
+    assert_eq!(grants, MediaGrants { publish: vec![], subscribe: true, speaker_detection: false });
     // The participants list tells who hosts.
     assert_eq!(vj["participants"][0]["host"], true);
 
@@ -311,7 +311,11 @@ async fn keeping_screens_for_hosts_takes_the_grant_away_at_the_sfu() {
         .await;
     let updated = until(&mut p, "policy_updated").await;
     assert_eq!(updated["grants"]["publish"], json!(["microphone", "camera"]));
-    let fewer = MediaGrants { publish: vec![Source::Microphone, Source::Camera], subscribe: true };
+    let fewer = MediaGrants {
+        publish: vec![Source::Microphone, Source::Camera],
+        subscribe: true,
+        speaker_detection: false,
+    };
     server
         .plane
         .wait_for("grants at the SFU", |c| c == &Cmd::SetGrants { session, grants: fewer.clone() })

@@ -38,7 +38,11 @@ async fn join_succeeds_and_others_are_told() {
         room: "standup".into(),
         participant: ada_id.clone(),
         // A token without grants: microphone and camera, and everybody else's media.
-        grants: MediaGrants { publish: vec![Source::Microphone, Source::Camera], subscribe: true },
+        grants: MediaGrants {
+            publish: vec![Source::Microphone, Source::Camera],
+            subscribe: true,
+            speaker_detection: false,
+        },
     }));
     assert_eq!(server.state.participant_count(), 2);
 }

@@ -1,8 +1,9 @@
 // The people panel: who is in the call (names from inside the encrypted group, the identity the
 // server authenticated beside them), and for hosts the lobby queue with Admit and Deny, the
 // controls on each participant (turn off microphone, camera or screen share; remove; revoke),
-// and the room's policy (lobby, lock, who may share screens, end the meeting). Every action is
-// a request: the server checks the host grant and carries it out.
+// and the room's policy (lobby, lock, who may share screens, server-side speaker detection,
+// end the meeting). Every action is a request: the server checks the host grant and carries it
+// out.
 
 import type { LobbyEntry, RoomPolicy, Source } from '../signaling';
 import { h } from './dom';
@@ -156,6 +157,12 @@ export class PeoplePanel {
         ...policy,
         screen_share: hosts ? 'hosts' : 'granted',
       })),
+      toggle(
+        'Server detects who speaks (for very large meetings; the server learns who speaks when)',
+        'policy-server-speaker',
+        policy.server_speaker_detection === true,
+        (on) => ({ ...policy, server_speaker_detection: on }),
+      ),
       h(
         'p',
         { class: 'muted small' },

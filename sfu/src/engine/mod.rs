@@ -27,6 +27,7 @@ mod budget;
 mod layers;
 mod peer;
 mod publish;
+mod speakers;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -165,6 +166,8 @@ pub struct Engine {
     stats: Stats,
     /// When [`Engine::check_layers`] next runs.
     next_layer_check: Instant,
+    /// Rooms whose policy turned server-side speaker detection on ([`speakers`]).
+    speakers: HashMap<RoomName, speakers::Detector>,
 }
 
 impl Engine {
@@ -183,6 +186,7 @@ impl Engine {
             events: VecDeque::new(),
             stats: Stats::default(),
             next_layer_check: now,
+            speakers: HashMap::new(),
         }
     }
 
@@ -604,6 +608,7 @@ impl Engine {
             }
         }
         self.check_layers();
+        self.check_speakers();
         let silent: Vec<SessionId> = self
             .peers
             .iter()
@@ -788,6 +793,7 @@ impl Engine {
         if track_in.muted {
             return;
         }
+        let heard = Self::level_to_hear(publisher.grants.speaker_detection, track_in, &packet);
         let payload = &packet.payload;
         let vp8 = if params.spec().codec == Codec::Vp8 { Descriptor::parse(payload) } else { None };
         let keyframe_start = vp8.is_some_and(|d| d.starts_keyframe(payload));
@@ -820,6 +826,9 @@ impl Engine {
         }
         if wants_keyframe {
             self.request_keyframe(track, rid);
+        }
+        if let Some(level) = heard {
+            self.hear(session, level);
         }
     }
 

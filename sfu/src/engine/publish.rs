@@ -82,7 +82,7 @@ mod tests {
     use super::*;
 
     fn grants(publish: &[Source]) -> MediaGrants {
-        MediaGrants { publish: publish.to_vec(), subscribe: true }
+        MediaGrants { publish: publish.to_vec(), subscribe: true, speaker_detection: false }
     }
 
     fn offer(lines: &[(&str, &str, &str)]) -> String {

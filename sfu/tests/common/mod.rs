@@ -11,7 +11,7 @@ use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::RtpWrite;
+use str0m::rtp::{ExtensionValues, RtpWrite};
 use str0m::{Candidate, Event, Rtc};
 use veil_proto::media::{MediaEvent, MediaGrants, SessionId, TileSize};
 use veil_proto::room::Source;
@@ -70,6 +70,9 @@ pub struct Client {
     /// The tile sizes this client last reported.
     pub tiles: Vec<TileSize>,
     pub connected: bool,
+    /// The level (negative dBov) its audio packets carry in the RFC 6464 header extension;
+    /// `None` sends none.
+    pub audio_level: Option<i8>,
     sent_frames: u64,
     keyframe_due: bool,
 }
@@ -174,9 +177,17 @@ impl Client {
         if let Some(mid) = self.audio_mid {
             let pt = self.pt(Codec::Opus);
             let payload = format!("audio|{name}|{n}").into_bytes();
+            // str0m writes the level only with the voice-activity flag (RFC 6464 §3).
+            let voice_activity = self.audio_level.map(|level| level > -60);
+            let ext = ExtensionValues {
+                audio_level: self.audio_level,
+                voice_activity,
+                ..Default::default()
+            };
             let mut api = self.rtc.direct_api();
             if let Some(tx) = api.stream_tx_by_mid(mid, None) {
-                tx.write_rtp(RtpWrite::new(pt, (n + 1).into(), (n * 960) as u32, now, payload));
+                let seq = (n + 1).into();
+                tx.write_rtp(RtpWrite::new(pt, seq, (n * 960) as u32, now, payload).ext_vals(ext));
             }
         }
         let key = self.keyframe_due || n == 0;
@@ -245,6 +256,7 @@ impl Net {
             grants: MediaGrants {
                 publish: vec![Source::Microphone, Source::Camera],
                 subscribe: true,
+                speaker_detection: false,
             },
             next_session: 1,
         }
@@ -401,6 +413,7 @@ impl Net {
             layer_keyframe_due: Vec::new(),
             tiles: Vec::new(),
             connected: false,
+            audio_level: None,
             sent_frames: 0,
             keyframe_due: false,
         });

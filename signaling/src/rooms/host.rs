@@ -240,7 +240,8 @@ impl Registry {
 
     /// A host changes the room's policy; everybody is told, with what they may do now.
     /// Returns the media sessions whose grants changed: a screen no longer granted is stopped
-    /// (as if a host had muted it) and the SFU is told the new grants.
+    /// (as if a host had muted it) and the SFU is told the new grants, which also say whether
+    /// it may read the session's audio levels (server-side speaker detection).
     pub(crate) fn set_policy(
         &self,
         room_name: &RoomName,
@@ -253,6 +254,7 @@ impl Registry {
         let old = room.policy.clone();
         room.policy = policy.clone();
         let mut changed = Vec::new();
+        let mut updated = Vec::new();
         for m in &mut room.members {
             let (before, after) =
                 (super::effective(&old, &m.grants), super::effective(&policy, &m.grants));
@@ -260,6 +262,11 @@ impl Registry {
                 policy: policy.clone(),
                 grants: after.clone(),
             }));
+            let media = super::media_grants(&policy, &after);
+            if media == super::media_grants(&old, &before) {
+                continue;
+            }
+            changed.push((m.session, media));
             if before.publish == after.publish {
                 continue;
             }
@@ -270,9 +277,9 @@ impl Registry {
                     m.link.deliver(encode(ServerMessage::MuteRequested { source: Source::Screen }));
                 }
             }
-            changed.push((m.session, super::media_grants(&after)));
+            updated.push(m.session);
         }
-        for (session, _) in &changed {
+        for session in &updated {
             if let Some(m) = room.members.iter().find(|m| m.session == *session) {
                 let updated =
                     encode(ServerMessage::ParticipantUpdated { participant: m.info.clone() });

@@ -247,7 +247,7 @@ impl Room {
             &encode(ServerMessage::ParticipantJoined { participant: info.clone() }),
             &a.participant,
         );
-        let media = media_grants(&grants);
+        let media = media_grants(&self.policy, &grants);
         let host = grants.host;
         self.members.push(Member {
             info,
@@ -482,8 +482,14 @@ fn effective(policy: &RoomPolicy, grants: &Grants) -> Grants {
     grants
 }
 
-fn media_grants(grants: &Grants) -> MediaGrants {
-    MediaGrants { publish: grants.publish.clone(), subscribe: grants.subscribe }
+/// What the SFU may do with a member's media: its effective `grants`, and whether the room's
+/// `policy` lets the SFU read its audio levels.
+fn media_grants(policy: &RoomPolicy, grants: &Grants) -> MediaGrants {
+    MediaGrants {
+        publish: grants.publish.clone(),
+        subscribe: grants.subscribe,
+        speaker_detection: policy.server_speaker_detection,
+    }
 }
 
 /// A room as the operator's listing shows it: counts, no names.

@@ -134,7 +134,10 @@ fn the_joined_message_carries_grants_and_policy_and_media_gets_the_grants() {
     let reg = registry();
     let viewer = Grants { publish: vec![], subscribe: true, host: false, bypass_lobby: false };
     let (admitted, mut p) = join(&reg, "viewer", 1, viewer);
-    assert_eq!(admitted.media, MediaGrants { publish: vec![], subscribe: true });
+    assert_eq!(
+        admitted.media,
+        MediaGrants { publish: vec![], subscribe: true, speaker_detection: false }
+    );
     let joined = &p.messages()[0];
     assert_eq!(joined["grants"]["publish"], serde_json::json!([]));
     assert_eq!(joined["grants"]["host"], false);
