@@ -8,7 +8,7 @@
 
 import { spawn, execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join as joinPath, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -510,4 +510,46 @@ export async function decodesAt(page, name, height, what) {
     },
     { timeout: 15_000, interval: 250 },
   );
+}
+
+/** A WAV file of a 440 Hz tone at half scale: 16-bit mono PCM, 48 kHz, 2 s (Chromium loops it). */
+function toneWav() {
+  const rate = 48_000;
+  const samples = rate * 2;
+  const buf = Buffer.alloc(44 + samples * 2);
+  buf.write('RIFF', 0);
+  buf.writeUInt32LE(36 + samples * 2, 4);
+  buf.write('WAVEfmt ', 8);
+  buf.writeUInt32LE(16, 16);
+  buf.writeUInt16LE(1, 20); // PCM
+  buf.writeUInt16LE(1, 22); // mono
+  buf.writeUInt32LE(rate, 24);
+  buf.writeUInt32LE(rate * 2, 28);
+  buf.writeUInt16LE(2, 32);
+  buf.writeUInt16LE(16, 34);
+  buf.write('data', 36);
+  buf.writeUInt32LE(samples * 2, 40);
+  for (let i = 0; i < samples; i++) {
+    buf.writeInt16LE(Math.round(Math.sin((2 * Math.PI * 440 * i) / rate) * 16_000), 44 + i * 2);
+  }
+  return buf;
+}
+
+/**
+ * A browser whose fake microphones play a steady tone instead of Chromium's beeps, so that
+ * every participant speaks all the time. Resolves to `{ browser, close }`; `close` also removes
+ * the tone's file.
+ */
+export async function launchToneBrowser() {
+  const dir = await mkdtemp(joinPath(tmpdir(), 'veil-tone-'));
+  const wav = joinPath(dir, 'tone.wav');
+  await writeFile(wav, toneWav());
+  const browser = await launchBrowser([`--use-file-for-fake-audio-capture=${wav}`]);
+  return {
+    browser,
+    async close() {
+      await browser.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }

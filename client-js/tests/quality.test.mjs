@@ -9,39 +9,13 @@
 // talking would.
 
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join as joinPath } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { eventually, join, launchBrowser, startServer, waitForTiles } from './harness.mjs';
+import { eventually, join, launchToneBrowser, startServer, waitForTiles } from './harness.mjs';
 
 const NAMES = ['Ada Lovelace', 'Grace Hopper', 'Alan Turing'];
 // The last to join, so that no fallback order (the first other participant) puts them large.
 const SPEAKER = 'Alan Turing';
-
-/** A WAV file of a 440 Hz tone at half scale: 16-bit mono PCM, 48 kHz, 2 s (Chromium loops it). */
-function toneWav() {
-  const rate = 48_000;
-  const samples = rate * 2;
-  const buf = Buffer.alloc(44 + samples * 2);
-  buf.write('RIFF', 0);
-  buf.writeUInt32LE(36 + samples * 2, 4);
-  buf.write('WAVEfmt ', 8);
-  buf.writeUInt32LE(16, 16);
-  buf.writeUInt16LE(1, 20); // PCM
-  buf.writeUInt16LE(1, 22); // mono
-  buf.writeUInt32LE(rate, 24);
-  buf.writeUInt32LE(rate * 2, 28);
-  buf.writeUInt16LE(2, 32);
-  buf.writeUInt16LE(16, 34);
-  buf.write('data', 36);
-  buf.writeUInt32LE(samples * 2, 40);
-  for (let i = 0; i < samples; i++) {
-    buf.writeInt16LE(Math.round(Math.sin((2 * Math.PI * 440 * i) / rate) * 16_000), 44 + i * 2);
-  }
-  return buf;
-}
 
 /** What a person sees of the tiles: name, whether it is their own, quality, and where it sits. */
 function tilesOn(page) {
@@ -68,16 +42,14 @@ function tilesOn(page) {
 describe('connection quality and speaker view', { timeout: 240_000 }, () => {
   let server;
   let browser;
-  let audioDir;
+  let tone;
   /** name → page */
   const pages = new Map();
 
   before(async () => {
-    audioDir = await mkdtemp(joinPath(tmpdir(), 'veil-tone-'));
-    const wav = joinPath(audioDir, 'tone.wav');
-    await writeFile(wav, toneWav());
     server = await startServer();
-    browser = await launchBrowser([`--use-file-for-fake-audio-capture=${wav}`]);
+    tone = await launchToneBrowser();
+    browser = tone.browser;
     // Ada hosts, so that she may share a screen.
     const links = await Promise.all(
       NAMES.map((name, i) => server.token({ room: 'quality', name, ...(i === 0 ? { identity: 'ada', host: true } : {}) })),
@@ -87,9 +59,8 @@ describe('connection quality and speaker view', { timeout: 240_000 }, () => {
   });
 
   after(async () => {
-    await browser?.close();
+    await tone?.close();
     await server?.stop();
-    if (audioDir) await rm(audioDir, { recursive: true, force: true });
   });
 
   it('shows every participant a quality indicator on each tile, their own included, reading good', async () => {

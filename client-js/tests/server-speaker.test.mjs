@@ -8,39 +8,13 @@
 // unmuted person speaks continuously.
 
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join as joinPath } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { eventually, launchBrowser, openPage, sentMessages, startServer, waitForTiles } from './harness.mjs';
+import { eventually, launchToneBrowser, openPage, sentMessages, startServer, waitForTiles } from './harness.mjs';
 
 const NAMES = ['Ada Lovelace', 'Grace Hopper', 'Alan Turing'];
 const SPEAKER = 'Alan Turing';
 const EXTENSION = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level';
-
-/** A WAV file of a 440 Hz tone at half scale: 16-bit mono PCM, 48 kHz, 2 s (Chromium loops it). */
-function toneWav() {
-  const rate = 48_000;
-  const samples = rate * 2;
-  const buf = Buffer.alloc(44 + samples * 2);
-  buf.write('RIFF', 0);
-  buf.writeUInt32LE(36 + samples * 2, 4);
-  buf.write('WAVEfmt ', 8);
-  buf.writeUInt32LE(16, 16);
-  buf.writeUInt16LE(1, 20);
-  buf.writeUInt16LE(1, 22);
-  buf.writeUInt32LE(rate, 24);
-  buf.writeUInt32LE(rate * 2, 28);
-  buf.writeUInt16LE(2, 32);
-  buf.writeUInt16LE(16, 34);
-  buf.write('data', 36);
-  buf.writeUInt32LE(samples * 2, 40);
-  for (let i = 0; i < samples; i++) {
-    buf.writeInt16LE(Math.round(Math.sin((2 * Math.PI * 440 * i) / rate) * 16_000), 44 + i * 2);
-  }
-  return buf;
-}
 
 /** Whether the page's negotiated media (the SFU's answer to its offer) carries audio levels. */
 const negotiatesLevels = (page) =>
@@ -52,17 +26,15 @@ const sentSdps = (page) => sentMessages(page).filter((m) => m.type === 'offer' |
 describe('server-side speaker detection', { timeout: 240_000 }, () => {
   let server;
   let browser;
-  let audioDir;
+  let tone;
   /** name → page, and name → the `active_speaker` messages it received. */
   const pages = new Map();
   const named = new Map();
 
   before(async () => {
-    audioDir = await mkdtemp(joinPath(tmpdir(), 'veil-tone-'));
-    const wav = joinPath(audioDir, 'tone.wav');
-    await writeFile(wav, toneWav());
     server = await startServer();
-    browser = await launchBrowser([`--use-file-for-fake-audio-capture=${wav}`]);
+    tone = await launchToneBrowser();
+    browser = tone.browser;
     for (const [i, name] of NAMES.entries()) {
       const link = await server.token({ room: 'town-hall', name, ...(i === 0 ? { identity: 'ada', host: true } : {}) });
       const page = await openPage(browser, name);
@@ -84,9 +56,8 @@ describe('server-side speaker detection', { timeout: 240_000 }, () => {
   });
 
   after(async () => {
-    await browser?.close();
+    await tone?.close();
     await server?.stop();
-    if (audioDir) await rm(audioDir, { recursive: true, force: true });
   });
 
   it('negotiates no audio level by default', async () => {
