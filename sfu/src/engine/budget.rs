@@ -82,6 +82,9 @@ pub(crate) struct LinkBudget {
     next_raise: Option<Instant>,
     /// The shortest round trip seen: the link with nothing queued.
     base_rtt: Option<Duration>,
+    /// Loss averaged over recent reports (each report weighs half): random loss swings from
+    /// second to second, a full link's stays.
+    smoothed_loss: f32,
     /// Which of the last reports had a round trip [`CONGESTED_QUEUE`] over the shortest, one
     /// bit each, the newest lowest.
     long_rtts: u8,
@@ -97,6 +100,7 @@ impl Default for LinkBudget {
             next_raise: None,
             base_rtt: None,
             long_rtts: 0,
+            smoothed_loss: 0.0,
         }
     }
 }
@@ -128,12 +132,14 @@ impl LinkBudget {
         let long = rtt.is_some_and(|rtt| rtt >= base + CONGESTED_QUEUE);
         self.long_rtts = (self.long_rtts << 1 | u8::from(long)) & 0b1_1111;
         let queued = self.long_rtts.count_ones() >= QUEUED_REPORTS;
-        if loss >= CONGESTED_LOSS || queued {
+        self.smoothed_loss = (self.smoothed_loss + loss) / 2.0;
+        let lossy = self.smoothed_loss >= CONGESTED_LOSS;
+        if lossy || queued {
             // Right after a decrease the link is still draining what was queued before it.
             let draining = self.last_decrease.is_some_and(|t| now < t + DRAIN_TIME);
             if !draining {
                 let delivered = (sent_bps as f64 * f64::from(1.0 - loss)) as u64;
-                let limit = if loss >= CONGESTED_LOSS {
+                let limit = if lossy {
                     delivered * DELIVERED_PERCENT / 100
                 } else {
                     sent_bps * QUEUED_PERCENT / 100

@@ -142,7 +142,7 @@ const SILENCE_TIMEOUT: Duration = Duration::from_secs(30);
 /// with str0m's default (1000 packets, at most 3 s) a 10-person meeting's server held 79 MiB,
 /// with this 44 MiB (`veil-loadtest run meeting -n 10`). Browsers ask for a resend within a
 /// round trip, far sooner than this.
-const VIDEO_RESEND_PACKETS: usize = 400;
+pub(crate) const VIDEO_RESEND_PACKETS: usize = 400;
 
 /// How often each connection reports what it sent and lost ([`budget`]).
 const LINK_REPORT_INTERVAL: Duration = Duration::from_secs(1);

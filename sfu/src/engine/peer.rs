@@ -13,6 +13,7 @@ use veil_proto::media::{MediaGrants, SessionId, TileSize};
 use veil_proto::room::Source;
 use veil_proto::{ParticipantId, RoomName};
 
+use super::VIDEO_RESEND_PACKETS;
 use super::budget::LinkBudget;
 use super::layers::{Layer, Target};
 use super::publish;
@@ -38,6 +39,15 @@ pub(crate) struct TrackId {
 /// Shortest spacing of keyframe requests sent to one layer of a publisher's track: however
 /// many subscribers wait for it, the publisher is asked at most this often.
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How old a forwarded video packet may be and still be resent (str0m's default).
+const RESEND_MAX_AGE: Duration = Duration::from_secs(3);
+
+/// Share of a stream's bytes that may be resends before str0m drops queued resends. Its
+/// default, 15 %, is below what a link losing 10 % asks (each loss resent, some twice): on such
+/// a link frames went missing for good. A third still keeps resends from swamping a link that
+/// loses more because it is full.
+const RESEND_RATIO_CAP: f32 = 0.35;
 
 /// What a forwarded packet carries besides its payload on a subscriber's link: RTP header and
 /// extensions, SRTP tag, UDP and IP headers. Audio packets are small, so this is a third of
@@ -256,14 +266,21 @@ impl Peer {
             OutState::Negotiating(mid) => {
                 out.state = OutState::Open(mid);
                 if out.kind == MediaKind::Video {
-                    opened.push(*track);
+                    opened.push((*track, mid));
                 }
                 true
             }
             OutState::Stopping(_) => false,
             _ => true,
         });
-        Ok(opened)
+        let mut api = self.rtc.direct_api();
+        for (_, mid) in &opened {
+            if let Some(stream) = api.stream_tx_by_mid(*mid, None) {
+                let age = RESEND_MAX_AGE;
+                stream.set_rtx_cache(VIDEO_RESEND_PACKETS, age, Some(RESEND_RATIO_CAP));
+            }
+        }
+        Ok(opened.into_iter().map(|(track, _)| track).collect())
     }
 
     /// Builds an offer for subscriptions that changed, unless one is already in flight.
