@@ -55,15 +55,12 @@ pub struct EngineConfig {
     /// node's public addresses (for example one IPv4 and one IPv6) with the media port. At
     /// least one.
     pub candidates: Vec<SocketAddr>,
-    /// Watch each subscriber's link for loss and fit the layers it gets into what it carries
-    /// ([`budget`], [`allocate`]). Off: every subscriber gets what its tiles ask for.
-    pub fit_to_links: bool,
 }
 
 impl EngineConfig {
-    /// Peers send to `candidates`; links are watched.
+    /// Peers send to `candidates`.
     pub fn new(candidates: Vec<SocketAddr>) -> Self {
-        Self { candidates, fit_to_links: true }
+        Self { candidates }
     }
 }
 
@@ -293,7 +290,7 @@ impl Engine {
             .enable_opus(true, false)
             .enable_vp8(true)
             .set_send_buffer_video(VIDEO_RESEND_PACKETS)
-            .set_stats_interval(self.config.fit_to_links.then_some(LINK_REPORT_INTERVAL))
+            .set_stats_interval(Some(LINK_REPORT_INTERVAL))
             .build(self.now);
         for addr in &self.config.candidates {
             match Candidate::host(*addr, "udp") {
