@@ -36,6 +36,9 @@
 //! | `GET /healthz` | `ok` |
 //! | `GET /auth/status`, `/auth/login`, `/auth/callback` | sign-in through an OpenID provider (`oidc`) |
 //! | `POST /api/rooms/{room}/revocations` | the operator revokes an identity or token id (`admin`) |
+//!
+//! Signaling also calls out: signed webhooks about rooms, participants and tracks go to the
+//! URLs in [`SignalingConfig::webhooks`] ([`webhooks`]).
 
 mod admin;
 pub mod assets;
@@ -50,6 +53,7 @@ pub mod mls;
 pub mod oidc;
 mod outbound;
 mod rooms;
+pub mod webhooks;
 mod ws;
 
 use std::sync::Arc;
@@ -137,6 +141,15 @@ impl AppState {
     /// revocations, admin API calls and refusals in `log` ([`audit`]).
     pub fn with_audit(mut self, log: Arc<audit::AuditLog>) -> Self {
         self.audit = log;
+        self
+    }
+
+    /// Sends signed events about rooms, participants and tracks to the endpoints `webhooks`
+    /// was started with ([`webhooks::Webhooks::start`]). Only the first call counts.
+    pub fn with_webhooks(self, webhooks: Arc<webhooks::Webhooks>) -> Self {
+        if !self.inner.rooms.set_webhooks(webhooks) {
+            tracing::warn!("webhooks were set already; the second set is ignored");
+        }
         self
     }
 
