@@ -21,6 +21,7 @@ use veil_proto::room::{Grants, Source};
 use veil_sfu::{Sfu, SfuConfig};
 use veil_signaling::oidc::{OidcSettings, SignIn};
 use veil_signaling::token::{self, Claims};
+use veil_signaling::webhooks::Webhooks;
 use veil_signaling::{AppState, Secrets, SignalingConfig};
 
 use crate::config::{Config, DEFAULT_HTTP, DEFAULT_UDP, FileConfig};
@@ -208,6 +209,7 @@ pub(crate) fn resolve(
             .audit_retention_days
             .unwrap_or(config::DEFAULT_AUDIT_RETENTION_DAYS),
         oidc: file.oidc,
+        webhooks: file.webhooks,
     };
     config.validate()?;
     Ok(config)
@@ -314,9 +316,14 @@ async fn serve(config: Config, sign_in: Option<OidcSettings>) -> anyhow::Result<
         max_message_bytes: config.max_message_bytes,
         revocations_file: Some(config.data_dir.join("revocations.json")),
         max_participants: config.max_participants,
+        webhooks: config.webhooks.clone(),
         ..SignalingConfig::default()
     };
     signaling.validate()?;
+    let webhooks = Webhooks::start(&signaling);
+    if !signaling.webhooks.is_empty() {
+        tracing::info!(endpoints = signaling.webhooks.len(), "webhooks on");
+    }
     if !config.assets_dir.join("index.html").exists() {
         tracing::warn!(
             "no browser client at {}; build it with `make client` (join links will show an error page)",
@@ -349,7 +356,8 @@ async fn serve(config: Config, sign_in: Option<OidcSettings>) -> anyhow::Result<
     let delivery = veil_ds::Verifier::generate().context("cannot create the MLS delivery key")?;
     let secrets = Secrets { api: secret, admin: Some(admin_key) };
     let mut state = AppState::new(signaling, secrets, Arc::new(sfu.handle()), Arc::new(delivery))?
-        .with_audit(audit);
+        .with_audit(audit)
+        .with_webhooks(webhooks);
     if let Some(sign_in) = sign_in {
         state = state.with_sign_in(sign_in);
     }
