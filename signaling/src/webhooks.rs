@@ -636,6 +636,18 @@ mod tests {
     }
 
     #[test]
+    fn the_signature_is_the_documented_hmac() {
+        // Computed independently (Python's hmac), as docs/webhooks.md describes it.
+        let sig = sign(SECRET, "1764547200", br#"{"id":"x"}"#);
+        assert_eq!(sig, "v1=783f511cc26533c24224b8d4eb8338c94e10770c33d0403754741edb2187d714");
+        let mut guard = ReplayGuard::new();
+        let several = format!("v1=00, {sig}");
+        let result =
+            verify(SECRET, "x", "1764547200", &several, br#"{"id":"x"}"#, 1764547200, &mut guard);
+        assert_eq!(result, Ok(()), "any of several signatures will do");
+    }
+
+    #[test]
     fn expired_ids_are_forgotten() {
         let mut guard = ReplayGuard::new();
         assert!(guard.admit("a", 100, 100));
