@@ -325,8 +325,8 @@ impl Outbox {
     }
 }
 
-/// The configured endpoints and their delivery tasks. Dropping it stops the tasks (an attempt
-/// under way finishes first).
+/// The configured endpoints and their delivery tasks. Dropping it stops each task once the
+/// event it is on is delivered or given up; events still queued are not sent.
 #[derive(Debug)]
 pub struct Webhooks {
     outboxes: Vec<Arc<Outbox>>,
