@@ -309,3 +309,48 @@ async fn replays_forgeries_and_stale_requests_are_refused() {
     assert_eq!(&resigned, sig);
     assert_eq!(webhooks::verify(SECRET.as_bytes(), id, ts, sig, body, now, &mut fresh), Ok(()));
 }
+
+#[tokio::test]
+async fn a_host_mute_and_a_replaced_connection_are_told_too() {
+    let receiver = Receiver::start(0).await;
+    let (server, _hooks) = server_for(&receiver, Duration::from_millis(50)).await;
+    let host_token = server.token_with(ROOM, Some("chair"), veil_proto::room::Grants::host());
+    let mut host = Client::connect(server.addr, None).await;
+    let host_id = host.join(ROOM, &host_token).await["participant_id"].as_str().unwrap().to_owned();
+    let (mut guest, joined) = server.joined(ROOM, Some(IDENTITY)).await;
+    let guest_id = joined["participant_id"].as_str().unwrap().to_owned();
+    receiver.wait_for(3).await;
+    guest.send(publish(true)).await;
+    receiver.wait_for(4).await;
+    let mute = json!({"v": 2, "type": "mute", "participant_id": guest_id, "source": "microphone"});
+    host.send(mute).await;
+    receiver.wait_for(5).await;
+    // The same identity again: the first connection is replaced.
+    let (_again, rejoined) = server.joined(ROOM, Some(IDENTITY)).await;
+    let again_id = rejoined["participant_id"].as_str().unwrap().to_owned();
+    let attempts = receiver.wait_for(7).await;
+
+    let seen: Vec<(String, String)> = attempts
+        .iter()
+        .map(|a| {
+            assert_eq!(a.verified, Ok(()));
+            let body = a.json();
+            let who = body["participant"].as_str().unwrap_or("-").to_owned();
+            (body["type"].as_str().unwrap().to_owned(), who)
+        })
+        .collect();
+    let expected = [
+        ("room_started", "-"),
+        ("participant_joined", host_id.as_str()),
+        ("participant_joined", guest_id.as_str()),
+        ("track_published", guest_id.as_str()),
+        ("track_unpublished", guest_id.as_str()),
+        ("participant_left", guest_id.as_str()),
+        ("participant_joined", again_id.as_str()),
+    ];
+    let expected: Vec<(String, String)> =
+        expected.iter().map(|(t, p)| (t.to_string(), p.to_string())).collect();
+    assert_eq!(seen, expected);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(receiver.attempts().len(), 7, "the replaced connection leaves only once");
+}
