@@ -21,6 +21,7 @@ use veil_proto::room::{Grants, Source};
 use veil_sfu::{Sfu, SfuConfig};
 use veil_signaling::oidc::{OidcSettings, SignIn};
 use veil_signaling::token::{self, Claims};
+use veil_signaling::webhooks::Webhooks;
 use veil_signaling::{AppState, MetricsAccess, Secrets, SignalingConfig};
 
 use crate::config::{Config, DEFAULT_HTTP, DEFAULT_UDP, FileConfig};
@@ -214,6 +215,7 @@ pub(crate) fn resolve(
         oidc: file.oidc,
         metrics_http: file.metrics_http,
         metrics_token: file.metrics_token,
+        webhooks: file.webhooks,
     };
     config.validate()?;
     Ok(config)
@@ -335,9 +337,15 @@ async fn serve(config: Config, sign_in: Option<OidcSettings>) -> anyhow::Result<
         max_message_bytes: config.max_message_bytes,
         revocations_file: Some(config.data_dir.join("revocations.json")),
         max_participants: config.max_participants,
+        webhooks: config.webhooks.clone(),
         ..SignalingConfig::default()
     };
     signaling.validate()?;
+    let webhooks = Webhooks::start(&signaling);
+    metrics.watch_webhooks(webhooks.clone());
+    if !signaling.webhooks.is_empty() {
+        tracing::info!(endpoints = signaling.webhooks.len(), "webhooks on");
+    }
     if !config.assets_dir.join("index.html").exists() {
         tracing::warn!(
             "no browser client at {}; build it with `make client` (join links will show an error page)",
@@ -375,7 +383,8 @@ async fn serve(config: Config, sign_in: Option<OidcSettings>) -> anyhow::Result<
     };
     let mut state = AppState::new(signaling, secrets, Arc::new(sfu.handle()), Arc::new(delivery))?
         .with_audit(audit)
-        .with_metrics(metrics, access);
+        .with_metrics(metrics, access)
+        .with_webhooks(webhooks);
     if let Some(sign_in) = sign_in {
         state = state.with_sign_in(sign_in);
     }
