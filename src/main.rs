@@ -90,6 +90,10 @@ struct ServeArgs {
     /// private interface. Their bearer token, if any, is VEIL_METRICS_TOKEN or metrics_token.
     #[arg(long, env = "VEIL_METRICS_HTTP")]
     metrics_http: Option<SocketAddr>,
+    /// The media thread measures nothing: the SFU's series are absent from /metrics. For
+    /// measuring what measuring costs (docs/metrics.md); signaling's series stay.
+    #[arg(long, env = "VEIL_NO_MEDIA_METRICS")]
+    no_media_metrics: bool,
 }
 
 #[derive(Args)]
@@ -268,7 +272,8 @@ fn main() -> anyhow::Result<()> {
                 args.oidc_client_id,
                 std::env::var("VEIL_OIDC_CLIENT_SECRET").ok(),
             )?;
-            tokio::runtime::Runtime::new()?.block_on(serve(config, sign_in))
+            let media_metrics = !args.no_media_metrics;
+            tokio::runtime::Runtime::new()?.block_on(serve(config, sign_in, media_metrics))
         }
         Command::Token(args) => token_command(args),
         Command::Audit(command) => audit_cmd::run(command),
@@ -317,20 +322,25 @@ fn grants_of(args: &TokenArgs) -> Grants {
     grants
 }
 
-async fn serve(config: Config, sign_in: Option<OidcSettings>) -> anyhow::Result<()> {
+async fn serve(
+    config: Config,
+    sign_in: Option<OidcSettings>,
+    media_metrics: bool,
+) -> anyhow::Result<()> {
     let secret = secret::load_or_create(&config.data_dir)?;
     let admin_key = secret::load_or_create_named(&config.data_dir, secret::ADMIN_KEY)?;
     // The audit log, verified before anything is served (audit_cmd::open_for_serve).
     let audit = audit_cmd::open_for_serve(&config)?;
     // One registry for the whole node: the SFU's series and signaling's (docs/metrics.md).
     let registry = prometheus::Registry::new();
-    let sfu_metrics = veil_sfu::SfuMetrics::register(&registry)?;
-    let worst_links = sfu_metrics.worst_links();
-    let metrics = Arc::new(veil_signaling::Metrics::new(registry, Some(worst_links))?);
+    let sfu_metrics =
+        if media_metrics { Some(veil_sfu::SfuMetrics::register(&registry)?) } else { None };
+    let worst_links = sfu_metrics.as_ref().map(veil_sfu::SfuMetrics::worst_links);
+    let metrics = Arc::new(veil_signaling::Metrics::new(registry, worst_links)?);
     let sfu = Sfu::start(SfuConfig {
         udp: config.udp,
         public_ips: config.public_ips.clone(),
-        metrics: Some(sfu_metrics),
+        metrics: sfu_metrics,
     })?;
     let signaling = SignalingConfig {
         assets_dir: config.assets_dir.clone(),
