@@ -323,6 +323,36 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for those that must show each one (a metric's zero series).
+    pub const ALL: [ErrorCode; 26] = [
+        Self::BadMessage,
+        Self::MessageTooLarge,
+        Self::UnsupportedVersion,
+        Self::InvalidToken,
+        Self::TokenExpired,
+        Self::WrongRoom,
+        Self::UnknownRoom,
+        Self::NotJoined,
+        Self::AlreadyJoined,
+        Self::Replaced,
+        Self::MediaError,
+        Self::MediaTimeout,
+        Self::Internal,
+        Self::Forbidden,
+        Self::NotAllowed,
+        Self::UnknownParticipant,
+        Self::Denied,
+        Self::Removed,
+        Self::Revoked,
+        Self::MeetingEnded,
+        Self::RoomLocked,
+        Self::RoomFull,
+        Self::MlsStaleCommit,
+        Self::MlsNotMember,
+        Self::MlsInvalidCommit,
+        Self::MlsInvalidMessage,
+    ];
+
     /// The code as it appears on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -395,6 +425,16 @@ impl TileSize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_error_code_is_listed_once_under_its_wire_name() {
+        let names: std::collections::BTreeSet<&str> =
+            ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), ErrorCode::ALL.len());
+        for code in ErrorCode::ALL {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
+    }
 
     #[test]
     fn join_round_trips_with_version() {

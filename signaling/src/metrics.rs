@@ -137,6 +137,9 @@ impl Metrics {
             metrics.by_quality.with_label_values(&[q.as_str()]).set(0);
             metrics.quality_reports.with_label_values(&[q.as_str()]);
         }
+        for code in ErrorCode::ALL {
+            metrics.errors.with_label_values(&[code.as_str()]);
+        }
         for result in ["delivered", "retried", "failed"] {
             metrics.webhook_deliveries.with_label_values(&[result]);
         }
