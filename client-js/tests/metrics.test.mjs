@@ -84,7 +84,7 @@ function dashboardQueries(dashboard) {
 /** Joins `room` over signaling alone (no media) and sends one quality report; resolves once sent. */
 async function reportQuality(server, quality, decryptFailures) {
   const link = await server.token({ room: ROOM, identity: IDENTITY, name: 'Ada' });
-  const token = new URL(link).hash.replace(/^#token=/, '');
+  const token = new URLSearchParams(new URL(link).hash.slice(1)).get('token');
   const ws = new WebSocket(server.url.replace(/^http/, 'ws') + '/ws');
   const messages = [];
   ws.on('message', (data) => messages.push(JSON.parse(String(data))));
