@@ -27,6 +27,10 @@ pub struct FileConfig {
     pub audit_retention_days: Option<u32>,
     /// Sign-in through an OpenID Connect provider.
     pub oidc: Option<OidcFile>,
+    /// Serve `/metrics` on this address instead of the main one (docs/metrics.md).
+    pub metrics_http: Option<SocketAddr>,
+    /// The bearer token `/metrics` requires (default: none, open to whoever reaches it).
+    pub metrics_token: Option<String>,
 }
 
 /// The file's `[oidc]` table: sign-in for hosts through an OpenID Connect provider. Sign-in is on
@@ -94,6 +98,10 @@ pub struct Config {
     pub audit_retention_days: u32,
     /// The file's `[oidc]` table, which `veil serve` merges with its flags ([`sign_in`]).
     pub oidc: Option<OidcFile>,
+    /// Where `/metrics` is served when not on `http`.
+    pub metrics_http: Option<SocketAddr>,
+    /// The bearer token `/metrics` requires.
+    pub metrics_token: Option<String>,
 }
 
 pub const DEFAULT_HTTP: &str = "127.0.0.1:7880";
@@ -126,6 +134,15 @@ impl Config {
                     self.udp.port()
                 );
             }
+        }
+        if self.metrics_token.as_ref().is_some_and(|t| t.trim().len() < 16) {
+            bail!("the metrics token must be at least 16 characters");
+        }
+        if self.metrics_http == Some(self.http) {
+            bail!(
+                "--metrics-http {} is the main HTTP address; leave it unset to serve /metrics there",
+                self.http
+            );
         }
         if let Some(url) = &self.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))

@@ -21,7 +21,7 @@ use veil_proto::room::{Grants, Source};
 use veil_sfu::{Sfu, SfuConfig};
 use veil_signaling::oidc::{OidcSettings, SignIn};
 use veil_signaling::token::{self, Claims};
-use veil_signaling::{AppState, Secrets, SignalingConfig};
+use veil_signaling::{AppState, MetricsAccess, Secrets, SignalingConfig};
 
 use crate::config::{Config, DEFAULT_HTTP, DEFAULT_UDP, FileConfig};
 
@@ -85,6 +85,10 @@ struct ServeArgs {
     /// The client id Veil has at the OpenID provider.
     #[arg(long, env = "VEIL_OIDC_CLIENT_ID")]
     oidc_client_id: Option<String>,
+    /// Serve Prometheus metrics (/metrics) on this address instead of the HTTP address, e.g. a
+    /// private interface. Their bearer token, if any, is VEIL_METRICS_TOKEN or metrics_token.
+    #[arg(long, env = "VEIL_METRICS_HTTP")]
+    metrics_http: Option<SocketAddr>,
 }
 
 #[derive(Args)]
@@ -208,6 +212,8 @@ pub(crate) fn resolve(
             .audit_retention_days
             .unwrap_or(config::DEFAULT_AUDIT_RETENTION_DAYS),
         oidc: file.oidc,
+        metrics_http: file.metrics_http,
+        metrics_token: file.metrics_token,
     };
     config.validate()?;
     Ok(config)
@@ -247,6 +253,12 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => {
             let mut config = resolve(&args.common, args.udp, args.assets)?;
+            config.metrics_http = args.metrics_http.or(config.metrics_http);
+            // Like the client secret below, the token is never on a command line.
+            if let Ok(token) = std::env::var("VEIL_METRICS_TOKEN") {
+                config.metrics_token = Some(token);
+            }
+            config.validate()?;
             // The client secret comes from the environment or the file, never a command line.
             let sign_in = config::sign_in(
                 config.oidc.take(),
@@ -308,7 +320,16 @@ async fn serve(config: Config, sign_in: Option<OidcSettings>) -> anyhow::Result<
     let admin_key = secret::load_or_create_named(&config.data_dir, secret::ADMIN_KEY)?;
     // The audit log, verified before anything is served (audit_cmd::open_for_serve).
     let audit = audit_cmd::open_for_serve(&config)?;
-    let sfu = Sfu::start(SfuConfig { udp: config.udp, public_ips: config.public_ips.clone() })?;
+    // One registry for the whole node: the SFU's series and signaling's (docs/metrics.md).
+    let registry = prometheus::Registry::new();
+    let sfu_metrics = veil_sfu::SfuMetrics::register(&registry)?;
+    let worst_links = sfu_metrics.worst_links();
+    let metrics = Arc::new(veil_signaling::Metrics::new(registry, Some(worst_links))?);
+    let sfu = Sfu::start(SfuConfig {
+        udp: config.udp,
+        public_ips: config.public_ips.clone(),
+        metrics: Some(sfu_metrics),
+    })?;
     let signaling = SignalingConfig {
         assets_dir: config.assets_dir.clone(),
         max_message_bytes: config.max_message_bytes,
@@ -348,10 +369,28 @@ async fn serve(config: Config, sign_in: Option<OidcSettings>) -> anyhow::Result<
     // their rooms, which a restart ends anyway.
     let delivery = veil_ds::Verifier::generate().context("cannot create the MLS delivery key")?;
     let secrets = Secrets { api: secret, admin: Some(admin_key) };
+    let access = MetricsAccess {
+        token: config.metrics_token.clone(),
+        separate_address: config.metrics_http.is_some(),
+    };
     let mut state = AppState::new(signaling, secrets, Arc::new(sfu.handle()), Arc::new(delivery))?
-        .with_audit(audit);
+        .with_audit(audit)
+        .with_metrics(metrics, access);
     if let Some(sign_in) = sign_in {
         state = state.with_sign_in(sign_in);
+    }
+    tokio::spawn(veil_signaling::run_sampler(state.clone()));
+    if let Some(addr) = config.metrics_http {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+        tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
+        let app = veil_signaling::metrics_app(state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("the metrics server failed: {e}");
+            }
+        });
     }
     axum::serve(listener, veil_signaling::app(state))
         .with_graceful_shutdown(async {

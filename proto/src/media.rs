@@ -85,6 +85,8 @@ pub enum MediaEvent {
     Offer { sdp: String },
     /// ICE and DTLS are up: media can flow.
     Connected,
+    /// The first media packet came from the participant or went to it (once per session).
+    MediaFlowing,
     /// Something the participant sent could not be used (e.g. an SDP the SFU refuses). The
     /// session goes on unless followed by [`MediaEvent::Closed`].
     Error { message: String },
@@ -105,3 +107,17 @@ pub trait MediaPlane: Send + Sync + 'static {
     /// Hand a command to the SFU. Never blocks; replies arrive on the session's event channel.
     fn send(&self, command: MediaCommand);
 }
+
+/// One of the worst links on the SFU, for the operator's dashboard: a session by its opaque
+/// number, with the worst loss its receiver reports gave and its round trip.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkSummary {
+    pub session: SessionId,
+    /// Share of packets lost, 0..1.
+    pub loss: Option<f32>,
+    pub rtt_ms: Option<f64>,
+}
+
+/// The SFU's current list of its worst links ([`LinkSummary`]), worst first; updated by the
+/// SFU once a second, read by signaling's operator page.
+pub type WorstLinks = std::sync::Arc<std::sync::Mutex<Vec<LinkSummary>>>;

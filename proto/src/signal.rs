@@ -113,6 +113,37 @@ pub enum ClientMessage {
     /// MLS: an application message (names, chat) made in `epoch`, encrypted for the group;
     /// relayed to the other members as it is.
     MlsApplication { epoch: u64, message: String },
+    /// How the call went for this client since its last report (every 10 s or so): its worst
+    /// connection-quality score, and the frames it could not decrypt. An aggregate for the
+    /// operator's dashboard (docs/metrics.md); nothing per track or per participant.
+    QualityReport {
+        quality: ConnectionQuality,
+        #[serde(default)]
+        decrypt_failures: u32,
+    },
+}
+
+/// A client's connection quality, as it scores it from its own WebRTC statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionQuality {
+    Good,
+    Fair,
+    Poor,
+    Lost,
+}
+
+impl ConnectionQuality {
+    pub const ALL: [ConnectionQuality; 4] = [Self::Good, Self::Fair, Self::Poor, Self::Lost];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Good => "good",
+            Self::Fair => "fair",
+            Self::Poor => "poor",
+            Self::Lost => "lost",
+        }
+    }
 }
 
 /// Server to browser (or bot).

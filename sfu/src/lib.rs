@@ -18,8 +18,10 @@
 
 pub mod engine;
 pub mod forward;
+pub mod metrics;
 pub mod shell;
 pub mod udp;
 
 pub use engine::{Engine, EngineConfig, Input, Output, Stats, Transmit};
+pub use metrics::SfuMetrics;
 pub use shell::{Sfu, SfuConfig, SfuHandle};

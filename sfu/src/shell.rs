@@ -19,6 +19,7 @@ use tracing::{debug, error, info};
 use veil_proto::media::{MediaCommand, MediaEvent, MediaPlane, SessionId};
 
 use crate::engine::{Engine, EngineConfig, Input, Output};
+use crate::metrics::{Publisher, SfuMetrics};
 use crate::udp::{Inbox, Outbox, SOCKET_BUFFER_BYTES};
 
 /// Where the SFU listens and what addresses it tells peers.
@@ -30,6 +31,8 @@ pub struct SfuConfig {
     /// to `0.0.0.0` or `[::]`, behind a 1:1 NAT, in a container with a port mapping). Each is
     /// offered as an ICE candidate with the bound port. Empty: the bound address itself.
     pub public_ips: Vec<IpAddr>,
+    /// Where to publish the media series (docs/metrics.md); none: nothing is measured.
+    pub metrics: Option<SfuMetrics>,
 }
 
 /// Why the SFU could not start.
@@ -90,6 +93,7 @@ impl Sfu {
         let (commands, receiver) = mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel();
         let engine = Engine::new(EngineConfig::new(candidates.clone()), Instant::now());
+        let metrics = config.metrics;
         let thread = thread::Builder::new()
             .name("veil-sfu".into())
             .spawn(move || {
@@ -101,7 +105,9 @@ impl Sfu {
                 runtime.block_on(async move {
                     match UdpSocket::from_std(socket) {
                         Ok(socket) => {
-                            Driver::new(engine, socket, local_addr).run(receiver, stopped).await
+                            let mut driver = Driver::new(engine, socket, local_addr);
+                            driver.publisher = metrics.map(|m| Publisher::new(m, Instant::now()));
+                            driver.run(receiver, stopped).await
                         }
                         Err(e) => error!("cannot register the media socket: {e}"),
                     }
@@ -194,12 +200,15 @@ struct Driver {
     inbox: Inbox,
     outbox: Outbox,
     sessions: HashMap<SessionId, mpsc::UnboundedSender<MediaEvent>>,
+    /// Publishes the engine's figures, when the SFU is measured.
+    publisher: Option<Publisher>,
 }
 
 impl Driver {
     fn new(engine: Engine, socket: UdpSocket, local_addr: SocketAddr) -> Self {
         let (inbox, outbox) = (Inbox::default(), Outbox::for_socket(local_addr));
-        Self { engine, socket, local_addr, inbox, outbox, sessions: HashMap::new() }
+        let sessions = HashMap::new();
+        Self { engine, socket, local_addr, inbox, outbox, sessions, publisher: None }
     }
 
     async fn run(
@@ -207,8 +216,20 @@ impl Driver {
         mut commands: mpsc::UnboundedReceiver<MediaCommand>,
         mut stop: oneshot::Receiver<()>,
     ) {
+        let mut woke = Instant::now();
+        let mut received_at = None;
         loop {
+            let sent_before = self.engine.stats().datagrams_out;
             let deadline = self.drain().await;
+            if let Some(publisher) = &mut self.publisher {
+                // Measured on this thread's clock: wake-up (or the receive batch) to sent.
+                let done = Instant::now();
+                let sent = self.engine.stats().datagrams_out - sent_before;
+                let forwarded = received_at.map(|at: Instant| (done - at, sent));
+                publisher.wake_up(done - woke, forwarded);
+                publisher.maybe_publish(done, &mut self.engine);
+            }
+            received_at = None;
             tokio::select! {
                 _ = &mut stop => break,
                 command = commands.recv() => match command {
@@ -216,25 +237,29 @@ impl Driver {
                     None => break,
                 },
                 readable = self.socket.readable() => match readable {
-                    Ok(()) => self.receive_batch(),
+                    Ok(()) => received_at = self.receive_batch(),
                     Err(e) => debug!("media socket failed: {e}"),
                 },
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     self.engine.handle_input(Instant::now(), Input::Timeout);
                 }
             }
+            woke = Instant::now();
         }
         debug!("media thread stopped");
     }
 
-    /// Reads one batch of queued datagrams into the engine.
-    fn receive_batch(&mut self) {
+    /// Reads one batch of queued datagrams into the engine; returns when it was received.
+    fn receive_batch(&mut self) -> Option<Instant> {
         let fd = self.socket.as_raw_fd();
         let inbox = &mut self.inbox;
         match self.socket.try_io(Interest::READABLE, || inbox.receive(fd)) {
             Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e) => return debug!("media socket receive failed: {e}"),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+            Err(e) => {
+                debug!("media socket receive failed: {e}");
+                return None;
+            }
         }
         let now = Instant::now();
         // The engine maps the bound address to the candidate each datagram was sent to.
@@ -242,6 +267,7 @@ impl Driver {
         for (source, contents) in self.inbox.datagrams() {
             self.engine.handle_input(now, Input::Receive { source, destination, contents });
         }
+        Some(now)
     }
 
     fn command(&mut self, command: MediaCommand) {

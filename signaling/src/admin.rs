@@ -117,7 +117,7 @@ impl IntoResponse for ApiError {
 }
 
 /// Checks the admin key. Without a configured key the admin API does not exist.
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(key) = state.admin_key() else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

@@ -83,7 +83,12 @@ pub(crate) async fn not_found() -> PageError {
 }
 
 async fn serve_index(assets_dir: &Path) -> Result<Response, PageError> {
-    let path = assets_dir.join("index.html");
+    serve_page(assets_dir, "index.html").await
+}
+
+/// One of the client's HTML pages, read fresh on every request.
+pub(crate) async fn serve_page(assets_dir: &Path, page: &str) -> Result<Response, PageError> {
+    let path = assets_dir.join(page);
     match tokio::fs::read(&path).await {
         Ok(bytes) => Ok((
             [

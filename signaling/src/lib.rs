@@ -36,6 +36,8 @@
 //! | `GET /healthz` | `ok` |
 //! | `GET /auth/status`, `/auth/login`, `/auth/callback` | sign-in through an OpenID provider (`oidc`) |
 //! | `POST /api/rooms/{room}/revocations` | the operator revokes an identity or token id (`admin`) |
+//! | `GET /metrics` | Prometheus series, unless on an address of their own (`operator`) |
+//! | `GET /admin`, `/admin/api/stats` | the operator's dashboard, behind the admin key (`operator`) |
 
 mod admin;
 pub mod assets;
@@ -46,8 +48,10 @@ pub mod token;
 
 mod actions;
 mod inbound;
+pub mod metrics;
 pub mod mls;
 pub mod oidc;
+pub mod operator;
 mod outbound;
 mod rooms;
 mod ws;
@@ -63,7 +67,9 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use veil_proto::media::{MediaPlane, SessionId};
 
 pub use config::SignalingConfig;
+pub use metrics::Metrics;
 pub use mls::DeliveryService;
+pub use operator::{MetricsAccess, metrics_app, run_sampler};
 
 use revocations::Revocations;
 use rooms::Registry;
@@ -76,6 +82,9 @@ pub struct AppState {
     sign_in: Option<Arc<oidc::SignIn>>,
     /// Where security-relevant events go ([`AppState::with_audit`]); none by default.
     audit: Arc<audit::AuditLog>,
+    /// The node's series ([`AppState::with_metrics`]); a registry of its own by default.
+    metrics: Arc<Metrics>,
+    metrics_access: Arc<MetricsAccess>,
 }
 
 /// The keys signaling holds.
@@ -130,7 +139,26 @@ impl AppState {
             }),
             sign_in: None,
             audit: Arc::new(audit::AuditLog::disabled()),
+            metrics: Arc::new(Metrics::standalone()),
+            metrics_access: Arc::new(MetricsAccess::default()),
         })
+    }
+
+    /// Counts into `metrics` (whose registry also holds the SFU's series) and serves them on
+    /// `/metrics` as `access` says ([`operator`]).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>, access: MetricsAccess) -> Self {
+        self.metrics = metrics;
+        self.metrics_access = Arc::new(access);
+        self
+    }
+
+    /// The node's series.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub(crate) fn metrics_access(&self) -> &MetricsAccess {
+        &self.metrics_access
     }
 
     /// Records joins, leaves, lobby decisions, host and operator actions, policy changes,
@@ -213,6 +241,7 @@ pub fn app(state: AppState) -> Router {
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(|| async { "ok" }))
         .route("/auth/status", get(oidc::status))
+        .merge(operator::routes(&state))
         .merge(if state.sign_in().is_some() { oidc::routes() } else { Router::new() })
         .nest("/api", admin::routes(state.clone()))
         .nest_service("/assets", files)

@@ -24,7 +24,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 use veil_proto::media::{MediaCommand, MediaEvent, SessionId, TileSize};
 use veil_proto::room::Source;
-use veil_proto::signal::{ClientMessage, ErrorCode, ServerMessage};
+use veil_proto::signal::{ClientMessage, ConnectionQuality, ErrorCode, ServerMessage};
 use veil_proto::{ParticipantId, RoomName};
 
 use crate::AppState;
@@ -39,6 +39,9 @@ use crate::token::{self, TokenError};
 /// How long the writer may take to deliver the last messages (a fatal error, the close frame)
 /// once the connection is over.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Quality reports closer together than this are ignored (clients send one every 10 s).
+const MIN_REPORT_INTERVAL: Duration = Duration::from_secs(2);
 
 /// `GET /ws`: upgrades to a WebSocket and runs the connection.
 pub(crate) async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
@@ -58,6 +61,7 @@ async fn run(state: AppState, socket: WebSocket, session: SessionId) {
     let kick = Arc::new(Kick::default());
     let mut writer = tokio::spawn(outbound::write_loop(sink, rx, kick.clone()));
 
+    state.metrics().connection_opened();
     let mut conn = Connection {
         link: Link::new(tx, kick.clone()),
         kick,
@@ -66,9 +70,14 @@ async fn run(state: AppState, socket: WebSocket, session: SessionId) {
         waiting: None,
         token_id: None,
         joined: None,
+        token_checked: None,
+        quality: None,
+        last_report: None,
     };
     let end = conn.drive(&mut stream).await;
     let flush = conn.finish(end);
+    conn.state.metrics().forget_quality(conn.quality);
+    conn.state.metrics().connection_closed();
     drop(conn); // Our sender goes; the writer stops once it has drained the queue.
 
     if !flush || tokio::time::timeout(FLUSH_TIMEOUT, &mut writer).await.is_err() {
@@ -114,6 +123,11 @@ struct Connection {
     /// The id of the token it joined with, for the audit log.
     token_id: Option<String>,
     joined: Option<Joined>,
+    /// When its token was checked, until its first media packet (for the join time).
+    token_checked: Option<std::time::Instant>,
+    /// Its latest quality report's grade, and when the last counted report came.
+    quality: Option<ConnectionQuality>,
+    last_report: Option<std::time::Instant>,
 }
 
 /// A connection waiting in the room's lobby.
@@ -166,6 +180,9 @@ impl Connection {
     }
 
     fn send(&self, msg: ServerMessage) {
+        if let ServerMessage::Error { code, .. } = &msg {
+            self.state.metrics().error_sent(*code);
+        }
         self.link.deliver(encode(msg));
     }
 
@@ -292,6 +309,10 @@ impl Connection {
             ClientMessage::MlsApplication { epoch, message } => {
                 self.mls(MlsInput::Application { epoch, message })
             }
+            ClientMessage::QualityReport { quality, decrypt_failures } => {
+                self.quality_report(quality, decrypt_failures);
+                Ok(())
+            }
             action => {
                 let (room, actor) = (joined.room.clone(), joined.participant.clone());
                 match actions::host_action(&self.state, &room, &actor, action) {
@@ -300,6 +321,18 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// Counts a client's quality report, unless it came too soon after the last one: a client
+    /// cannot weigh more in the node's figures by reporting more often.
+    fn quality_report(&mut self, quality: ConnectionQuality, decrypt_failures: u32) {
+        let now = std::time::Instant::now();
+        if self.last_report.is_some_and(|last| now < last + MIN_REPORT_INTERVAL) {
+            return;
+        }
+        self.last_report = Some(now);
+        let previous = self.quality.replace(quality);
+        self.state.metrics().quality_report(quality, previous, decrypt_failures);
     }
 
     fn mls(&mut self, input: MlsInput) -> Result<(), End> {
@@ -340,6 +373,8 @@ impl Connection {
             ));
         }
 
+        self.state.metrics().joined();
+        self.token_checked = Some(std::time::Instant::now());
         let participant = fresh_participant_id();
         self.token_id = claims.jti.clone();
         let admission = Admission {
@@ -450,6 +485,12 @@ impl Connection {
             }
             Some(MediaEvent::Connected) => {
                 tracing::debug!("media connected");
+                Ok(())
+            }
+            Some(MediaEvent::MediaFlowing) => {
+                if let Some(since) = self.token_checked.take() {
+                    self.state.metrics().media_flowing(since);
+                }
                 Ok(())
             }
             Some(MediaEvent::Refused { message }) => {

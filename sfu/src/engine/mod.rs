@@ -25,6 +25,7 @@
 mod allocate;
 mod budget;
 mod layers;
+mod observe;
 mod peer;
 mod publish;
 mod speakers;
@@ -45,6 +46,7 @@ use veil_proto::room::Source;
 use veil_proto::{ParticipantId, RoomName};
 
 use crate::forward::Descriptor;
+pub use observe::{Census, LinkSample, LinkState, TrackCounts};
 use peer::{Forwarded, OfferRefused, Peer, TrackId};
 use str0m::media::Rid;
 
@@ -119,6 +121,22 @@ pub struct Stats {
     pub rtp_in: u64,
     /// RTP packets handed to subscribers' connections.
     pub rtp_forwarded: u64,
+    /// Datagrams handed to the engine, and their bytes.
+    pub datagrams_in: u64,
+    pub bytes_in: u64,
+    /// Datagrams the engine produced to send, and their bytes.
+    pub datagrams_out: u64,
+    pub bytes_out: u64,
+    /// NACKs subscribers sent, as their connections count them.
+    pub nacks_received: u64,
+    /// RTP packets resent (RTX), mostly for those NACKs.
+    pub retransmissions_sent: u64,
+    /// PLI/FIR from subscribers.
+    pub keyframe_requests_received: u64,
+    /// Keyframe requests sent to publishers (for subscribers, and for layer switches).
+    pub keyframe_requests_sent: u64,
+    /// Times a subscriber moved from one simulcast layer of a track to another.
+    pub layer_switches: u64,
 }
 
 /// How long an idle engine sleeps when nothing is scheduled; also the period of the silence check.
@@ -161,6 +179,8 @@ pub struct Engine {
     transmits: VecDeque<Transmit>,
     events: VecDeque<(SessionId, MediaEvent)>,
     stats: Stats,
+    /// Link figures not yet taken by [`Engine::take_link_samples`].
+    link_samples: Vec<LinkSample>,
     /// When [`Engine::check_layers`] next runs.
     next_layer_check: Instant,
     /// Rooms whose policy turned server-side speaker detection on ([`speakers`]).
@@ -182,6 +202,7 @@ impl Engine {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
+            link_samples: Vec::new(),
             next_layer_check: now,
             speakers: HashMap::new(),
         }
@@ -200,6 +221,45 @@ impl Engine {
     /// Number of rooms with at least one peer.
     pub fn room_count(&self) -> usize {
         self.rooms.len()
+    }
+
+    /// What the engine holds now: sessions, rooms, tracks by kind and source, paused layers.
+    /// Walks every peer's tracks: for an operator's once-a-second look, not the packet path.
+    pub fn census(&self) -> Census {
+        let mut census =
+            Census { sessions: self.peers.len(), rooms: self.rooms.len(), ..Census::default() };
+        for peer in self.peers.values() {
+            for track in peer.tracks_in.values() {
+                census.published.add(track.kind, track.source);
+                if track.layers.len() > 1 {
+                    census.paused_layers += track.layers.iter().filter(|l| !l.wanted).count();
+                }
+            }
+            for subscription in peer.subscriptions() {
+                census.subscribed.add(subscription.kind, subscription.source);
+            }
+        }
+        census
+    }
+
+    /// Moves the link figures reported since the last call into `out` ([`LinkSample`]).
+    pub fn take_link_samples(&mut self, out: &mut Vec<LinkSample>) {
+        out.append(&mut self.link_samples);
+    }
+
+    /// Each session's latest round trip and receiver-reported loss.
+    pub fn link_states(&self) -> impl Iterator<Item = LinkState> + '_ {
+        self.peers.iter().map(|(session, peer)| LinkState {
+            session: *session,
+            loss: peer.loss,
+            rtt: peer.rtt,
+        })
+    }
+
+    fn sample(&mut self, sample: LinkSample) {
+        if self.link_samples.len() < observe::MAX_PENDING_SAMPLES {
+            self.link_samples.push(sample);
+        }
     }
 
     /// Handles one input at time `now`.
@@ -555,6 +615,8 @@ impl Engine {
     }
 
     fn receive(&mut self, source: SocketAddr, destination: SocketAddr, contents: &[u8]) {
+        self.stats.datagrams_in += 1;
+        self.stats.bytes_in += contents.len() as u64;
         let Some(destination) = self.candidate_for(source, destination) else {
             self.stats.dropped_no_candidate += 1;
             return;
@@ -673,10 +735,17 @@ impl Engine {
                 return;
             }
             match peer.rtc.poll_output() {
-                Ok(str0m::Output::Transmit(t)) => self.transmits.push_back(Transmit {
-                    destination: t.destination,
-                    contents: t.contents.into(),
-                }),
+                Ok(str0m::Output::Transmit(t)) => {
+                    self.stats.datagrams_out += 1;
+                    self.stats.bytes_out += t.contents.len() as u64;
+                    if peer.is_resend(&t.contents) {
+                        self.stats.retransmissions_sent += 1;
+                    }
+                    self.transmits.push_back(Transmit {
+                        destination: t.destination,
+                        contents: t.contents.into(),
+                    })
+                }
                 Ok(str0m::Output::Timeout(t)) => {
                     peer.next_timeout = t;
                     return;
@@ -722,12 +791,44 @@ impl Engine {
                     return;
                 };
                 let (sent, loss) = (stats.peer_bytes_tx, stats.egress_loss_fraction);
-                if peer.link_report(self.now, sent, loss, stats.rtt) {
-                    debug!(%session, limit = ?peer.link.limit(), ?loss, rtt = ?stats.rtt, "link limit");
+                let limit_changed = peer.link_report(self.now, sent, loss, stats.rtt);
+                peer.rtt = stats.rtt;
+                // What this subscriber's link carries: its limit once one was found, else what
+                // went to it (a lower bound: the SFU sends no more than the tiles ask for).
+                let bandwidth = peer.link.limit().or(peer.sent_bps);
+                if let Some(bits_per_second) = bandwidth.filter(|_| peer.grants.subscribe) {
+                    self.sample(LinkSample::Bandwidth { bits_per_second });
+                }
+                if let Some(rtt) = stats.rtt {
+                    self.sample(LinkSample::RoundTrip(rtt));
+                }
+                if limit_changed {
+                    let limit = self.peers.get(&session).and_then(|p| p.link.limit());
+                    debug!(%session, ?limit, ?loss, rtt = ?stats.rtt, "link limit");
                     self.allocate(session);
                 }
             }
+            Event::MediaEgressStats(stats) => {
+                let Some(peer) = self.peers.get_mut(&session) else {
+                    return;
+                };
+                self.stats.nacks_received += peer.new_nacks(stats.mid, stats.rid, stats.nacks);
+                let clock_rate = match peer.rtc.media(stats.mid).map(|m| m.kind()) {
+                    Some(MediaKind::Audio) => 48_000,
+                    _ => 90_000,
+                };
+                if let Some(loss) = stats.loss {
+                    peer.report_loss(stats.timestamp, loss);
+                    self.sample(LinkSample::Loss(loss));
+                }
+                if let Some(remote) = stats.remote {
+                    let jitter =
+                        Duration::from_secs_f64(f64::from(remote.jitter) / clock_rate as f64);
+                    self.sample(LinkSample::Jitter(jitter));
+                }
+            }
             Event::KeyframeRequest(request) => {
+                self.stats.keyframe_requests_received += 1;
                 // A subscriber lost its picture: ask for a keyframe of the layer it gets.
                 let Some(peer) = self.peers.get(&session) else {
                     return;
@@ -776,6 +877,10 @@ impl Engine {
         let Some(publisher) = self.peers.get_mut(&session) else {
             return;
         };
+        if !publisher.media_flowing {
+            publisher.media_flowing = true;
+            self.events.push_back((session, MediaEvent::MediaFlowing));
+        }
         let Some((mid, rid)) = publisher.layer_of(&packet) else {
             return;
         };
@@ -813,8 +918,15 @@ impl Engine {
                 continue;
             };
             match subscriber.forward(track, rid, &packet, &params, vp8.as_ref(), keyframe_start) {
-                Forwarded::Written => {
+                written @ (Forwarded::Written | Forwarded::Switched) => {
                     self.stats.rtp_forwarded += 1;
+                    if written == Forwarded::Switched {
+                        self.stats.layer_switches += 1;
+                    }
+                    if !subscriber.media_flowing {
+                        subscriber.media_flowing = true;
+                        self.events.push_back((*other, MediaEvent::MediaFlowing));
+                    }
                     Self::mark_dirty(&mut self.dirty, *other, subscriber);
                 }
                 Forwarded::NeedsKeyframe => wants_keyframe = true,
@@ -835,6 +947,7 @@ impl Engine {
         if let Some(publisher) = self.peers.get_mut(&track.session)
             && publisher.request_keyframe(now, track.mid, rid)
         {
+            self.stats.keyframe_requests_sent += 1;
             Self::mark_dirty(&mut self.dirty, track.session, publisher);
         }
     }

@@ -155,6 +155,8 @@ pub(crate) struct Subscription {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Forwarded {
     Written,
+    /// Written, and the first packet of another layer than before.
+    Switched,
     /// Nothing sent: the subscription waits for a keyframe of the packet's layer.
     NeedsKeyframe,
     Skipped,
@@ -180,6 +182,21 @@ pub(crate) struct Peer {
     pub link: LinkBudget,
     /// Bytes sent to this peer at the last stats report, and when.
     bytes_sent: Option<(u64, Instant)>,
+    /// What was sent to this peer per second between the last two stats reports.
+    pub sent_bps: Option<u64>,
+    /// The last round trip and the worst receiver-reported loss of its last report, for the
+    /// operator's list of the worst links.
+    pub rtt: Option<Duration>,
+    pub loss: Option<f32>,
+    /// When the stats snapshot `loss` comes from was taken.
+    loss_at: Option<Instant>,
+    /// NACKs received so far on each stream it receives (str0m reports running totals).
+    nacks: HashMap<(Mid, Option<Rid>), u64>,
+    /// The payload types of resends (RTX) in this peer's codec configuration: an outgoing RTP
+    /// packet with one of them is a retransmission.
+    rtx_pts: Vec<u8>,
+    /// Whether a media packet has gone to or come from this peer yet.
+    pub media_flowing: bool,
     /// The participant's first offer was answered; from then on the SFU may offer.
     negotiated: bool,
     pending: Option<SdpPendingOffer>,
@@ -199,6 +216,8 @@ impl Peer {
         rtc: Rtc,
         now: Instant,
     ) -> Self {
+        let rtx_pts =
+            rtc.codec_config().params().iter().filter_map(|p| p.resend()).map(|pt| *pt).collect();
         Self {
             participant,
             room,
@@ -211,6 +230,13 @@ impl Peer {
             dirty: false,
             link: LinkBudget::default(),
             bytes_sent: None,
+            sent_bps: None,
+            rtt: None,
+            loss: None,
+            loss_at: None,
+            nacks: HashMap::new(),
+            rtx_pts,
+            media_flowing: false,
             negotiated: false,
             pending: None,
             offered_sources: HashMap::new(),
@@ -468,7 +494,32 @@ impl Peer {
         };
         let elapsed = now.saturating_duration_since(last_at).as_micros().max(1) as u64;
         let sent_bps = bytes_sent.saturating_sub(last_bytes) * 8 * 1_000_000 / elapsed;
+        self.sent_bps = Some(sent_bps);
         self.link.report(now, sent_bps, loss.unwrap_or(0.0), rtt)
+    }
+
+    /// Keeps the worst loss a stream of one stats snapshot (taken `at`) reported.
+    pub fn report_loss(&mut self, at: Instant, loss: f32) {
+        if self.loss_at != Some(at) {
+            (self.loss, self.loss_at) = (None, Some(at));
+        }
+        self.loss = Some(self.loss.map_or(loss, |worst| worst.max(loss)));
+    }
+
+    /// NACKs received on the stream `(mid, rid)` since its last report, given its running total.
+    pub fn new_nacks(&mut self, mid: Mid, rid: Option<Rid>, total: u64) -> u64 {
+        let last = self.nacks.insert((mid, rid), total).unwrap_or(0);
+        total.saturating_sub(last)
+    }
+
+    /// Whether `datagram`, about to be sent to this peer, is an RTP retransmission. The RTP
+    /// header is not encrypted by SRTP, so its payload type says.
+    pub fn is_resend(&self, datagram: &[u8]) -> bool {
+        // RTP version 2; RTCP's packet types (192..=223) fall outside every dynamic PT.
+        datagram.len() >= 12
+            && datagram[0] >> 6 == 2
+            && !(192..=223).contains(&datagram[1])
+            && self.rtx_pts.contains(&(datagram[1] & 0x7f))
     }
 
     /// The layer this peer is to receive of `track`, if it receives it.
@@ -585,6 +636,7 @@ impl Peer {
         let Target::Layer(target) = out.target else {
             return Forwarded::Skipped;
         };
+        let mut switched = false;
         if out.current != Some(rid) {
             if rid != target {
                 return Forwarded::Skipped;
@@ -593,6 +645,7 @@ impl Peer {
                 // Until the target's keyframe comes, the layer being sent goes on.
                 return Forwarded::NeedsKeyframe;
             }
+            switched = out.current.is_some();
             out.current = Some(rid);
             out.rewriter.restart();
         }
@@ -626,6 +679,6 @@ impl Peer {
                 .ext_vals(header.ext_vals.clone())
                 .nackable(nackable),
         );
-        Forwarded::Written
+        if switched { Forwarded::Switched } else { Forwarded::Written }
     }
 }

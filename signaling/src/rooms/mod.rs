@@ -309,6 +309,15 @@ impl Registry {
         self.lock().rooms.values().map(|r| r.members.len()).sum()
     }
 
+    /// Rooms, participants in them and participants in their lobbies, in one look.
+    pub(crate) fn census(&self) -> (usize, usize, usize) {
+        let registry = self.lock();
+        let rooms = registry.rooms.values();
+        let (members, waiting) =
+            rooms.fold((0, 0), |(m, w), r| (m + r.members.len(), w + r.lobby.len()));
+        (registry.rooms.len(), members, waiting)
+    }
+
     /// Lets a participant in, into the lobby, or refuses it (see the module docs).
     pub(crate) fn enter(
         &self,
