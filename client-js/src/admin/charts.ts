@@ -85,6 +85,7 @@ export const PANELS: PanelDef[] = [
 ];
 
 const CHART_HEIGHT = 200;
+const MIN_WINDOW_SECS = 60;
 
 /** A panel on the page: its card and, once there is data, its chart. */
 export class Panel {
@@ -145,7 +146,9 @@ export class Panel {
       height: CHART_HEIGHT,
       legend: { show: true, live: true },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true }, y: this.def.fromZero ? { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } : {} },
+      // At least the last minute, so that the first few samples do not stretch over the width
+      // with ticks every half second.
+      scales: { x: { time: true, range: (_u, min, max) => [Math.min(min, max - MIN_WINDOW_SECS), max] }, y: this.def.fromZero ? { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } : {} },
       axes: [
         { stroke: '#57606a', grid: { stroke: '#eaeef2' }, ticks: { stroke: '#d0d7de' } },
         {
