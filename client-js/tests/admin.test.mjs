@@ -10,7 +10,7 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { randomHex, startBotMeeting } from './bots.mjs';
+import { randomHex, reportQuality, startBotMeeting } from './bots.mjs';
 import { CLIENT_DIR, eventually, launchBrowser, startServer } from './harness.mjs';
 
 const ARTIFACTS = join(CLIENT_DIR, 'test-artifacts');
@@ -28,6 +28,7 @@ function pageState(page) {
     status: document.querySelector('[data-testid=status]')?.textContent ?? null,
     participants: document.querySelector('[data-testid=headline-participants]')?.textContent ?? null,
     rooms: document.querySelector('[data-testid=headline-rooms]')?.textContent ?? null,
+    fair: document.querySelector('[data-panel=quality] [data-series=Fair] b')?.textContent ?? null,
     panels: Object.fromEntries(
       [...document.querySelectorAll('[data-panel]')].map((p) => [
         p.getAttribute('data-panel'),
@@ -44,14 +45,18 @@ describe('the operator page', () => {
   let server;
   let bots;
   let browser;
+  let reporter;
 
   before(async () => {
     server = await startServer({ env: { VEIL_API_SECRET: secret, VEIL_ADMIN_KEY: adminKey } });
     bots = startBotMeeting(server, secret, { n: 2, duration: 30 });
     browser = await launchBrowser();
+    // The bots send no quality reports; one signaling-only participant does, as a browser would.
+    reporter = await reportQuality(server, { room: 'admin-quality', identity: 'reporter', quality: 'fair' });
   });
 
   after(async () => {
+    reporter?.ws.close();
     await browser?.close();
     await bots?.stop();
     await server?.stop();
@@ -64,11 +69,11 @@ describe('the operator page', () => {
     page.on('pageerror', (err) => errors.push(err.message));
     await page.goto(`${server.url}/admin#key=${adminKey}`);
     const shown = await eventually(
-      'every panel drawn from ≥ 2 live samples with participants in the headline',
+      'every panel drawn from ≥ 2 live samples, participants in the headline, the fair report in quality',
       async () => {
         const s = await pageState(page);
         const drawn = PANELS.every((p) => s.panels[p]?.canvases >= 1 && s.panels[p]?.samples >= 2);
-        if (!(s.state === 'live' && drawn && Number(s.participants) >= 1)) {
+        if (!(s.state === 'live' && drawn && Number(s.participants) >= 1 && Number(s.fair) >= 1)) {
           throw new Error(`${JSON.stringify(s)}; bots: ${bots.output().slice(-300)}`);
         }
         return s;

@@ -9,6 +9,9 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
+import WebSocket from 'ws';
+
+import { eventually } from './harness.mjs';
 import { VEIL_LOADTEST_BIN } from './impair.mjs';
 
 const LOG = process.env.VEIL_TEST_LOG === '1';
@@ -51,4 +54,29 @@ export function startBotMeeting(server, secret, { n = 3, duration = 25 } = {}) {
 /** A random hex string of `bytes` bytes (secrets, keys, tokens for tests). */
 export function randomHex(bytes = 32) {
   return Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString('hex');
+}
+
+/**
+ * Joins `room` as `identity` over signaling alone (no media, no browser) and sends one
+ * `quality_report`, as a browser does every 10 s. Resolves to `{ ws, messages }` once sent (the
+ * socket stays open: close it when done).
+ */
+export async function reportQuality(server, { room, identity, quality, decryptFailures = 0 }) {
+  const link = await server.token({ room, identity });
+  const token = new URLSearchParams(new URL(link).hash.slice(1)).get('token');
+  const ws = new WebSocket(server.url.replace(/^http/, 'ws') + '/ws');
+  const messages = [];
+  ws.on('message', (data) => messages.push(JSON.parse(String(data))));
+  await new Promise((r, j) => {
+    ws.once('open', r);
+    ws.once('error', j);
+  });
+  ws.send(JSON.stringify({ v: 2, type: 'join', room, token, min_version: 2 }));
+  await eventually('joined', () => {
+    const bad = messages.find((m) => m.type === 'error');
+    if (bad) throw new Error(`the server refused the join: ${JSON.stringify(bad)}`);
+    return messages.some((m) => m.type === 'joined');
+  });
+  ws.send(JSON.stringify({ v: 2, type: 'quality_report', quality, decrypt_failures: decryptFailures }));
+  return { ws, messages };
 }

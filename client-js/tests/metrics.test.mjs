@@ -14,9 +14,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import WebSocket from 'ws';
 
-import { randomHex, startBotMeeting } from './bots.mjs';
+import { randomHex, reportQuality, startBotMeeting } from './bots.mjs';
 import { CLIENT_DIR, eventually, startServer } from './harness.mjs';
 
 const PROMETHEUS = process.env.PROMETHEUS ?? '/usr/bin/prometheus';
@@ -79,27 +78,6 @@ function dashboardQueries(dashboard) {
   };
   walk(dashboard);
   return out;
-}
-
-/** Joins `room` over signaling alone (no media) and sends one quality report; resolves once sent. */
-async function reportQuality(server, quality, decryptFailures) {
-  const link = await server.token({ room: ROOM, identity: IDENTITY, name: 'Ada' });
-  const token = new URLSearchParams(new URL(link).hash.slice(1)).get('token');
-  const ws = new WebSocket(server.url.replace(/^http/, 'ws') + '/ws');
-  const messages = [];
-  ws.on('message', (data) => messages.push(JSON.parse(String(data))));
-  await new Promise((r, j) => {
-    ws.once('open', r);
-    ws.once('error', j);
-  });
-  ws.send(JSON.stringify({ v: 2, type: 'join', room: ROOM, token, min_version: 2 }));
-  await eventually('joined', () => {
-    const bad = messages.find((m) => m.type === 'error');
-    if (bad) throw new Error(`the server refused the join: ${JSON.stringify(bad)}`);
-    return messages.some((m) => m.type === 'joined');
-  });
-  ws.send(JSON.stringify({ v: 2, type: 'quality_report', quality, decrypt_failures: decryptFailures }));
-  return { ws, messages };
 }
 
 describe('metrics: Prometheus scraping a node during a meeting', () => {
@@ -186,7 +164,7 @@ describe('metrics: Prometheus scraping a node during a meeting', () => {
   });
 
   it('counts clients’ quality reports and decryption failures', async () => {
-    client = await reportQuality(server, 'poor', 3);
+    client = await reportQuality(server, { room: ROOM, identity: IDENTITY, quality: 'poor', decryptFailures: 3 });
     const text = await eventually(
       'the report counted in /metrics',
       async () => {
