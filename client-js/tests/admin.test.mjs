@@ -121,6 +121,28 @@ describe('the operator page', () => {
     await context.close();
   });
 
+  it('says when it cannot reach the server, keeps retrying, and comes back by itself', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${server.url}/admin#key=${adminKey}`);
+    await eventually('live', async () => (await pageState(page)).state === 'live', { timeout: 10_000 });
+    await page.route('**/admin/api/stats', (route) => route.abort('connectionrefused'));
+    const s = await eventually(
+      'the unreachable notice',
+      async () => {
+        const s = await pageState(page);
+        if (s.state !== 'unreachable') throw new Error(JSON.stringify(s));
+        return s;
+      },
+      { timeout: 10_000, interval: 200 },
+    );
+    assert.match(s.status, /Cannot reach the server/);
+    assert.ok(s.canvases > 0, 'the last charts stay while it retries');
+    await page.unroute('**/admin/api/stats');
+    await eventually('live again', async () => (await pageState(page)).state === 'live', { timeout: 10_000 });
+    await context.close();
+  });
+
   it('asks for the key when it has none', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
