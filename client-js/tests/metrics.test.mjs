@@ -225,6 +225,18 @@ describe('metrics: Prometheus scraping a node during a meeting', () => {
     assert.deepEqual(missing, [], `queried by the dashboard but not in /metrics:\n${[...families].sort().join('\n')}`);
   });
 
+  it('exports every series docs/metrics.md lists, and no veil_ series it does not', async () => {
+    assert.ok(during, 'a scrape during the meeting');
+    const doc = await readFile(resolve(CLIENT_DIR, '../docs/metrics.md'), 'utf8');
+    const documented = new Set([...doc.matchAll(/^\| `((?:veil|process)_[a-z_]+)` \|/gm)].map((m) => m[1]));
+    assert.ok(documented.size >= 30, `docs/metrics.md lists ${[...documented]}`);
+    const families = new Set([...seriesNames(during.text)].map((n) => n.replace(/_(bucket|sum|count)$/, '')));
+    const missing = [...documented].filter((n) => !families.has(n));
+    assert.deepEqual(missing, [], 'documented but not exported (a labelled series nothing has touched yet is missing too)');
+    const undocumented = [...families].filter((n) => n.startsWith('veil_') && !documented.has(n));
+    assert.deepEqual(undocumented, [], 'exported but not documented');
+  });
+
   it('names no address, room, identity or secret', async () => {
     assert.ok(during, 'a scrape during the meeting');
     const now = await scrape(server);
