@@ -65,10 +65,14 @@ describe('operator page: the stats answer', () => {
 
   it('sorts samples oldest first and leaves gaps for percentiles of idle intervals', () => {
     const s = stats.parseStats({
-      samples: [sample(3000), sample(1000, { forwarding_delay_ms: { p50: null, p90: null, p99: null } }), sample(2000)],
+      samples: [
+        sample(3000),
+        sample(1000, { forwarding_delay_ms: { p50: null, p90: null, p99: null } }),
+        sample(2000, { forwarding_delay_ms: null }),
+      ],
     });
     assert.deepEqual(s.samples.map((x) => x.time), [1000, 2000, 3000]);
-    assert.deepEqual(stats.panelData(s).delay[1], [null, 0.21, 0.21]);
+    assert.deepEqual(stats.panelData(s).delay[1], [null, null, 0.21]);
     assert.equal(s.interval_ms, 2000);
     assert.deepEqual(s.worst_subscribers, []);
   });
@@ -90,6 +94,7 @@ describe('operator page: the stats answer', () => {
         { session: 17, loss: 0.04, rtt_ms: 120.0 },
         { session: 9, loss: 0.001, rtt_ms: 35.25 },
         { session: 4, loss: 0, rtt_ms: null },
+        { session: 5, loss: null, rtt_ms: 80 },
       ],
     });
     assert.deepEqual(stats.worstRows(s), [
@@ -97,6 +102,7 @@ describe('operator page: the stats answer', () => {
       { session: '#3', loss: '0.1 %', rtt: '400 ms' },
       { session: '#9', loss: '0.1 %', rtt: '35.3 ms' },
       { session: '#4', loss: '0.0 %', rtt: '–' },
+      { session: '#5', loss: '–', rtt: '80 ms' },
     ]);
   });
 

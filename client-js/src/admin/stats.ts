@@ -12,7 +12,7 @@ export interface Sample {
   participants: number;
   lobby: number;
   quality: Record<Quality, number>;
-  /** Null when nothing was forwarded over the interval. */
+  /** Null when nothing was forwarded over the interval (the server sends null for the whole). */
   forwarding_delay_ms: { p50: number | null; p90: number | null; p99: number | null };
   bits_in_per_second: number;
   bits_out_per_second: number;
@@ -23,8 +23,8 @@ export interface Sample {
 
 export interface WorstSubscriber {
   session: number;
-  /** Share of packets lost, 0..1. */
-  loss: number;
+  /** Share of packets lost, 0..1; null (as rtt_ms) while the connection has not measured it. */
+  loss: number | null;
   rtt_ms: number | null;
 }
 
@@ -74,7 +74,8 @@ export function parseStats(value: unknown): Stats {
     if (!isObject(w)) continue;
     const session = finite(w.session);
     if (session === null) continue;
-    worst.push({ session, loss: count(w.loss), rtt_ms: finite(w.rtt_ms) });
+    const loss = finite(w.loss);
+    worst.push({ session, loss: loss === null ? null : Math.max(0, loss), rtt_ms: finite(w.rtt_ms) });
   }
   return { interval_ms: finite(value.interval_ms) ?? 2000, samples, worst_subscribers: worst };
 }
@@ -157,11 +158,11 @@ export interface WorstRow {
  */
 export function worstRows(stats: Stats): WorstRow[] {
   return [...stats.worst_subscribers]
-    .sort((a, b) => b.loss - a.loss || (b.rtt_ms ?? -1) - (a.rtt_ms ?? -1))
+    .sort((a, b) => (b.loss ?? -1) - (a.loss ?? -1) || (b.rtt_ms ?? -1) - (a.rtt_ms ?? -1))
     .slice(0, 10)
     .map((w) => ({
       session: `#${w.session}`,
-      loss: formatPercent(w.loss),
+      loss: w.loss === null ? '–' : formatPercent(w.loss),
       rtt: w.rtt_ms === null ? '–' : `${formatNumber(w.rtt_ms)} ms`,
     }));
 }
