@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use veil_signaling::oidc::{self, OidcSettings};
+use veil_signaling::webhooks::WebhookEndpoint;
 
 /// Settings as a TOML file spells them. Every field is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -31,6 +32,9 @@ pub struct FileConfig {
     pub metrics_http: Option<SocketAddr>,
     /// The bearer token `/metrics` requires (default: none, open to whoever reaches it).
     pub metrics_token: Option<String>,
+    /// Where signed events go: `[[webhooks]]` tables, each with `url` and `secret`.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookEndpoint>,
 }
 
 /// The file's `[oidc]` table: sign-in for hosts through an OpenID Connect provider. Sign-in is on
@@ -102,6 +106,8 @@ pub struct Config {
     pub metrics_http: Option<SocketAddr>,
     /// The bearer token `/metrics` requires.
     pub metrics_token: Option<String>,
+    /// The file's `[[webhooks]]`: URLs that receive signed events (docs/webhooks.md).
+    pub webhooks: Vec<WebhookEndpoint>,
 }
 
 pub const DEFAULT_HTTP: &str = "127.0.0.1:7880";
@@ -148,6 +154,9 @@ impl Config {
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             bail!("public_url {url:?} must start with http:// or https://");
+        }
+        for endpoint in &self.webhooks {
+            endpoint.validate()?;
         }
         Ok(())
     }
@@ -260,6 +269,7 @@ mod tests {
             max_participants: 100,
             audit_retention_days: 365,
             oidc: None,
+            webhooks: Vec::new(),
         }
     }
 
@@ -271,6 +281,29 @@ mod tests {
         assert_eq!(c.audit_retention(), Some(Duration::from_secs(365 * 86_400)));
         c.audit_retention_days = 0;
         assert_eq!(c.audit_retention(), None);
+    }
+
+    #[test]
+    fn webhooks_are_tables_with_a_url_and_a_secret_and_are_checked() {
+        let file: FileConfig = toml::from_str(
+            "[[webhooks]]\nurl = \"https://hooks.example.org/veil\"\n\
+             secret = \"0123456789abcdef0123\"\n\
+             [[webhooks]]\nurl = \"http://127.0.0.1:9000/\"\nsecret = \"fedcba9876543210\"\n",
+        )
+        .unwrap();
+        assert_eq!(file.webhooks.len(), 2);
+        assert_eq!(file.webhooks[0].url, "https://hooks.example.org/veil");
+        let mut c = config();
+        c.webhooks = file.webhooks;
+        c.validate().unwrap();
+        c.webhooks[1].url = "hooks.example.org".into();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("hooks.example.org") && err.contains("https://"), "{err}");
+        c.webhooks[1].url = "https://hooks.example.org".into();
+        c.webhooks[1].secret = "short".into();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("at least 16") && !err.contains("short\""), "{err}");
+        assert!(toml::from_str::<FileConfig>("[[webhooks]]\nurl = \"https://x\"").is_err());
     }
 
     #[test]

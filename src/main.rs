@@ -21,6 +21,7 @@ use veil_proto::room::{Grants, Source};
 use veil_sfu::{Sfu, SfuConfig};
 use veil_signaling::oidc::{OidcSettings, SignIn};
 use veil_signaling::token::{self, Claims};
+use veil_signaling::webhooks::Webhooks;
 use veil_signaling::{AppState, MetricsAccess, Secrets, SignalingConfig};
 
 use crate::config::{Config, DEFAULT_HTTP, DEFAULT_UDP, FileConfig};
@@ -89,6 +90,10 @@ struct ServeArgs {
     /// private interface. Their bearer token, if any, is VEIL_METRICS_TOKEN or metrics_token.
     #[arg(long, env = "VEIL_METRICS_HTTP")]
     metrics_http: Option<SocketAddr>,
+    /// The media thread measures nothing: the SFU's series are absent from /metrics. For
+    /// measuring what measuring costs (docs/metrics.md); signaling's series stay.
+    #[arg(long, env = "VEIL_NO_MEDIA_METRICS")]
+    no_media_metrics: bool,
 }
 
 #[derive(Args)]
@@ -214,6 +219,7 @@ pub(crate) fn resolve(
         oidc: file.oidc,
         metrics_http: file.metrics_http,
         metrics_token: file.metrics_token,
+        webhooks: file.webhooks,
     };
     config.validate()?;
     Ok(config)
@@ -266,7 +272,8 @@ fn main() -> anyhow::Result<()> {
                 args.oidc_client_id,
                 std::env::var("VEIL_OIDC_CLIENT_SECRET").ok(),
             )?;
-            tokio::runtime::Runtime::new()?.block_on(serve(config, sign_in))
+            let media_metrics = !args.no_media_metrics;
+            tokio::runtime::Runtime::new()?.block_on(serve(config, sign_in, media_metrics))
         }
         Command::Token(args) => token_command(args),
         Command::Audit(command) => audit_cmd::run(command),
@@ -315,29 +322,40 @@ fn grants_of(args: &TokenArgs) -> Grants {
     grants
 }
 
-async fn serve(config: Config, sign_in: Option<OidcSettings>) -> anyhow::Result<()> {
+async fn serve(
+    config: Config,
+    sign_in: Option<OidcSettings>,
+    media_metrics: bool,
+) -> anyhow::Result<()> {
     let secret = secret::load_or_create(&config.data_dir)?;
     let admin_key = secret::load_or_create_named(&config.data_dir, secret::ADMIN_KEY)?;
     // The audit log, verified before anything is served (audit_cmd::open_for_serve).
     let audit = audit_cmd::open_for_serve(&config)?;
     // One registry for the whole node: the SFU's series and signaling's (docs/metrics.md).
     let registry = prometheus::Registry::new();
-    let sfu_metrics = veil_sfu::SfuMetrics::register(&registry)?;
-    let worst_links = sfu_metrics.worst_links();
-    let metrics = Arc::new(veil_signaling::Metrics::new(registry, Some(worst_links))?);
+    let sfu_metrics =
+        if media_metrics { Some(veil_sfu::SfuMetrics::register(&registry)?) } else { None };
+    let worst_links = sfu_metrics.as_ref().map(veil_sfu::SfuMetrics::worst_links);
+    let metrics = Arc::new(veil_signaling::Metrics::new(registry, worst_links)?);
     let sfu = Sfu::start(SfuConfig {
         udp: config.udp,
         public_ips: config.public_ips.clone(),
-        metrics: Some(sfu_metrics),
+        metrics: sfu_metrics,
     })?;
     let signaling = SignalingConfig {
         assets_dir: config.assets_dir.clone(),
         max_message_bytes: config.max_message_bytes,
         revocations_file: Some(config.data_dir.join("revocations.json")),
         max_participants: config.max_participants,
+        webhooks: config.webhooks.clone(),
         ..SignalingConfig::default()
     };
     signaling.validate()?;
+    let webhooks = Webhooks::start(&signaling);
+    metrics.watch_webhooks(webhooks.clone());
+    if !signaling.webhooks.is_empty() {
+        tracing::info!(endpoints = signaling.webhooks.len(), "webhooks on");
+    }
     if !config.assets_dir.join("index.html").exists() {
         tracing::warn!(
             "no browser client at {}; build it with `make client` (join links will show an error page)",
@@ -375,7 +393,8 @@ async fn serve(config: Config, sign_in: Option<OidcSettings>) -> anyhow::Result<
     };
     let mut state = AppState::new(signaling, secrets, Arc::new(sfu.handle()), Arc::new(delivery))?
         .with_audit(audit)
-        .with_metrics(metrics, access);
+        .with_metrics(metrics, access)
+        .with_webhooks(webhooks);
     if let Some(sign_in) = sign_in {
         state = state.with_sign_in(sign_in);
     }

@@ -300,6 +300,7 @@ mod tests {
             rss_idle: None,
             rss: None,
             layers_published: 1,
+            sfu_delay: None,
         });
         r.server_cpu_us_per_egress_packet = Some(us_per_packet);
         r.latency_ms.p99 = p99_ms;

@@ -218,6 +218,9 @@ pub struct RunResult {
     pub subscribed_tracks: usize,
     pub rss_per_subscribed_track_bytes: Option<f64>,
     pub latency_ms: Quantiles,
+    /// The SFU's own share of that latency: its `veil_forwarding_delay_seconds` over the
+    /// window, read from its `/metrics` (Veil only).
+    pub sfu_forwarding_delay_ms: Option<SfuDelay>,
     pub jitter_ms_mean: f64,
     pub jitter_ms_max: f64,
     pub per_stream: PerStream,
@@ -256,6 +259,24 @@ pub struct Inputs<'a> {
     pub rss: Option<u64>,
     /// Simulcast layers each camera went out in.
     pub layers_published: usize,
+    /// The SFU's forwarding-delay histogram over the window.
+    pub sfu_delay: Option<veil_signaling::metrics::Buckets>,
+}
+
+/// Percentiles of the SFU's forwarding delay as it measures it (datagram received to sent).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct SfuDelay {
+    pub p50: f64,
+    pub p99: f64,
+    /// Datagrams it measured.
+    pub datagrams: u64,
+}
+
+impl SfuDelay {
+    fn from_buckets(b: &veil_signaling::metrics::Buckets) -> Option<Self> {
+        let ms = |q| b.quantile(q).map(|s| s * 1000.0);
+        Some(Self { p50: ms(0.5)?, p99: ms(0.99)?, datagrams: b.total })
+    }
 }
 
 fn since(start: u64, at: Option<u64>, h: &mut Histogram) {
@@ -370,6 +391,7 @@ impl RunResult {
             subscribed_tracks,
             rss_per_subscribed_track_bytes: rss_per_track,
             latency_ms: Quantiles::of(&latency),
+            sfu_forwarding_delay_ms: i.sfu_delay.as_ref().and_then(SfuDelay::from_buckets),
             jitter_ms_mean: if streams > 0 { jitter_sum / streams as f64 / 1e6 } else { 0.0 },
             jitter_ms_max: jitter_max / 1e6,
             per_stream: PerStream::of(i.outcomes.iter().flat_map(|o| &o.received.streams)),
@@ -449,6 +471,12 @@ impl RunResult {
             self.frames_incomplete,
             self.decrypt_failures
         );
+        if let Some(d) = &self.sfu_forwarding_delay_ms {
+            s += &format!(
+                "  SFU forwarding delay (its own clock, {} datagrams): p50 {:.3} p99 {:.3} ms; the rest of the latency above is the generator's and the kernel's\n",
+                d.datagrams, d.p50, d.p99
+            );
+        }
         s += &format!("  per stream: {}\n", self.per_stream.describe());
         if let Some(mix) = self.layer_mix.describe() {
             s += &format!(

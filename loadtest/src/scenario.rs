@@ -237,9 +237,11 @@ pub async fn run(cfg: &RunConfig, server: &Server) -> Result<RunResult, ServerEr
     let storm = cfg.scenario == Scenario::JoinStorm;
     let start = Instant::now();
     let mut window_start = None;
+    let mut delay_start = None;
     if storm {
         shared.open_window(crate::now_ns());
         window_start = Some((pid.and_then(Sample::take), Sample::take(std::process::id())));
+        delay_start = crate::server::forwarding_delay(server).await;
     }
     let mut handles = Vec::with_capacity(total);
     let interval = Duration::from_secs_f64(1.0 / cfg.rate.max(0.1));
@@ -271,6 +273,7 @@ pub async fn run(cfg: &RunConfig, server: &Server) -> Result<RunResult, ServerEr
         tokio::time::sleep(cfg.warmup).await;
         shared.open_window(crate::now_ns());
         window_start = Some((pid.and_then(Sample::take), Sample::take(std::process::id())));
+        delay_start = crate::server::forwarding_delay(server).await;
     }
     let threads_before = pid.map(procstat::cpu_ns_by_thread).unwrap_or_default();
     let end = Instant::now() + cfg.duration;
@@ -286,6 +289,7 @@ pub async fn run(cfg: &RunConfig, server: &Server) -> Result<RunResult, ServerEr
     let (server_end, gen_end) = (pid.and_then(Sample::take), Sample::take(std::process::id()));
     let threads_after = pid.map(procstat::cpu_ns_by_thread).unwrap_or_default();
     let rss = pid.and_then(procstat::rss_bytes);
+    let delay_end = crate::server::forwarding_delay(server).await;
     let _ = stop_tx.send(true);
     let mut outcomes = Vec::with_capacity(total);
     for handle in handles {
@@ -318,5 +322,6 @@ pub async fn run(cfg: &RunConfig, server: &Server) -> Result<RunResult, ServerEr
         rss_idle,
         rss,
         layers_published,
+        sfu_delay: delay_end.zip(delay_start).map(|(end, start)| end.since(&start)),
     }))
 }

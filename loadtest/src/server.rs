@@ -276,3 +276,31 @@ mod ready_line_tests {
         assert!(ReadyLine::parse("veil ready: http://127.0.0.1:7880 (media udp )").is_none());
     }
 }
+
+/// What the SFU's own `veil_forwarding_delay_seconds` histogram held at one moment (from its
+/// `/metrics`; the token in `VEIL_METRICS_TOKEN` if the server wants one). `None` for a server
+/// without one (the null forwarder, Janus) or one that cannot be read.
+pub async fn forwarding_delay(server: &Server) -> Option<veil_signaling::metrics::Buckets> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if server.kind != Kind::Veil {
+        return None;
+    }
+    let http = server.http?;
+    let token = std::env::var("VEIL_METRICS_TOKEN").ok();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let request =
+        format!("GET /metrics HTTP/1.1\r\nHost: {http}\r\n{auth}Connection: close\r\n\r\n");
+    let read = async {
+        let mut stream = tokio::net::TcpStream::connect(http).await.ok()?;
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.ok()?;
+        String::from_utf8(response).ok()
+    };
+    let response = tokio::time::timeout(std::time::Duration::from_secs(5), read).await.ok()??;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    veil_signaling::metrics::Buckets::parse(body, "veil_forwarding_delay_seconds")
+}

@@ -44,6 +44,9 @@ fn video_lost_at(percent: f64) {
     let missing_audio = range.clone().filter(|n| !audio.contains(n)).count();
     assert!(missing_audio > 0, "the link did lose packets ({missing_audio} audio packets)");
     assert!(missing_video.is_empty(), "video frames never arrived: {missing_video:?}");
+    let stats = net.engine.stats();
+    assert!(stats.nacks_received > 0, "the subscriber asked for resends: {stats:?}");
+    assert!(stats.retransmissions_sent > 0, "the SFU resent: {stats:?}");
     eprintln!(
         "at {percent} % loss {} video frames all arrived; {missing_audio} audio packets lost",
         range.count()

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use veil_proto::room::RoomPolicy;
 
+use crate::webhooks::{self, WebhookConfigError, WebhookEndpoint};
+
 /// Largest WebSocket message the socket layer itself will buffer. Messages between
 /// [`SignalingConfig::max_message_bytes`] and this get a clear `message_too_large` error;
 /// anything beyond this is cut off by the socket layer without one.
@@ -35,6 +37,11 @@ pub struct SignalingConfig {
     /// The most participants a new room holds (its hosts may lower or raise it up to
     /// [`RoomPolicy::MAX_PARTICIPANTS`](veil_proto::room::RoomPolicy::MAX_PARTICIPANTS)).
     pub max_participants: u32,
+    /// Where signed events about rooms, participants and tracks are POSTed ([`webhooks`]).
+    pub webhooks: Vec<WebhookEndpoint>,
+    /// The first retry of a failed webhook waits this long, each further one twice as long
+    /// (default 1 s: retries after 1, 2, 4, 8 and 16 s).
+    pub webhook_retry_base: Duration,
 }
 
 impl Default for SignalingConfig {
@@ -45,6 +52,8 @@ impl Default for SignalingConfig {
             heartbeat: Duration::from_secs(10),
             revocations_file: None,
             max_participants: 100,
+            webhooks: Vec::new(),
+            webhook_retry_base: webhooks::DEFAULT_RETRY_BASE,
         }
     }
 }
@@ -61,6 +70,10 @@ pub enum ConfigError {
     Heartbeat(Duration),
     #[error("max_participants is {0}; it must be between 1 and {max} (the default is 100)", max = RoomPolicy::MAX_PARTICIPANTS)]
     MaxParticipants(u32),
+    #[error(transparent)]
+    Webhook(#[from] WebhookConfigError),
+    #[error("webhook_retry_base is {0:?}; it must be between 1 ms and 1 min (the default is 1 s)")]
+    WebhookRetryBase(Duration),
 }
 
 impl SignalingConfig {
@@ -74,6 +87,13 @@ impl SignalingConfig {
         }
         if !(1..=RoomPolicy::MAX_PARTICIPANTS).contains(&self.max_participants) {
             return Err(ConfigError::MaxParticipants(self.max_participants));
+        }
+        for endpoint in &self.webhooks {
+            endpoint.validate()?;
+        }
+        let base = self.webhook_retry_base;
+        if !(Duration::from_millis(1)..=Duration::from_secs(60)).contains(&base) {
+            return Err(ConfigError::WebhookRetryBase(base));
         }
         Ok(())
     }
@@ -106,5 +126,8 @@ mod tests {
         assert_eq!(zero.validate(), Err(ConfigError::Heartbeat(Duration::ZERO)));
         let empty = SignalingConfig { max_participants: 0, ..Default::default() };
         assert_eq!(empty.validate(), Err(ConfigError::MaxParticipants(0)));
+        let hook = WebhookEndpoint { url: "gopher://x".into(), secret: "s".repeat(16) };
+        let bad_hook = SignalingConfig { webhooks: vec![hook], ..Default::default() };
+        assert!(matches!(bad_hook.validate(), Err(ConfigError::Webhook(_))));
     }
 }

@@ -38,6 +38,9 @@
 //! | `POST /api/rooms/{room}/revocations` | the operator revokes an identity or token id (`admin`) |
 //! | `GET /metrics` | Prometheus series, unless on an address of their own (`operator`) |
 //! | `GET /admin`, `/admin/api/stats` | the operator's dashboard, behind the admin key (`operator`) |
+//!
+//! Signaling also calls out: signed webhooks about rooms, participants and tracks go to the
+//! URLs in [`SignalingConfig::webhooks`] ([`webhooks`]).
 
 mod admin;
 pub mod assets;
@@ -54,6 +57,7 @@ pub mod oidc;
 pub mod operator;
 mod outbound;
 mod rooms;
+pub mod webhooks;
 mod ws;
 
 use std::sync::Arc;
@@ -165,6 +169,15 @@ impl AppState {
     /// revocations, admin API calls and refusals in `log` ([`audit`]).
     pub fn with_audit(mut self, log: Arc<audit::AuditLog>) -> Self {
         self.audit = log;
+        self
+    }
+
+    /// Sends signed events about rooms, participants and tracks to the endpoints `webhooks`
+    /// was started with ([`webhooks::Webhooks::start`]). Only the first call counts.
+    pub fn with_webhooks(self, webhooks: Arc<webhooks::Webhooks>) -> Self {
+        if !self.inner.rooms.set_webhooks(webhooks) {
+            tracing::warn!("webhooks were set already; the second set is ignored");
+        }
         self
     }
 

@@ -11,7 +11,7 @@
 //! delay histogram into percentiles over each interval.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use prometheus::proto::MetricFamily;
@@ -22,6 +22,8 @@ use prometheus::{
 use serde::Serialize;
 use veil_proto::media::WorstLinks;
 use veil_proto::signal::{ConnectionQuality, ErrorCode};
+
+use crate::webhooks::Webhooks;
 
 /// How often the dashboard's history is sampled.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(2);
@@ -45,6 +47,9 @@ pub struct Metrics {
     by_quality: IntGaugeVec,
     decrypt_failures: IntCounter,
     webhook_deliveries: IntCounterVec,
+    /// The webhooks whose delivery counts `webhook_deliveries` follows, and the counts seen.
+    webhooks: OnceLock<Arc<Webhooks>>,
+    webhooks_seen: Mutex<(u64, u64, u64)>,
     process: Process,
     /// The SFU's worst links, when it shares them.
     worst_links: Option<WorstLinks>,
@@ -120,6 +125,8 @@ impl Metrics {
                     &["result"],
                 )?,
             )?,
+            webhooks: OnceLock::new(),
+            webhooks_seen: Mutex::new((0, 0, 0)),
             process: Process::register(r)?,
             worst_links,
             history: Mutex::new(History::default()),
@@ -189,9 +196,23 @@ impl Metrics {
         }
     }
 
-    /// One webhook delivery attempt ended: `delivered`, `retried` or `failed`.
-    pub fn webhook_delivery(&self, result: &'static str) {
-        self.webhook_deliveries.with_label_values(&[result]).inc();
+    /// Follows `webhooks`' delivery counts in `veil_webhook_deliveries_total`.
+    pub fn watch_webhooks(&self, webhooks: Arc<Webhooks>) {
+        let _ = self.webhooks.set(webhooks);
+    }
+
+    fn refresh_webhooks(&self) {
+        let (Some(webhooks), Ok(mut seen)) = (self.webhooks.get(), self.webhooks_seen.lock())
+        else {
+            return;
+        };
+        let now = webhooks.deliveries();
+        let counts =
+            [("delivered", now.0, seen.0), ("retried", now.1, seen.1), ("failed", now.2, seen.2)];
+        for (result, now, before) in counts {
+            self.webhook_deliveries.with_label_values(&[result]).inc_by(now.saturating_sub(before));
+        }
+        *seen = now;
     }
 
     /// Brings the gauges read from elsewhere up to date: rooms and participants (from the
@@ -201,6 +222,7 @@ impl Metrics {
         self.participants.set(participants as i64);
         self.lobby.set(lobby as i64);
         self.process.refresh();
+        self.refresh_webhooks();
     }
 
     /// Every series in the Prometheus text format.

@@ -29,7 +29,7 @@
 //! says it is verified, else `sub`) goes into the join token as its `sub`; no name, no email of
 //! anyone else, no group enters the token, the link or the logs.
 
-mod http;
+pub(crate) mod http;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};

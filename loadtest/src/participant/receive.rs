@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 use str0m::media::MediaKind;
-use veil_e2ee::KeyRing;
+use veil_e2ee::{FrameError, KeyRing};
 
 use crate::media::{metadata_len, read_stamp, vp8_descriptor_len, vp8_keyframe_size};
 use crate::stats::{Histogram, StreamStats};
@@ -112,10 +112,29 @@ fn assemble(mut packets: Packets) -> Option<(Packets, Vec<u8>)> {
     Some((packets, data))
 }
 
+/// A frame that named an epoch the ring had no key for, waiting for the ring's next epoch:
+/// media from a member who merged a commit can arrive before the commit reaches us over
+/// signaling.
+struct Held {
+    ssrc: u32,
+    packets: Packets,
+    data: Vec<u8>,
+    counting: bool,
+    received_ns: u64,
+}
+
+/// The most frames held for a new epoch, and for how long: a commit follows its first frames
+/// within a round trip or two.
+const MAX_HELD: usize = 256;
+const HOLD_NS: u64 = 2_000_000_000;
+
 /// Per-subscriber receive state.
 #[derive(Default)]
 pub struct Receiver {
     streams: HashMap<u32, Rx>,
+    /// Frames of an epoch the ring did not know yet, and the ring's epoch when they came.
+    held: Vec<Held>,
+    held_epoch: Option<u64>,
     pub seen: Received,
     pub first_packet_ns: Option<u64>,
     pub first_keyframe_ns: Option<u64>,
@@ -179,20 +198,56 @@ impl Receiver {
             }
             return;
         };
+        self.retry_held(ring, p.received_ns);
+        let held = Held { ssrc: p.ssrc, packets, data, counting, received_ns: p.received_ns };
+        self.on_frame(ring, held, true);
+    }
+
+    /// Frames held for a new epoch are tried again once the ring has moved on; those still
+    /// undecryptable then, or held too long, are failures.
+    fn retry_held(&mut self, ring: &mut KeyRing, now_ns: u64) {
+        if self.held.is_empty() {
+            return;
+        }
+        let moved = ring.epoch() != self.held_epoch;
+        let (retry, keep): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|h| moved || now_ns.saturating_sub(h.received_ns) > HOLD_NS);
+        self.held = keep;
+        for frame in retry {
+            self.on_frame(ring, frame, false);
+        }
+    }
+
+    /// Decrypts and counts one whole frame; with `may_hold`, a frame of an unknown epoch waits
+    /// for the ring's next one instead of failing.
+    fn on_frame(&mut self, ring: &mut KeyRing, frame: Held, may_hold: bool) {
+        let Held { ssrc, packets, data, counting, .. } = frame;
+        let Some(rx) = self.streams.get_mut(&ssrc) else { return };
         let meta = metadata_len(rx.kind, &data);
         // A generator: it measures the server, so frames are not bound to their owners here
         // (the bots and browsers do that); the clear-bytes rule is the one every client uses.
-        let Ok(frame) = ring.decrypt(meta, &data) else {
-            if counting {
-                self.seen.decrypt_failures += 1;
-                rx.count.decrypt_failures += 1;
+        let frame = match ring.decrypt(meta, &data) {
+            Ok(frame) => frame,
+            Err(FrameError::UnknownEpoch { .. }) if may_hold && self.held.len() < MAX_HELD => {
+                self.held_epoch = ring.epoch();
+                let received_ns = packets.last().map_or(0, |p| p.1);
+                self.held.push(Held { ssrc, packets, data, counting, received_ns });
+                return;
             }
-            return;
+            Err(_) => {
+                if counting {
+                    self.seen.decrypt_failures += 1;
+                    rx.count.decrypt_failures += 1;
+                }
+                return;
+            }
         };
         rx.count.sender_leaf = Some(frame.sender_leaf);
         let sent_ns = read_stamp(&frame.plaintext, meta).map(|(sent_ns, _)| sent_ns);
         if rx.kind == MediaKind::Video && meta == 10 {
-            self.first_keyframe_ns.get_or_insert(p.received_ns);
+            let received_ns = packets.last().map_or(0, |p| p.1);
+            self.first_keyframe_ns.get_or_insert(received_ns);
             if let Some((_, height)) = vp8_keyframe_size(&frame.plaintext) {
                 rx.count.height = Some(height);
             }
@@ -215,8 +270,15 @@ impl Receiver {
         }
     }
 
-    /// Ends the run: per-stream figures move into [`Received::streams`].
+    /// Ends the run: per-stream figures move into [`Received::streams`]; frames still held
+    /// for an epoch that never came are failures.
     pub fn finish(mut self) -> Received {
+        for held in std::mem::take(&mut self.held) {
+            if let (true, Some(rx)) = (held.counting, self.streams.get_mut(&held.ssrc)) {
+                self.seen.decrypt_failures += 1;
+                rx.count.decrypt_failures += 1;
+            }
+        }
         for rx in self.streams.into_values() {
             self.seen.streams.push(rx.stats);
             self.seen.by_stream.push(rx.count);
@@ -283,5 +345,53 @@ mod tests {
         assert_eq!(seen.by_stream.len(), 1);
         assert_eq!(seen.by_stream[0].height, Some(180), "switched to q at its keyframe");
         assert_eq!(seen.frames_by_height, BTreeMap::from([(720, 3), (180, 2)]));
+    }
+
+    /// Frames of `sender`'s camera at 720p, `n` of them.
+    fn camera_frames(sender: &mut KeyRing, now: &mut Instant, n: usize) -> Vec<Frame> {
+        let mut source = Source::simulcast(*now, false, &CAMERA_LAYERS, 1);
+        let mut out = Vec::new();
+        while out.len() < n {
+            *now += Duration::from_millis(34);
+            let mut frames = Vec::new();
+            source.poll(*now, sender, true, &mut frames);
+            out.extend(frames.into_iter().filter(|f| f.rid == Some("f")));
+        }
+        out
+    }
+
+    #[test]
+    fn frames_of_an_epoch_not_yet_reached_wait_for_it() {
+        crate::start();
+        let secret = [9u8; 16];
+        let mut sender = fixed_key_ring(1);
+        sender.set_epoch(1, &secret, 1, 0).unwrap();
+        let mut ring = fixed_key_ring(0);
+        let mut now = Instant::now();
+        let mut receiver = Receiver::default();
+        let mut seq = 0;
+        // The sender merged the commit to epoch 1 before we did: its frames wait ...
+        let early = camera_frames(&mut sender, &mut now, 3);
+        forward(&mut receiver, &mut ring, &early, &mut seq);
+        assert_eq!((receiver.seen.frames, receiver.held.len()), (0, 3));
+        // ... until we reach epoch 1, and then decrypt.
+        ring.set_epoch(1, &secret, 0, 0).unwrap();
+        let later = camera_frames(&mut sender, &mut now, 2);
+        forward(&mut receiver, &mut ring, &later, &mut seq);
+        let seen = receiver.finish();
+        assert_eq!((seen.frames, seen.decrypt_failures), (5, 0));
+    }
+
+    #[test]
+    fn frames_of_an_epoch_that_never_comes_are_failures() {
+        crate::start();
+        let mut sender = fixed_key_ring(1);
+        sender.set_epoch(1, &[9u8; 16], 1, 0).unwrap();
+        let mut ring = fixed_key_ring(0);
+        let (mut now, mut receiver, mut seq) = (Instant::now(), Receiver::default(), 0);
+        let frames = camera_frames(&mut sender, &mut now, 3);
+        forward(&mut receiver, &mut ring, &frames, &mut seq);
+        let seen = receiver.finish();
+        assert_eq!((seen.frames, seen.decrypt_failures), (0, 3));
     }
 }

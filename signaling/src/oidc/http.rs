@@ -1,12 +1,13 @@
-//! The HTTP client the OpenID Connect exchange runs on: discovery, the provider's keys and the
-//! token endpoint.
+//! The HTTP client the OpenID Connect exchange runs on (discovery, the provider's keys and the
+//! token endpoint), and that webhooks are delivered with ([`crate::webhooks`]).
 //!
 //! One HTTP/1.1 request per connection on hyper (axum's own HTTP stack), TLS by rustls with the
 //! system's trust store (`SSL_CERT_FILE` / `SSL_CERT_DIR` point it elsewhere). It follows no
 //! redirects (the provider's endpoints are named exactly in its discovery document, and a
 //! redirect followed blindly is a way to make the server fetch what someone else chose), bounds
 //! every request in time and every answer in size, and speaks plain `http://` only to loopback
-//! addresses.
+//! addresses unless told otherwise ([`HttpClient::allowing_plain_http`], for webhook URLs the
+//! operator chose).
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -22,7 +23,8 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-/// How long one request may take, connecting and TLS included.
+/// How long one request may take, connecting and TLS included, unless
+/// [`HttpClient::with_timeout`] says otherwise.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Largest answer read from the provider. Discovery documents and key sets are a few KiB.
@@ -50,8 +52,8 @@ pub enum HttpError {
     Http { host: String, source: hyper::Error },
     #[error("the answer from {host} was cut off or too large (limit {MAX_RESPONSE_BYTES} bytes)")]
     Body { host: String },
-    #[error("{host} did not answer within {} s", REQUEST_TIMEOUT.as_secs())]
-    Timeout { host: String },
+    #[error("{host} did not answer within {timeout:?}")]
+    Timeout { host: String, timeout: Duration },
     #[error("bad request: {0}")]
     Request(#[from] hyper::http::Error),
 }
@@ -60,11 +62,19 @@ pub enum HttpError {
 #[derive(Clone)]
 pub struct HttpClient {
     tls: Option<tokio_rustls::TlsConnector>,
+    /// Bound on one request, connecting and TLS included.
+    timeout: Duration,
+    /// Plain `http://` to any host, not only loopback ones.
+    plain_http_anywhere: bool,
 }
 
 impl std::fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpClient").field("tls", &self.tls.is_some()).finish()
+        f.debug_struct("HttpClient")
+            .field("tls", &self.tls.is_some())
+            .field("timeout", &self.timeout)
+            .field("plain_http_anywhere", &self.plain_http_anywhere)
+            .finish()
     }
 }
 
@@ -79,7 +89,7 @@ impl HttpClient {
         let mut roots = rustls::RootCertStore::empty();
         let (added, _ignored) = roots.add_parsable_certificates(found.certs);
         if added == 0 {
-            return Self { tls: None };
+            return Self::without_tls();
         }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -87,16 +97,36 @@ impl HttpClient {
             .expect("the aws-lc-rs provider supports the default TLS versions")
             .with_root_certificates(roots)
             .with_no_client_auth();
-        Self { tls: Some(tokio_rustls::TlsConnector::from(Arc::new(config))) }
+        Self {
+            tls: Some(tokio_rustls::TlsConnector::from(Arc::new(config))),
+            ..Self::without_tls()
+        }
     }
 
-    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+    /// A client for loopback `http://` only.
+    fn without_tls() -> Self {
+        Self { tls: None, timeout: REQUEST_TIMEOUT, plain_http_anywhere: false }
+    }
+
+    /// The same client, with each request bounded by `timeout` instead.
+    pub(crate) fn with_timeout(self, timeout: Duration) -> Self {
+        Self { timeout, ..self }
+    }
+
+    /// The same client, speaking plain `http://` to any host: for URLs the operator wrote into
+    /// the configuration, not ones a third party handed us.
+    pub(crate) fn allowing_plain_http(self) -> Self {
+        Self { plain_http_anywhere: true, ..self }
+    }
+
+    /// One request and its answer (bounded in time and size; redirects are not followed).
+    pub(crate) async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let uri = request.uri().clone();
         let host = uri.host().ok_or_else(|| HttpError::NoHost(uri.to_string()))?.to_string();
         let bare = host.trim_start_matches('[').trim_end_matches(']').to_string();
         let secure = match uri.scheme_str() {
             Some("https") => true,
-            Some("http") if is_loopback_host(&bare) => false,
+            Some("http") if self.plain_http_anywhere || is_loopback_host(&bare) => false,
             Some("http") => return Err(HttpError::Insecure(uri.to_string())),
             _ => return Err(HttpError::Scheme(uri.to_string())),
         };
@@ -139,9 +169,10 @@ impl HttpClient {
                 .map_err(|source| HttpError::Tls { host: host.clone(), source })?;
             exchange(&host, stream, outgoing).await
         };
-        tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+        let timeout = self.timeout;
+        tokio::time::timeout(timeout, exchange)
             .await
-            .map_err(|_| HttpError::Timeout { host: host.clone() })?
+            .map_err(|_| HttpError::Timeout { host: host.clone(), timeout })?
     }
 }
 
@@ -159,7 +190,7 @@ where
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(http)?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
-            tracing::debug!(%error, "connection to the OpenID provider ended");
+            tracing::debug!(%error, "outgoing HTTP connection ended");
         }
     });
     let response = sender.send_request(request).await.map_err(http)?;
@@ -204,7 +235,7 @@ mod tests {
 
     #[tokio::test]
     async fn plain_http_elsewhere_and_https_without_roots_are_refused_before_connecting() {
-        let client = HttpClient { tls: None };
+        let client = HttpClient::without_tls();
         let request =
             hyper::Request::get("http://idp.example.org/.well-known/openid-configuration")
                 .body(Vec::new())

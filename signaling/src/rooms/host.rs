@@ -14,6 +14,7 @@ use crate::inbound::Refusal;
 use crate::mls::DeliveryService;
 use crate::outbound::{KickReason, encode};
 use crate::revocations::{IDENTITY_REVOCATION_SECS, Revocation, TOKEN_REVOCATION_SECS};
+use crate::webhooks::Event;
 
 /// What a host asked to revoke.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,10 +94,13 @@ impl Registry {
             ));
         }
         let waiting = room.lobby.remove(i);
-        let admitted = room.seat(waiting.admission, waiting.identity, ds);
+        let mut events = Vec::new();
+        let admitted = room.seat(waiting.admission, waiting.identity, ds, &mut events);
         room.lobby_to_hosts();
         // The connection may have gone meanwhile; its leave then finds it seated and removes it.
         let _ = waiting.admit.send(admitted);
+        drop(state);
+        self.emit(events);
         Ok(())
     }
 
@@ -131,6 +135,7 @@ impl Registry {
         let room = authorised(&mut state, room_name, actor)?;
         let i = room.position(target).ok_or_else(|| unknown(target))?;
         let member = &mut room.members[i];
+        let before = member.sources();
         member.muted.insert(source);
         if source == Source::Screen {
             member.muted.insert(Source::ScreenAudio);
@@ -142,9 +147,13 @@ impl Registry {
         }
         member.link.deliver(encode(ServerMessage::MuteRequested { source }));
         let session = member.session;
+        let mut events = Vec::new();
+        super::track_changes(&room.id, target, before, member.sources(), &mut events);
         let updated =
             encode(ServerMessage::ParticipantUpdated { participant: member.info.clone() });
         room.broadcast(&updated, target);
+        drop(state);
+        self.emit(events);
         Ok(session)
     }
 
@@ -255,6 +264,7 @@ impl Registry {
         room.policy = policy.clone();
         let mut changed = Vec::new();
         let mut updated = Vec::new();
+        let mut events = Vec::new();
         for m in &mut room.members {
             let (before, after) =
                 (super::effective(&old, &m.grants), super::effective(&policy, &m.grants));
@@ -274,6 +284,7 @@ impl Registry {
                 m.muted.extend([Source::Screen, Source::ScreenAudio]);
                 if m.info.screen {
                     m.info.screen = false;
+                    events.push(Event::track(&room.id, &m.info.id, Source::Screen, false));
                     m.link.deliver(encode(ServerMessage::MuteRequested { source: Source::Screen }));
                 }
             }
@@ -286,6 +297,8 @@ impl Registry {
                 room.broadcast(&updated, &m.info.id);
             }
         }
+        drop(state);
+        self.emit(events);
         Ok(changed)
     }
 

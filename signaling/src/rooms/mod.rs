@@ -14,13 +14,16 @@
 //! locked room, a full room (hosts pass the last three), then the lobby: a participant without
 //! the bypass grant in a room with a lobby waits there, receiving nothing of the room, until a
 //! host admits or denies it ([`host`]).
+//!
+//! Webhook events ([`crate::webhooks`]) come from here, where the changes happen: a method
+//! collects them while it holds the lock and emits them once it has released it.
 
 mod host;
 
 pub(crate) use host::{Actor, Revoke};
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use rand::Rng;
 use tokio::sync::oneshot;
@@ -33,6 +36,7 @@ use crate::inbound::Refusal;
 use crate::mls::{Delivery, DeliveryService, Group, MlsRefusal, To};
 use crate::outbound::{KickReason, Link, encode};
 use crate::revocations::Revocations;
+use crate::webhooks::{Event, Webhooks};
 
 /// Who is joining: a named identity from the token, or a guest who gets a fresh one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +100,42 @@ struct Member {
     guest: bool,
     /// Sources a host muted and the participant has not turned on again since.
     muted: BTreeSet<Source>,
+}
+
+impl Member {
+    /// What its microphone, camera and screen are.
+    fn sources(&self) -> [(Source, bool); 3] {
+        let info = &self.info;
+        [
+            (Source::Microphone, info.microphone),
+            (Source::Camera, info.camera),
+            (Source::Screen, info.screen),
+        ]
+    }
+
+    /// The events of its leaving `room`: its tracks go, then it does.
+    fn departure(&self, room: &str, events: &mut Vec<Event>) {
+        let id = &self.info.id;
+        for (source, _) in self.sources().into_iter().filter(|(_, on)| *on) {
+            events.push(Event::track(room, id, source, false));
+        }
+        events.push(Event::participant_left(room, id));
+    }
+}
+
+/// Track events for the sources that differ between `before` and `after`.
+fn track_changes(
+    room: &str,
+    participant: &ParticipantId,
+    before: [(Source, bool); 3],
+    after: [(Source, bool); 3],
+    events: &mut Vec<Event>,
+) {
+    for ((source, was), (_, is)) in before.into_iter().zip(after) {
+        if was != is {
+            events.push(Event::track(room, participant, source, is));
+        }
+    }
 }
 
 /// A participant waiting in the lobby.
@@ -210,11 +250,18 @@ impl Room {
 
     /// Makes `a` a member: replaces a connection with the same identity (it is kicked and the
     /// others see it leave), queues `joined` for the newcomer and `participant_joined` for the
-    /// others.
-    fn seat(&mut self, a: Admission, identity: String, ds: &dyn DeliveryService) -> Admitted {
+    /// others. Adds the webhook events of that to `events`.
+    fn seat(
+        &mut self,
+        a: Admission,
+        identity: String,
+        ds: &dyn DeliveryService,
+        events: &mut Vec<Event>,
+    ) -> Admitted {
         let mut replaced = None;
         if let Some(i) = self.members.iter().position(|m| m.info.identity == identity) {
             let old = self.members.remove(i);
+            old.departure(&self.id, events);
             old.link.kick(KickReason::Replaced);
             let left =
                 encode(ServerMessage::ParticipantLeft { participant_id: old.info.id.clone() });
@@ -249,6 +296,7 @@ impl Room {
         );
         let media = media_grants(&self.policy, &grants);
         let host = grants.host;
+        events.push(Event::participant_joined(&self.id, &a.participant));
         self.members.push(Member {
             info,
             session: a.session,
@@ -270,6 +318,8 @@ impl Room {
 #[derive(Debug)]
 pub(crate) struct Registry {
     state: Mutex<State>,
+    /// Where webhook events go, once [`Registry::set_webhooks`] gave somewhere.
+    webhooks: OnceLock<Arc<Webhooks>>,
 }
 
 #[derive(Debug, Default)]
@@ -290,7 +340,22 @@ impl Registry {
     /// opening rooms with `max_participants`.
     pub(crate) fn new(revocations: Revocations, max_participants: u32) -> Self {
         let state = State { revocations, max_participants, ..State::default() };
-        Self { state: Mutex::new(state) }
+        Self { state: Mutex::new(state), webhooks: OnceLock::new() }
+    }
+
+    /// Sends webhook events to `webhooks` from now on. Only the first call counts.
+    pub(crate) fn set_webhooks(&self, webhooks: Arc<Webhooks>) -> bool {
+        self.webhooks.set(webhooks).is_ok()
+    }
+
+    /// Emits `events`; call it after releasing the lock ([`Webhooks::emit`] does not wait, but
+    /// nothing needs to happen under the lock that can happen after it).
+    fn emit(&self, events: Vec<Event>) {
+        if let Some(webhooks) = self.webhooks.get() {
+            for event in events {
+                webhooks.emit(event);
+            }
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -325,6 +390,22 @@ impl Registry {
         now: u64,
         ds: &dyn DeliveryService,
     ) -> Result<Entered, Refusal> {
+        let mut events = Vec::new();
+        let entered = self.enter_locked(a, now, ds, &mut events);
+        if entered.is_ok() {
+            self.emit(events);
+        }
+        entered
+    }
+
+    /// [`Registry::enter`] under the lock, collecting its webhook events.
+    fn enter_locked(
+        &self,
+        a: Admission,
+        now: u64,
+        ds: &dyn DeliveryService,
+        events: &mut Vec<Event>,
+    ) -> Result<Entered, Refusal> {
         let mut state = self.lock();
         let State { rooms, revocations, ended, max_participants } = &mut *state;
         let host = a.grants.host;
@@ -344,9 +425,11 @@ impl Registry {
         } else if ended.get(&a.room).is_some_and(|until| *until > now) {
             return Err(Refusal::fatal(ErrorCode::MeetingEnded, "the host ended this meeting"));
         }
-        let room = rooms
-            .entry(a.room.clone())
-            .or_insert_with(|| Room::new(RoomPolicy::new(*max_participants)));
+        let room = rooms.entry(a.room.clone()).or_insert_with(|| {
+            let room = Room::new(RoomPolicy::new(*max_participants));
+            events.push(Event::room_started(&room.id));
+            room
+        });
         if !host && room.policy.locked {
             return Err(Refusal::fatal(
                 ErrorCode::RoomLocked,
@@ -377,12 +460,25 @@ impl Registry {
             room.lobby_to_hosts();
             return Ok(Entered::Waiting { identity: waiting_as, admitted });
         }
-        Ok(Entered::Joined(room.seat(a, identity, ds)))
+        Ok(Entered::Joined(room.seat(a, identity, ds, events)))
     }
 
     /// Removes a participant and tells the others. Returns false if it was not there (already
     /// replaced, or never admitted). Drops the room when nobody is left in it or its lobby.
     pub(crate) fn leave(&self, room_name: &RoomName, participant: &ParticipantId) -> bool {
+        let mut events = Vec::new();
+        let left = self.leave_locked(room_name, participant, &mut events);
+        self.emit(events);
+        left
+    }
+
+    /// [`Registry::leave`] under the lock, collecting its webhook events.
+    fn leave_locked(
+        &self,
+        room_name: &RoomName,
+        participant: &ParticipantId,
+        events: &mut Vec<Event>,
+    ) -> bool {
         let mut state = self.lock();
         let Some(room) = state.rooms.get_mut(room_name) else {
             return false;
@@ -391,6 +487,7 @@ impl Registry {
             room.lobby.remove(i);
             room.lobby_to_hosts();
             if room.members.is_empty() && room.lobby.is_empty() {
+                events.push(Event::room_finished(&room.id));
                 state.rooms.remove(room_name);
             }
             return true;
@@ -398,8 +495,10 @@ impl Registry {
         let Some(i) = room.position(participant) else {
             return false;
         };
-        room.members.remove(i);
+        let gone = room.members.remove(i);
+        gone.departure(&room.id, events);
         if room.members.is_empty() && room.lobby.is_empty() {
+            events.push(Event::room_finished(&room.id));
             state.rooms.remove(room_name);
         } else {
             let left =
@@ -453,6 +552,20 @@ impl Registry {
         participant: &ParticipantId,
         on: [(Source, bool); 3],
     ) -> Vec<Source> {
+        let mut events = Vec::new();
+        let unmuted = self.publish_state_locked(room_name, participant, on, &mut events);
+        self.emit(events);
+        unmuted
+    }
+
+    /// [`Registry::publish_state`] under the lock, collecting its webhook events.
+    fn publish_state_locked(
+        &self,
+        room_name: &RoomName,
+        participant: &ParticipantId,
+        on: [(Source, bool); 3],
+        events: &mut Vec<Event>,
+    ) -> Vec<Source> {
         let mut state = self.lock();
         let Some(room) = member_room(&mut state.rooms, room_name, participant) else {
             return Vec::new();
@@ -471,6 +584,7 @@ impl Registry {
                 }
             }
         }
+        track_changes(&room.id, participant, member.sources(), on, events);
         let info = &mut member.info;
         let new = (on[0].1, on[1].1, on[2].1);
         if (info.microphone, info.camera, info.screen) != new {
