@@ -1,8 +1,10 @@
 // Builds the client into dist/: index.html, assets/app.js, assets/app.css, the encoded-transform
-// worker assets/e2ee-worker.js, and the E2EE module assets/veil_e2ee_bg.wasm.
+// worker assets/e2ee-worker.js, and the E2EE module assets/veil_e2ee_bg.wasm; and the operator
+// page: admin.html, assets/admin.js, assets/admin.css (with uPlot's styles).
 //
-// `veil serve --assets dist` serves dist/index.html at `/` and `/r/{room}` and dist/assets/* at
-// `/assets/*`, so the page refers to its assets by absolute `/assets/...` URLs.
+// `veil serve --assets dist` serves dist/index.html at `/` and `/r/{room}`, dist/admin.html at
+// `/admin` (with an admin key configured) and dist/assets/* at `/assets/*`, so the pages refer
+// to their assets by absolute `/assets/...` URLs.
 //
 // The wasm module and its JavaScript glue come from `scripts/build-wasm.sh` (at the top of the
 // repository), which writes target/wasm-pkg/; both bundles import the glue as `veil-e2ee` and
@@ -38,11 +40,16 @@ for (const file of [glue, wasm]) {
 await rm(dist, { recursive: true, force: true });
 await mkdir(join(dist, 'assets'), { recursive: true });
 await cp(join(root, 'index.html'), join(dist, 'index.html'));
+await cp(join(root, 'admin.html'), join(dist, 'admin.html'));
 await cp(wasm, join(dist, 'assets/veil_e2ee_bg.wasm'));
 
 /** @type {import('esbuild').BuildOptions} */
 const options = {
-  entryPoints: { app: join(root, 'src/main.ts'), 'e2ee-worker': join(root, 'src/e2ee/worker.ts') },
+  entryPoints: {
+    app: join(root, 'src/main.ts'),
+    'e2ee-worker': join(root, 'src/e2ee/worker.ts'),
+    admin: join(root, 'src/admin/main.ts'),
+  },
   outdir: join(dist, 'assets'),
   bundle: true,
   format: 'esm',

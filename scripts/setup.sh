@@ -24,6 +24,8 @@ command -v npm >/dev/null || apt_install nodejs npm
 
 if [ "$mode" = test ]; then
   [ -x /usr/bin/chromium ] || apt_install chromium
+  # A real Prometheus and promtool: tests scrape /metrics and check deploy/prometheus/*.yml.
+  [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || apt_install prometheus
 fi
 
 # Client dependencies, reinstalled only when the lock file changes.

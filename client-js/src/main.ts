@@ -333,7 +333,10 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
             if (!serverNamesSpeaker()) speaker = nextSpeaker(speaker, { now, speaking, present });
             view.setFeatured(featured(speaker, present));
           },
-          quality: (quality) => view.setQuality(quality),
+          quality: (quality) => {
+            view.setQuality(quality);
+            meeting.noteQuality(quality);
+          },
         });
       }
     },

@@ -31,6 +31,8 @@ import { loadE2ee } from './e2ee/wasm';
 import type { JoinLink } from './link';
 import { MediaSession, type FrameTransforms, clearFrames } from './media';
 import { decodeTokenClaims } from './link';
+import type { Assessment } from './quality';
+import { decideReport, FailureTally, QualityPeriod, REPORT_INTERVAL_MS } from './qualityreport';
 import { initialRoom, reduce, unmutedByUs, type RoomState } from './room';
 import {
   MIN_PROTOCOL_VERSION,
@@ -168,6 +170,10 @@ export class Meeting {
   private evicted = false;
   private securityTimer: number | undefined;
   private lastSecurityKey = '';
+  /** Connection quality reported to the server (qualityreport.ts): scores and failures gathered. */
+  private readonly qualityPeriod = new QualityPeriod();
+  private readonly decryptFailures = new FailureTally();
+  private reportTimer: number | undefined;
 
   constructor(
     private readonly link: JoinLink,
@@ -243,6 +249,20 @@ export class Meeting {
   /** Tells the SFU how large each received video is shown (it picks simulcast layers by it). */
   sendTileSizes(tiles: { mid: string; height: number }[]): void {
     this.signaling?.send({ type: 'tile_sizes', tiles });
+  }
+
+  /** One reading of connection quality (every participant's link as seen here, ours included). */
+  noteQuality(quality: ReadonlyMap<string, Assessment>): void {
+    this.qualityPeriod.add([...quality.values()].map((a) => a.quality));
+  }
+
+  /** Every REPORT_INTERVAL_MS: the period's worst score and the failures since the last report. */
+  private sendQualityReport(): void {
+    if (this.ended) return;
+    const report = decideReport(this.qualityPeriod.take(), this.decryptFailures.peek());
+    if (!report) return;
+    this.decryptFailures.take();
+    this.signaling?.send({ type: 'quality_report', ...report });
   }
 
   /** A host changes the room's policy. */
@@ -331,6 +351,7 @@ export class Meeting {
     this.media?.joined(joined.grants.publish);
     if (this.e2ee.enabled) this.startMls(joined);
     this.securityTimer = window.setInterval(() => this.updateSecurity(), SECURITY_TICK_MS);
+    this.reportTimer = window.setInterval(() => this.sendQualityReport(), REPORT_INTERVAL_MS);
     this.updateSecurity(true);
   }
 
@@ -384,6 +405,7 @@ export class Meeting {
         benchEncrypt: this.e2ee.benchEncrypt,
         onReport: (report) => {
           this.tracker.update(report.receivers, performance.now());
+          this.decryptFailures.observe(report.receivers);
           this.updateSecurity();
         },
         onFailure: (message) => this.fail('e2ee_failed', message),
@@ -560,6 +582,7 @@ export class Meeting {
     this.ended = true;
     window.clearTimeout(this.joinTimer);
     window.clearInterval(this.securityTimer);
+    window.clearInterval(this.reportTimer);
     this.local.removeEventListener('change', this.onLocalChange);
     this.media?.close();
     this.sframe?.close();

@@ -113,6 +113,9 @@ export type ClientMessage =
   | { type: 'revoke'; identity?: string; token_id?: string }
   | { type: 'set_policy'; policy: RoomPolicy }
   | { type: 'end_meeting' }
+  // Every 10 s: the worst connection quality this client scored over the period and the frames
+  // it could not decrypt since its last report (docs/metrics.md); nothing per track or person.
+  | { type: 'quality_report'; quality: 'good' | 'fair' | 'poor' | 'lost'; decrypt_failures: number }
   | { type: 'ping' }
   | { type: 'leave' }
   // The MLS messages are made by the key-agreement session in wasm (veil-e2ee), which sends

@@ -10,6 +10,7 @@ import { loadModule } from './harness.mjs';
 const q = await loadModule('src/quality.ts');
 const speaking = await loadModule('src/speaking.ts');
 const sp = await loadModule('src/speaker.ts');
+const qr = await loadModule('src/qualityreport.ts');
 
 describe('connection quality scoring', () => {
   const score = (s) => q.scoreLink(s).quality;
@@ -249,5 +250,45 @@ describe('speaker view: a speaker the server names (server-side speaker detectio
     assert.equal(sp.namedByServer(s, null, members), s);
     assert.equal(sp.namedByServer(s, '', members), s);
     assert.equal(sp.featured(sp.namedByServer(s, 'p_mallory', members), members), 'p_ada');
+  });
+});
+
+describe('quality reports to the server', () => {
+  const receiver = (id, failures) => ({ id, kind: 'video', participantId: 'p', contextId: 0, decrypted: 0, failures, lastFailure: null, lastEpoch: null, lastSenderLeaf: null });
+
+  it('reports the worst score of the period, and nothing when nothing was scored', () => {
+    const period = new qr.QualityPeriod();
+    assert.equal(period.take(), null);
+    period.add(['good', 'good']);
+    period.add(['fair', 'good']);
+    period.add(['good']);
+    assert.equal(period.take(), 'fair');
+    assert.equal(period.take(), null, 'a new period starts empty');
+    period.add(['poor', 'lost', 'fair']);
+    assert.equal(period.take(), 'lost');
+    assert.equal(qr.decideReport(null, 3), null);
+    assert.deepEqual(qr.decideReport('poor', 3), { quality: 'poor', decrypt_failures: 3 });
+    assert.deepEqual(qr.decideReport('good', 0), { quality: 'good', decrypt_failures: 0 });
+  });
+
+  it('counts decryption failures since the last report, across receivers that come and go', () => {
+    const tally = new qr.FailureTally();
+    tally.observe([receiver(1, { 'unknown-epoch': 2 }), receiver(2, {})]);
+    tally.observe([receiver(1, { 'unknown-epoch': 2, 'authentication-failed': 1 }), receiver(2, { 'wrong-sender': 4 })]);
+    assert.equal(tally.take(), 7);
+    assert.equal(tally.take(), 0);
+    // Receiver 2 goes away after two more failures; receiver 3 arrives with one.
+    tally.observe([receiver(1, { 'unknown-epoch': 2, 'authentication-failed': 1 }), receiver(2, { 'wrong-sender': 6 })]);
+    tally.observe([receiver(1, { 'unknown-epoch': 2, 'authentication-failed': 1 }), receiver(3, { 'not-encrypted': 1 })]);
+    assert.equal(tally.peek(), 3);
+    assert.equal(tally.take(), 3);
+    // The same counters again: nothing new.
+    tally.observe([receiver(1, { 'unknown-epoch': 2, 'authentication-failed': 1 }), receiver(3, { 'not-encrypted': 1 })]);
+    assert.equal(tally.take(), 0);
+  });
+
+  it('takes a counter that went down (an id reused) as a new receiver', () => {
+    assert.equal(qr.failuresSince(new Map([[1, 5]]), new Map([[1, 2]])), 2);
+    assert.equal(qr.failuresSince(new Map([[1, 5]]), new Map([[1, 9], [2, 1]])), 5);
   });
 });

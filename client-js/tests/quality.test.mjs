@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { eventually, join, launchToneBrowser, startServer, waitForTiles } from './harness.mjs';
+import { eventually, join, launchToneBrowser, sentMessages, startServer, waitForTiles } from './harness.mjs';
 
 const NAMES = ['Ada Lovelace', 'Grace Hopper', 'Alan Turing'];
 // The last to join, so that no fallback order (the first other participant) puts them large.
@@ -78,6 +78,24 @@ describe('connection quality and speaker view', { timeout: 240_000 }, () => {
         assert.equal(tile.self, tile.name === name);
         assert.ok(tile.qualityIcon, `an icon on ${tile.name}'s tile`);
         assert.match(tile.qualityLabel, tile.self ? /^Your connection good$/ : /^Connection good$/);
+      }
+    }
+  });
+
+  it('reports to the server every 10 s its worst quality and its decryption failures, and nothing else', async () => {
+    for (const [name, page] of pages) {
+      const reports = await eventually(
+        `${name}'s quality report`,
+        () => {
+          const r = sentMessages(page).filter((m) => m.type === 'quality_report');
+          return r.length > 0 && r;
+        },
+        { timeout: 15_000, interval: 250 },
+      );
+      for (const r of reports) {
+        assert.deepEqual(Object.keys(r).sort(), ['decrypt_failures', 'quality', 'type', 'v']);
+        assert.ok(['good', 'fair', 'poor', 'lost'].includes(r.quality), JSON.stringify(r));
+        assert.ok(Number.isInteger(r.decrypt_failures) && r.decrypt_failures >= 0, JSON.stringify(r));
       }
     }
   });
