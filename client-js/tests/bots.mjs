@@ -78,5 +78,5 @@ export async function reportQuality(server, { room, identity, quality, decryptFa
     return messages.some((m) => m.type === 'joined');
   });
   ws.send(JSON.stringify({ v: 2, type: 'quality_report', quality, decrypt_failures: decryptFailures }));
-  return { ws, messages };
+  return { ws, messages, token };
 }

@@ -1,7 +1,8 @@
 // `/metrics` as an operator's tools see it (docs/metrics.md): a real Prometheus scrapes a node
 // with its bearer token while bots hold a meeting; promtool accepts deploy/prometheus/; every
 // series the Grafana dashboard (deploy/grafana/) queries exists; and nothing in the export
-// names an address, a room, an identity or a secret.
+// names an address, a room, an identity or a secret, and neither do the server's log lines nor
+// the webhook bodies sent during the meeting.
 //
 // Needs /usr/bin/prometheus and /usr/bin/promtool (`scripts/setup.sh test`), VEIL_BIN and
 // VEIL_LOADTEST_BIN (see harness.mjs, bots.mjs).
@@ -9,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -90,14 +92,30 @@ describe('metrics: Prometheus scraping a node during a meeting', () => {
   let client;
   /** A scrape taken while the bots meet. */
   let during;
+  /** A webhook receiver, and the bodies it was sent. */
+  let hooks;
+  const hookBodies = [];
 
   before(async () => {
+    hooks = createHttpServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        hookBodies.push(body);
+        res.end();
+      });
+    });
+    await new Promise((r) => hooks.listen(0, '127.0.0.1', r));
+    promDir = await mkdtemp(join(tmpdir(), 'veil-prom-'));
+    const config = join(promDir, 'veil.toml');
+    const hookUrl = `http://127.0.0.1:${hooks.address().port}/hooks`;
+    await writeFile(config, `[[webhooks]]\nurl = "${hookUrl}"\nsecret = "${randomHex()}"\n`);
     server = await startServer({
+      args: ['--config', config],
       env: { VEIL_API_SECRET: secret, VEIL_ADMIN_KEY: adminKey, VEIL_METRICS_TOKEN: metricsToken },
     });
     bots = startBotMeeting(server, secret, { n: 3, duration: 25 });
 
-    promDir = await mkdtemp(join(tmpdir(), 'veil-prom-'));
     await writeFile(join(promDir, 'token'), metricsToken, { mode: 0o600 });
     const host = new URL(server.url).host;
     await writeFile(
@@ -154,6 +172,7 @@ describe('metrics: Prometheus scraping a node during a meeting', () => {
     }
     if (promDir) await rm(promDir, { recursive: true, force: true });
     await server?.stop();
+    hooks?.close();
   });
 
   it('refuses a scrape without the token, or with another', async () => {
@@ -237,10 +256,21 @@ describe('metrics: Prometheus scraping a node during a meeting', () => {
     assert.deepEqual(undocumented, [], 'exported but not documented');
   });
 
-  it('names no address, room, identity or secret', async () => {
+  it('names no address, room, identity or secret: not in /metrics, the log or webhooks', async () => {
     assert.ok(during, 'a scrape during the meeting');
     const now = await scrape(server);
-    for (const text of [during.text, now.text]) {
+    await eventually('webhooks about the meeting', () => hookBodies.some((b) => b.includes('participant_joined')));
+    // The log, but for the line that says where the SFU listens (its own address, once).
+    const log = server
+      .allLogs()
+      .split('\n')
+      .filter((l) => !l.includes('SFU listening'))
+      .join('\n');
+    assert.ok(log.includes('joined'), 'the server logged the joins');
+    assert.ok(client?.token, 'the reporter joined with a token');
+    for (const text of [during.text, now.text, log, hookBodies.join('\n')]) {
+      // A JWT's signature is its last part: no text may carry it.
+      assert.ok(!text.includes(client.token.split('.')[2]), 'the join token');
       for (const [what, needle] of [
         ['the loopback address', '127.0.0.1'],
         ['the room', ROOM],
@@ -251,7 +281,7 @@ describe('metrics: Prometheus scraping a node during a meeting', () => {
         ['the API secret', secret],
       ]) {
         const line = text.split('\n').find((l) => l.includes(needle));
-        assert.equal(line, undefined, `a /metrics line names ${what}: ${line}`);
+        assert.equal(line, undefined, `a line of /metrics, the log or a webhook names ${what}: ${line}`);
       }
     }
   });
