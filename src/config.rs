@@ -270,7 +270,24 @@ mod tests {
             audit_retention_days: 365,
             oidc: None,
             webhooks: Vec::new(),
+            metrics_http: None,
+            metrics_token: None,
         }
+    }
+
+    #[test]
+    fn metrics_settings_are_read_and_checked() {
+        let file: FileConfig =
+            toml::from_str("metrics_http = \"127.0.0.1:9100\"\nmetrics_token = \"t\"").unwrap();
+        assert_eq!(file.metrics_http, Some("127.0.0.1:9100".parse().unwrap()));
+        let mut c = config();
+        c.metrics_token = Some("short".into());
+        assert!(c.validate().unwrap_err().to_string().contains("at least 16"));
+        c.metrics_token = Some("a-long-enough-metrics-token".into());
+        c.metrics_http = Some(c.http);
+        assert!(c.validate().unwrap_err().to_string().contains("main HTTP address"));
+        c.metrics_http = Some("127.0.0.1:9100".parse().unwrap());
+        c.validate().unwrap();
     }
 
     #[test]

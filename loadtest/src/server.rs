@@ -258,25 +258,6 @@ impl ReadyLine {
     }
 }
 
-#[cfg(test)]
-mod ready_line_tests {
-    use super::ReadyLine;
-
-    #[test]
-    fn one_or_several_media_addresses() {
-        let one = ReadyLine::parse("veil ready: http://127.0.0.1:7880 (media udp 127.0.0.1:7882)")
-            .unwrap();
-        assert_eq!(one.http.port(), 7880);
-        assert_eq!(one.media, vec!["127.0.0.1:7882".parse().unwrap()]);
-        let two = ReadyLine::parse(
-            "veil ready: http://127.0.0.1:7880 (media udp 203.0.113.7:7882, [2001:db8::7]:7882)",
-        )
-        .unwrap();
-        assert_eq!(two.media.len(), 2);
-        assert!(ReadyLine::parse("veil ready: http://127.0.0.1:7880 (media udp )").is_none());
-    }
-}
-
 /// What the SFU's own `veil_forwarding_delay_seconds` histogram held at one moment (from its
 /// `/metrics`; the token in `VEIL_METRICS_TOKEN` if the server wants one). `None` for a server
 /// without one (the null forwarder, Janus) or one that cannot be read.
@@ -303,4 +284,23 @@ pub async fn forwarding_delay(server: &Server) -> Option<veil_signaling::metrics
         return None;
     }
     veil_signaling::metrics::Buckets::parse(body, "veil_forwarding_delay_seconds")
+}
+
+#[cfg(test)]
+mod ready_line_tests {
+    use super::ReadyLine;
+
+    #[test]
+    fn one_or_several_media_addresses() {
+        let one = ReadyLine::parse("veil ready: http://127.0.0.1:7880 (media udp 127.0.0.1:7882)")
+            .unwrap();
+        assert_eq!(one.http.port(), 7880);
+        assert_eq!(one.media, vec!["127.0.0.1:7882".parse().unwrap()]);
+        let two = ReadyLine::parse(
+            "veil ready: http://127.0.0.1:7880 (media udp 203.0.113.7:7882, [2001:db8::7]:7882)",
+        )
+        .unwrap();
+        assert_eq!(two.media.len(), 2);
+        assert!(ReadyLine::parse("veil ready: http://127.0.0.1:7880 (media udp )").is_none());
+    }
 }
