@@ -28,6 +28,9 @@ pub struct FileConfig {
     pub audit_retention_days: Option<u32>,
     /// Sign-in through an OpenID Connect provider.
     pub oidc: Option<OidcFile>,
+    /// Serve HTTPS with this certificate chain (PEM) and `tls_key`; reloaded on change or SIGHUP.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     /// Serve `/metrics` on this address instead of the main one (docs/metrics.md).
     pub metrics_http: Option<SocketAddr>,
     /// The bearer token `/metrics` requires (default: none, open to whoever reaches it).
@@ -102,6 +105,9 @@ pub struct Config {
     pub audit_retention_days: u32,
     /// The file's `[oidc]` table, which `veil serve` merges with its flags ([`sign_in`]).
     pub oidc: Option<OidcFile>,
+    /// HTTPS: the certificate chain and key files, both or neither.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     /// Where `/metrics` is served when not on `http`.
     pub metrics_http: Option<SocketAddr>,
     /// The bearer token `/metrics` requires.
@@ -141,6 +147,19 @@ impl Config {
                 );
             }
         }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) | (None, Some(_)) => {
+                bail!("HTTPS needs both --tls-cert and --tls-key (or tls_cert and tls_key)")
+            }
+            (Some(cert), Some(key)) => {
+                for (what, path) in [("certificate", cert), ("key", key)] {
+                    if !path.is_file() {
+                        bail!("the TLS {what} {} is not a readable file", path.display());
+                    }
+                }
+            }
+            (None, None) => {}
+        }
         if self.metrics_token.as_ref().is_some_and(|t| t.trim().len() < 16) {
             bail!("the metrics token must be at least 16 characters");
         }
@@ -171,7 +190,8 @@ impl Config {
             (ip, _) if ip.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
             (ip, _) => ip,
         };
-        format!("http://{}", SocketAddr::new(ip, bound_http.port()))
+        let scheme = if self.tls_cert.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", SocketAddr::new(ip, bound_http.port()))
     }
 
     /// How long the audit log keeps records; `None` is forever.
@@ -272,7 +292,19 @@ mod tests {
             webhooks: Vec::new(),
             metrics_http: None,
             metrics_token: None,
+            tls_cert: None,
+            tls_key: None,
         }
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_makes_links_https() {
+        let mut c = config();
+        c.tls_cert = Some(PathBuf::from("/nonexistent/cert.pem"));
+        assert!(c.validate().unwrap_err().to_string().contains("both"));
+        c.tls_key = Some(PathBuf::from("/nonexistent/key.pem"));
+        assert!(c.validate().unwrap_err().to_string().contains("not a readable file"));
+        assert!(c.link_base("127.0.0.1:443".parse().unwrap()).starts_with("https://"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod admin_cmd;
 mod audit_cmd;
 mod config;
 mod secret;
+mod tls;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -79,6 +80,14 @@ struct ServeArgs {
     /// The built browser client (index.html and assets/).
     #[arg(long, env = "VEIL_ASSETS")]
     assets: Option<PathBuf>,
+    /// Serve HTTPS (and WSS) with this PEM certificate chain; needs --tls-key. Both files are
+    /// reloaded when they change and on SIGHUP. Without them Veil speaks plain HTTP, for
+    /// development on loopback or behind a TLS-terminating proxy.
+    #[arg(long, env = "VEIL_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, env = "VEIL_TLS_KEY")]
+    tls_key: Option<PathBuf>,
     /// OpenID Connect issuer for signing in on the start page (with --oidc-client-id and the
     /// client secret in VEIL_OIDC_CLIENT_SECRET; hosts are listed in the config file's [oidc]).
     #[arg(long, env = "VEIL_OIDC_ISSUER")]
@@ -219,6 +228,8 @@ pub(crate) fn resolve(
         oidc: file.oidc,
         metrics_http: file.metrics_http,
         metrics_token: file.metrics_token,
+        tls_cert: file.tls_cert,
+        tls_key: file.tls_key,
         webhooks: file.webhooks,
     };
     config.validate()?;
@@ -260,6 +271,8 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let mut config = resolve(&args.common, args.udp, args.assets)?;
             config.metrics_http = args.metrics_http.or(config.metrics_http);
+            config.tls_cert = args.tls_cert.or(config.tls_cert);
+            config.tls_key = args.tls_key.or(config.tls_key);
             // Like the client secret below, the token is never on a command line.
             if let Ok(token) = std::env::var("VEIL_METRICS_TOKEN") {
                 config.metrics_token = Some(token);
@@ -411,13 +424,20 @@ async fn serve(
             }
         });
     }
-    axum::serve(listener, veil_signaling::app(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down");
-        })
-        .await
-        .context("the HTTP server failed")?;
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    };
+    let app = veil_signaling::app(state);
+    match (config.tls_cert.clone(), config.tls_key.clone()) {
+        (Some(cert), Some(key)) => {
+            tls::serve(listener, app, tls::TlsFiles { cert, key }, shutdown).await?
+        }
+        _ => axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("the HTTP server failed")?,
+    }
     drop(sfu);
     Ok(())
 }
