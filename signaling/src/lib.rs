@@ -270,4 +270,18 @@ pub fn app(state: AppState) -> Router {
             HeaderName::from_static("x-content-type-options"),
             HeaderValue::from_static("nosniff"),
         ))
+        // A page that holds the camera and the call's keys runs Veil's own scripts and wasm
+        // only, talks only to its own origin, and is never framed (clickjacking a "share
+        // screen" click).
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
 }
+
+/// Veil's pages load their scripts, styles, worker and wasm from `/assets`; the wasm needs
+/// `'wasm-unsafe-eval'` to compile. `connect-src 'self'` covers the page's WebSocket.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' \
+     'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; img-src 'self' data:; \
+     style-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
