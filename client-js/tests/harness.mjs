@@ -133,7 +133,7 @@ export async function startServer({
     createInterface({ input: child.stdout }).on('line', (line) => {
       if (LOG) process.stderr.write(`[veil stdout] ${line}\n`);
       // veil ready: http://127.0.0.1:PORT (media udp 127.0.0.1:PORT[, [::1]:PORT])
-      const r = /^veil ready: (http:\/\/\S+) \(media udp (.+)\)$/.exec(line);
+      const r = /^veil ready: (https?:\/\/\S+) \(media udp (.+)\)$/.exec(line);
       if (r) [url, media] = [r[1], r[2].split(', ')];
       const j = /^join link: (\S+)/.exec(line);
       if (j && url) resolveReady({ url, media, joinLink: j[1] });
