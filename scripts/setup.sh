@@ -26,6 +26,15 @@ if [ "$mode" = test ]; then
   [ -x /usr/bin/chromium ] || apt_install chromium
   # A real Prometheus and promtool: tests scrape /metrics and check deploy/prometheus/*.yml.
   [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || apt_install prometheus
+  # Networks that block UDP are network namespaces with nftables rules (ip, nft); the relay
+  # they fall back to is a real coturn; several nodes share rooms through a real Redis; the
+  # systemd unit is checked with systemd-analyze.
+  missing=
+  for tool in ip:iproute2 nft:nftables turnserver:coturn redis-server:redis-server \
+      systemd-analyze:systemd; do
+    command -v "${tool%%:*}" >/dev/null || missing="$missing ${tool#*:}"
+  done
+  [ -z "$missing" ] || apt_install $missing
 fi
 
 # Client dependencies, reinstalled only when the lock file changes.

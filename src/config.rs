@@ -16,6 +16,8 @@ use veil_signaling::webhooks::WebhookEndpoint;
 pub struct FileConfig {
     pub http: Option<SocketAddr>,
     pub udp: Option<SocketAddr>,
+    /// TCP address for ICE-TCP, for browsers whose network blocks UDP (default: none).
+    pub tcp: Option<SocketAddr>,
     /// One address (`"203.0.113.7"`) or several (`["203.0.113.7", "2001:db8::7"]`).
     pub public_ip: Option<OneOrMany<IpAddr>>,
     pub public_url: Option<String>,
@@ -92,6 +94,8 @@ impl FileConfig {
 pub struct Config {
     pub http: SocketAddr,
     pub udp: SocketAddr,
+    /// ICE-TCP's address; none: media over UDP only.
+    pub tcp: Option<SocketAddr>,
     /// Addresses browsers send media to, each an ICE candidate with the UDP port. Empty: the UDP
     /// address itself.
     pub public_ips: Vec<IpAddr>,
@@ -281,6 +285,7 @@ mod tests {
         Config {
             http: DEFAULT_HTTP.parse().unwrap(),
             udp: DEFAULT_UDP.parse().unwrap(),
+            tcp: None,
             public_ips: Vec::new(),
             public_url: None,
             data_dir: PathBuf::from("/tmp/x"),

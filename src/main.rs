@@ -77,6 +77,10 @@ struct ServeArgs {
     /// UDP address for all media.
     #[arg(long, env = "VEIL_UDP")]
     udp: Option<SocketAddr>,
+    /// TCP address for media too (ICE-TCP, RFC 6544), for browsers whose network blocks UDP:
+    /// offered as passive TCP candidates on the same public IPs. Off unless set.
+    #[arg(long, env = "VEIL_TCP")]
+    tcp: Option<SocketAddr>,
     /// The built browser client (index.html and assets/).
     #[arg(long, env = "VEIL_ASSETS")]
     assets: Option<PathBuf>,
@@ -204,6 +208,7 @@ pub(crate) fn resolve(
     let config = Config {
         http: common.http.or(file.http).unwrap_or_else(|| DEFAULT_HTTP.parse().unwrap()),
         udp: udp.or(file.udp).unwrap_or_else(|| DEFAULT_UDP.parse().unwrap()),
+        tcp: file.tcp,
         public_ips: if common.public_ip.is_empty() {
             file.public_ip.map(config::OneOrMany::into_vec).unwrap_or_default()
         } else {
@@ -271,6 +276,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let mut config = resolve(&args.common, args.udp, args.assets)?;
             config.metrics_http = args.metrics_http.or(config.metrics_http);
+            config.tcp = args.tcp.or(config.tcp);
             config.tls_cert = args.tls_cert.or(config.tls_cert);
             config.tls_key = args.tls_key.or(config.tls_key);
             // Like the client secret below, the token is never on a command line.
@@ -354,6 +360,7 @@ async fn serve(
         udp: config.udp,
         public_ips: config.public_ips.clone(),
         metrics: sfu_metrics,
+        tcp: config.tcp,
     })?;
     let signaling = SignalingConfig {
         assets_dir: config.assets_dir.clone(),
@@ -393,6 +400,10 @@ async fn serve(
     let guests = Claims::for_room(room, now, NAMED_TTL);
     let media: Vec<String> = sfu.candidates().iter().map(ToString::to_string).collect();
     println!("veil ready: {base} (media udp {})", media.join(", "));
+    if !sfu.tcp_candidates().is_empty() {
+        let tcp: Vec<String> = sfu.tcp_candidates().iter().map(ToString::to_string).collect();
+        println!("media tcp: {}", tcp.join(", "));
+    }
     println!("host link: {}", join_link(&base, &secret, &host, None));
     println!("join link: {}", join_link(&base, &secret, &guests, None));
 

@@ -223,10 +223,11 @@ export async function startServer({
 
 /**
  * Headless Chromium with fake camera and microphone; a fresh temporary profile each time.
- * `extraArgs` adds switches (e.g. `--use-file-for-fake-audio-capture=…` for a steady voice).
+ * `extraArgs` adds switches (e.g. `--use-file-for-fake-audio-capture=…` for a steady voice);
+ * `executablePath` runs another Chromium, or the same one through a wrapper (netns.mjs).
  */
-export function launchBrowser(extraArgs = []) {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs] });
+export function launchBrowser(extraArgs = [], { executablePath = CHROMIUM } = {}) {
+  return chromium.launch({ executablePath, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
 
 /**

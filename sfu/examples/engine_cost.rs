@@ -22,7 +22,7 @@ use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use common::Net;
 use str0m::format::Codec;
 use str0m::rtp::RtpWrite;
-use veil_sfu::{Input, Output};
+use veil_sfu::{Input, Output, Transport};
 
 const SECONDS_OF_MEDIA: u64 = 4;
 const VIDEO_PACKET: usize = 1150;
@@ -109,7 +109,12 @@ fn engine_cost(case: &Case, batch: usize) -> (f64, u64) {
     for chunk in datagrams.chunks(batch) {
         let at = chunk[0].0;
         for (_, source, contents) in chunk {
-            let input = Input::Receive { source: *source, destination: sfu, contents };
+            let input = Input::Receive {
+                transport: Transport::Udp,
+                source: *source,
+                destination: sfu,
+                contents,
+            };
             net.engine.handle_input(at, input);
         }
         loop {

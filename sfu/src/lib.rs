@@ -20,8 +20,9 @@ pub mod engine;
 pub mod forward;
 pub mod metrics;
 pub mod shell;
+mod tcp;
 pub mod udp;
 
-pub use engine::{Engine, EngineConfig, Input, Output, Stats, Transmit};
+pub use engine::{Engine, EngineConfig, Input, Output, Stats, Transmit, Transport};
 pub use metrics::SfuMetrics;
 pub use shell::{Sfu, SfuConfig, SfuHandle};

@@ -18,8 +18,9 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info};
 use veil_proto::media::{MediaCommand, MediaEvent, MediaPlane, SessionId};
 
-use crate::engine::{Engine, EngineConfig, Input, Output};
+use crate::engine::{Engine, EngineConfig, Input, Output, Transport};
 use crate::metrics::{Publisher, SfuMetrics};
+use crate::tcp::{Incoming, TcpMedia};
 use crate::udp::{Inbox, Outbox, SOCKET_BUFFER_BYTES};
 
 /// Where the SFU listens and what addresses it tells peers.
@@ -33,6 +34,9 @@ pub struct SfuConfig {
     pub public_ips: Vec<IpAddr>,
     /// Where to publish the media series (docs/metrics.md); none: nothing is measured.
     pub metrics: Option<SfuMetrics>,
+    /// TCP address for ICE-TCP (passive candidates on the public IPs with this port), for
+    /// browsers whose network blocks UDP. None: UDP only.
+    pub tcp: Option<SocketAddr>,
 }
 
 /// Why the SFU could not start.
@@ -53,6 +57,8 @@ pub enum StartError {
     WrongFamily { public: IpAddr, bound: SocketAddr },
     #[error("cannot start the media thread: {0}")]
     Thread(io::Error),
+    #[error("cannot listen for media over TCP on {addr}: {source}")]
+    BindTcp { addr: SocketAddr, source: io::Error },
 }
 
 /// Sends commands to the running SFU.
@@ -78,6 +84,7 @@ pub struct Sfu {
     handle: SfuHandle,
     local_addr: SocketAddr,
     candidates: Vec<SocketAddr>,
+    tcp_candidates: Vec<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -90,9 +97,29 @@ impl Sfu {
         let local_addr =
             socket.local_addr().map_err(|source| StartError::Bind { addr: config.udp, source })?;
         let candidates = candidates(local_addr, &config.public_ips)?;
+        let tcp = match config.tcp {
+            Some(addr) => {
+                let listener = std::net::TcpListener::bind(addr)
+                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                    .map_err(|source| StartError::BindTcp { addr, source })?;
+                Some(listener)
+            }
+            None => None,
+        };
+        let tcp_candidates = match &tcp {
+            Some(listener) => {
+                let bound = listener.local_addr().map_err(|source| StartError::BindTcp {
+                    addr: config.tcp.unwrap_or(local_addr),
+                    source,
+                })?;
+                self::candidates(bound, &config.public_ips)?
+            }
+            None => Vec::new(),
+        };
         let (commands, receiver) = mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel();
-        let engine = Engine::new(EngineConfig::new(candidates.clone()), Instant::now());
+        let engine_config = EngineConfig::new(candidates.clone()).with_tcp(tcp_candidates.clone());
+        let engine = Engine::new(engine_config, Instant::now());
         let metrics = config.metrics;
         let thread = thread::Builder::new()
             .name("veil-sfu".into())
@@ -107,6 +134,11 @@ impl Sfu {
                         Ok(socket) => {
                             let mut driver = Driver::new(engine, socket, local_addr);
                             driver.publisher = metrics.map(|m| Publisher::new(m, Instant::now()));
+                            let tcp = tcp.map(tokio::net::TcpListener::from_std);
+                            match tcp.transpose().and_then(|l| l.map(TcpMedia::new).transpose()) {
+                                Ok(tcp) => driver.tcp = tcp,
+                                Err(e) => return error!("cannot register the TCP listener: {e}"),
+                            }
                             driver.run(receiver, stopped).await
                         }
                         Err(e) => error!("cannot register the media socket: {e}"),
@@ -114,11 +146,12 @@ impl Sfu {
                 });
             })
             .map_err(StartError::Thread)?;
-        info!(%local_addr, ?candidates, "SFU listening");
+        info!(%local_addr, ?candidates, ?tcp_candidates, "SFU listening");
         Ok(Sfu {
             handle: SfuHandle { commands },
             local_addr,
             candidates,
+            tcp_candidates,
             stop: Some(stop),
             thread: Some(thread),
         })
@@ -137,6 +170,11 @@ impl Sfu {
     /// The addresses advertised to peers as ICE candidates, the first one first.
     pub fn candidates(&self) -> &[SocketAddr] {
         &self.candidates
+    }
+
+    /// The addresses advertised as passive ICE-TCP candidates (empty without `tcp`).
+    pub fn tcp_candidates(&self) -> &[SocketAddr] {
+        &self.tcp_candidates
     }
 }
 
@@ -202,13 +240,15 @@ struct Driver {
     sessions: HashMap<SessionId, mpsc::UnboundedSender<MediaEvent>>,
     /// Publishes the engine's figures, when the SFU is measured.
     publisher: Option<Publisher>,
+    /// ICE-TCP connections, when the SFU listens for them.
+    tcp: Option<TcpMedia>,
 }
 
 impl Driver {
     fn new(engine: Engine, socket: UdpSocket, local_addr: SocketAddr) -> Self {
         let (inbox, outbox) = (Inbox::default(), Outbox::for_socket(local_addr));
         let sessions = HashMap::new();
-        Self { engine, socket, local_addr, inbox, outbox, sessions, publisher: None }
+        Self { engine, socket, local_addr, inbox, outbox, sessions, publisher: None, tcp: None }
     }
 
     async fn run(
@@ -243,6 +283,9 @@ impl Driver {
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     self.engine.handle_input(Instant::now(), Input::Timeout);
                 }
+                Some(incoming) = next_tcp(self.tcp.as_mut()) => {
+                    received_at = self.receive_tcp(incoming);
+                }
             }
             woke = Instant::now();
         }
@@ -265,9 +308,30 @@ impl Driver {
         // The engine maps the bound address to the candidate each datagram was sent to.
         let destination = self.local_addr;
         for (source, contents) in self.inbox.datagrams() {
-            self.engine.handle_input(now, Input::Receive { source, destination, contents });
+            let transport = Transport::Udp;
+            self.engine
+                .handle_input(now, Input::Receive { transport, source, destination, contents });
         }
         Some(now)
+    }
+
+    /// Hands a frame from an ICE-TCP connection to the engine, or forgets a closed one.
+    fn receive_tcp(&mut self, incoming: Incoming) -> Option<Instant> {
+        let tcp = self.tcp.as_mut()?;
+        match incoming {
+            Incoming::Frame(source, contents) => {
+                let now = Instant::now();
+                let destination = tcp.local_addr;
+                let (transport, contents) = (Transport::Tcp, &contents[..]);
+                let input = Input::Receive { transport, source, destination, contents };
+                self.engine.handle_input(now, input);
+                Some(now)
+            }
+            Incoming::Closed(remote) => {
+                tcp.closed(remote);
+                None
+            }
+        }
     }
 
     fn command(&mut self, command: MediaCommand) {
@@ -296,7 +360,11 @@ impl Driver {
     async fn drain(&mut self) -> Instant {
         let deadline = loop {
             match self.engine.poll_output() {
-                Output::Transmit(t) => self.outbox.push(t.destination, t.contents),
+                Output::Transmit(t) => match (t.transport, &self.tcp) {
+                    (Transport::Tcp, Some(tcp)) => tcp.send(t.destination, t.contents),
+                    (Transport::Tcp, None) => {}
+                    (Transport::Udp, _) => self.outbox.push(t.destination, t.contents),
+                },
                 Output::Event(session, event) => {
                     let closed = matches!(event, MediaEvent::Closed { .. });
                     if let Some(events) = self.sessions.get(&session) {
@@ -328,5 +396,13 @@ impl Driver {
                 Err(e) => return debug!("media send failed: {e}"),
             }
         }
+    }
+}
+
+/// The next frame or closing from ICE-TCP connections, or never without a listener.
+async fn next_tcp(tcp: Option<&mut TcpMedia>) -> Option<Incoming> {
+    match tcp {
+        Some(tcp) => tcp.next().await,
+        None => std::future::pending().await,
     }
 }

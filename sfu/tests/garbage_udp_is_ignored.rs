@@ -32,8 +32,15 @@ fn garbage_from_strangers_and_from_a_peers_address_changes_nothing() {
             junk[0] = 0x80; // looks like RTP/RTCP
         }
         let source = if i % 2 == 0 { stranger } else { ada_addr };
-        net.engine
-            .handle_input(net.now, Input::Receive { source, destination: sfu, contents: &junk });
+        net.engine.handle_input(
+            net.now,
+            Input::Receive {
+                transport: veil_sfu::Transport::Udp,
+                source,
+                destination: sfu,
+                contents: &junk,
+            },
+        );
     }
     let stats = net.engine.stats();
     assert!(

@@ -114,7 +114,11 @@ fn a_family_no_candidate_serves_is_dropped_and_counted() {
     net.settle();
     let (now, bound) = (net.now, net.bound);
     let source = addr("[2001:db8:1::9]:4000");
-    net.engine.handle_input(now, Input::Receive { source, destination: bound, contents: &[0; 40] });
+    let transport = veil_sfu::Transport::Udp;
+    net.engine.handle_input(
+        now,
+        Input::Receive { transport, source, destination: bound, contents: &[0; 40] },
+    );
     assert_eq!(net.engine.stats().dropped_no_candidate, 1);
     assert_eq!(net.engine.peer_count(), 1);
 }

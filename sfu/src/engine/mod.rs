@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use str0m::config::DtlsCert;
 use str0m::format::Codec;
 use str0m::media::MediaKind;
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType};
 use str0m::rtp::RtpPacket;
 use str0m::{Candidate, Event, IceConnectionState, Rtc};
 use tracing::{debug, info, warn};
@@ -57,12 +57,46 @@ pub struct EngineConfig {
     /// node's public addresses (for example one IPv4 and one IPv6) with the media port. At
     /// least one.
     pub candidates: Vec<SocketAddr>,
+    /// Passive ICE-TCP host candidates (RFC 6544), for browsers that cannot reach the UDP ones:
+    /// the same public addresses with the TCP media port. Empty: UDP only.
+    pub tcp_candidates: Vec<SocketAddr>,
 }
 
 impl EngineConfig {
-    /// Peers send to `candidates`.
+    /// Peers send to `candidates` over UDP.
     pub fn new(candidates: Vec<SocketAddr>) -> Self {
-        Self { candidates }
+        Self { candidates, tcp_candidates: Vec::new() }
+    }
+
+    /// Peers may also connect over TCP to `tcp_candidates`.
+    pub fn with_tcp(mut self, tcp_candidates: Vec<SocketAddr>) -> Self {
+        self.tcp_candidates = tcp_candidates;
+        self
+    }
+
+    fn candidates_of(&self, transport: Transport) -> &[SocketAddr] {
+        match transport {
+            Transport::Udp => &self.candidates,
+            Transport::Tcp => &self.tcp_candidates,
+        }
+    }
+}
+
+/// How a datagram travels: as a UDP datagram, or framed on a TCP connection (RFC 4571), where
+/// the address is the connection's remote end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Transport {
+    #[default]
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    fn protocol(self) -> Protocol {
+        match self {
+            Self::Udp => Protocol::Udp,
+            Self::Tcp => Protocol::Tcp,
+        }
     }
 }
 
@@ -85,7 +119,12 @@ pub enum Input<'a> {
     Close { session: SessionId },
     /// A datagram arrived from `source` on `destination`: the local address it was received
     /// at (the socket's own address, which may be unspecified or private; see the module docs).
-    Receive { source: SocketAddr, destination: SocketAddr, contents: &'a [u8] },
+    Receive {
+        transport: Transport,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: &'a [u8],
+    },
     /// Time passed.
     Timeout,
 }
@@ -93,6 +132,8 @@ pub enum Input<'a> {
 /// A datagram to send from the engine's socket.
 #[derive(Debug)]
 pub struct Transmit {
+    /// UDP from the media socket, or a frame on the TCP connection to `destination`.
+    pub transport: Transport,
     pub destination: SocketAddr,
     pub contents: Vec<u8>,
 }
@@ -279,8 +320,8 @@ impl Engine {
             Input::SetTileSizes { session, tiles } => self.set_tile_sizes(session, &tiles),
             Input::Answer { session, sdp } => self.answer(session, &sdp),
             Input::Close { session } => self.close(session, None),
-            Input::Receive { source, destination, contents } => {
-                self.receive(source, destination, contents)
+            Input::Receive { transport, source, destination, contents } => {
+                self.receive(transport, source, destination, contents)
             }
             Input::Timeout => self.timeout(),
         }
@@ -352,8 +393,15 @@ impl Engine {
             .set_send_buffer_video(VIDEO_RESEND_PACKETS)
             .set_stats_interval(Some(LINK_REPORT_INTERVAL))
             .build(self.now);
-        for addr in &self.config.candidates {
-            match Candidate::host(*addr, "udp") {
+        let udp = self.config.candidates.iter().map(|a| Candidate::host(*a, "udp"));
+        let tcp = self
+            .config
+            .tcp_candidates
+            .iter()
+            .map(|a| Candidate::builder().tcp().host(*a).tcptype(TcpType::Passive).build());
+        let addrs = self.config.candidates.iter().chain(&self.config.tcp_candidates);
+        for (addr, candidate) in addrs.zip(udp.chain(tcp)) {
+            match candidate {
                 Ok(candidate) => {
                     rtc.add_local_candidate(candidate);
                 }
@@ -606,22 +654,33 @@ impl Engine {
     /// arrived at on this machine (a wildcard, a private address behind NAT), the peer sent it
     /// to one of them; when several of one family exist, any one serves, since ICE-lite answers
     /// from the socket the datagram came in on.
-    pub fn candidate_for(&self, source: SocketAddr, destination: SocketAddr) -> Option<SocketAddr> {
-        let candidates = &self.config.candidates;
+    pub fn candidate_for(
+        &self,
+        transport: Transport,
+        source: SocketAddr,
+        destination: SocketAddr,
+    ) -> Option<SocketAddr> {
+        let candidates = self.config.candidates_of(transport);
         if candidates.contains(&destination) {
             return Some(destination);
         }
         candidates.iter().find(|c| c.is_ipv4() == source.is_ipv4()).copied()
     }
 
-    fn receive(&mut self, source: SocketAddr, destination: SocketAddr, contents: &[u8]) {
+    fn receive(
+        &mut self,
+        transport: Transport,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: &[u8],
+    ) {
         self.stats.datagrams_in += 1;
         self.stats.bytes_in += contents.len() as u64;
-        let Some(destination) = self.candidate_for(source, destination) else {
+        let Some(destination) = self.candidate_for(transport, source, destination) else {
             self.stats.dropped_no_candidate += 1;
             return;
         };
-        let Ok(receive) = Receive::new(Protocol::Udp, source, destination, contents) else {
+        let Ok(receive) = Receive::new(transport.protocol(), source, destination, contents) else {
             self.stats.dropped_unparseable += 1;
             return;
         };
@@ -741,7 +800,10 @@ impl Engine {
                     if peer.is_resend(&t.contents) {
                         self.stats.retransmissions_sent += 1;
                     }
+                    let transport =
+                        if t.proto == Protocol::Udp { Transport::Udp } else { Transport::Tcp };
                     self.transmits.push_back(Transmit {
+                        transport,
                         destination: t.destination,
                         contents: t.contents.into(),
                     })

@@ -523,8 +523,12 @@ impl Net {
                         } else {
                             t.destination
                         };
-                        let input =
-                            Input::Receive { source: c.addr, destination, contents: &t.contents };
+                        let input = Input::Receive {
+                            transport: veil_sfu::Transport::Udp,
+                            source: c.addr,
+                            destination,
+                            contents: &t.contents,
+                        };
                         self.engine.handle_input(self.now, input);
                     }
                 }
