@@ -36,6 +36,7 @@
 //! hidden.
 
 pub mod bench;
+pub mod cascade;
 pub mod impair;
 pub mod janus;
 pub mod join;

@@ -53,6 +53,9 @@ enum Command {
     /// A UDP relay in front of an SFU that impairs each client's path (loss, delay, jitter,
     /// rate cap, blackhole), controlled by JSON lines on stdin (see docs/impairment.md).
     Impair(veil_loadtest::impair::ImpairArgs),
+    /// Simulate rooms spanning several SFU nodes: placement, relays, added delay; no network
+    /// (see docs/cascading.md).
+    SimulateCascade(veil_loadtest::cascade::CascadeArgs),
 }
 
 #[derive(clap::Args)]
@@ -121,6 +124,9 @@ fn main() -> anyhow::Result<()> {
     if let Command::NullForwarder { udp } = cli.command {
         return veil_loadtest::null::serve(udp).context("null forwarder");
     }
+    if let Command::SimulateCascade(args) = &cli.command {
+        return veil_loadtest::cascade::run(args).map_err(anyhow::Error::msg);
+    }
     let threads = match &cli.command {
         Command::Run(args) => args.generator_threads.max(1),
         _ => 1,
@@ -172,7 +178,9 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
             }
         }
         Command::Impair(args) => veil_loadtest::impair::run(args).await,
-        Command::NullForwarder { .. } => unreachable!("handled before the runtime starts"),
+        Command::NullForwarder { .. } | Command::SimulateCascade(_) => {
+            unreachable!("handled before the runtime starts")
+        }
     }
 }
 
