@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use veil_signaling::oidc::{self, OidcSettings};
+use veil_signaling::turn::TurnConfig;
 use veil_signaling::webhooks::WebhookEndpoint;
 
 /// Settings as a TOML file spells them. Every field is optional.
@@ -40,6 +41,51 @@ pub struct FileConfig {
     /// Where signed events go: `[[webhooks]]` tables, each with `url` and `secret`.
     #[serde(default)]
     pub webhooks: Vec<WebhookEndpoint>,
+    /// TURN relays for networks that block direct media ([`TurnFile`]).
+    pub turn: Option<TurnFile>,
+}
+
+/// The file's `[turn]` table: the relays browsers may use and coturn's shared secret, from
+/// which each participant gets credentials of its own.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TurnFile {
+    /// `turn:` and `turns:` URLs.
+    #[serde(default)]
+    pub urls: Vec<String>,
+    /// coturn's `static-auth-secret` (or `VEIL_TURN_SECRET`).
+    pub secret: Option<String>,
+    /// How long credentials last, in seconds (default a day).
+    pub ttl_secs: Option<u64>,
+}
+
+/// The TURN settings from the file, with URLs from `--turn-url` and the secret from
+/// `VEIL_TURN_SECRET` winning over it; none when no URL is named anywhere.
+pub fn turn(
+    file: Option<TurnFile>,
+    urls: Vec<String>,
+    secret: Option<String>,
+) -> anyhow::Result<Option<TurnConfig>> {
+    let file = file.unwrap_or_default();
+    let urls = if urls.is_empty() { file.urls } else { urls };
+    if urls.is_empty() {
+        if file.secret.is_some() || secret.is_some() {
+            bail!(
+                "a TURN secret is set but no TURN server: name them in [turn] urls or --turn-url"
+            );
+        }
+        return Ok(None);
+    }
+    let Some(secret) = secret.or(file.secret) else {
+        bail!(
+            "TURN servers are named but not their secret: set [turn] secret or VEIL_TURN_SECRET \
+             to coturn's static-auth-secret"
+        );
+    };
+    let ttl = file.ttl_secs.map_or(veil_signaling::turn::DEFAULT_TTL, Duration::from_secs);
+    let turn = TurnConfig { urls, secret, ttl };
+    turn.validate()?;
+    Ok(Some(turn))
 }
 
 /// The file's `[oidc]` table: sign-in for hosts through an OpenID Connect provider. Sign-in is on
@@ -118,6 +164,8 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// The file's `[[webhooks]]`: URLs that receive signed events (docs/webhooks.md).
     pub webhooks: Vec<WebhookEndpoint>,
+    /// The file's `[turn]`, which `veil serve` merges with its flags ([`turn`]).
+    pub turn: Option<TurnFile>,
 }
 
 pub const DEFAULT_HTTP: &str = "127.0.0.1:7880";
@@ -295,6 +343,7 @@ mod tests {
             audit_retention_days: 365,
             oidc: None,
             webhooks: Vec::new(),
+            turn: None,
             metrics_http: None,
             metrics_token: None,
             tls_cert: None,
@@ -453,5 +502,38 @@ mod tests {
         assert!(format!("{err:#}").contains("https://"), "{err:#}");
         let err = toml::from_str::<FileConfig>("[oidc]\nhost = [\"a\"]").unwrap_err();
         assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn turn_takes_urls_from_flags_and_the_secret_from_the_environment_over_the_file() {
+        let file: FileConfig = toml::from_str(
+            "[turn]\nurls = [\"turn:a.example.org:3478\"]\nsecret = \"file-secret-0123456789\"\nttl_secs = 600\n",
+        )
+        .unwrap();
+        let from_file = turn(file.turn.clone(), vec![], None).unwrap().unwrap();
+        assert_eq!(from_file.urls, ["turn:a.example.org:3478"]);
+        assert_eq!(from_file.secret, "file-secret-0123456789");
+        assert_eq!(from_file.ttl, Duration::from_secs(600));
+        let flags = vec!["turns:b.example.org:443?transport=tcp".to_string()];
+        let env = Some("env-secret-0123456789".to_string());
+        let merged = turn(file.turn, flags.clone(), env.clone()).unwrap().unwrap();
+        assert_eq!((merged.urls, merged.secret), (flags.clone(), env.clone().unwrap()));
+        let defaults = turn(None, flags, env).unwrap().unwrap();
+        assert_eq!(defaults.ttl, veil_signaling::turn::DEFAULT_TTL);
+        assert_eq!(turn(None, vec![], None).unwrap(), None);
+    }
+
+    #[test]
+    fn turn_without_its_secret_or_with_a_bad_url_is_refused() {
+        let urls = vec!["turn:a.example.org:3478".to_string()];
+        let err = turn(None, urls.clone(), None).unwrap_err().to_string();
+        assert!(err.contains("VEIL_TURN_SECRET"), "{err}");
+        let err = turn(None, vec![], Some("a-secret-0123456789".into())).unwrap_err().to_string();
+        assert!(err.contains("no TURN server"), "{err}");
+        let err = turn(None, vec!["http://a".into()], Some("a-secret-0123456789".into()));
+        assert!(err.unwrap_err().to_string().contains("not a turn:"));
+        let short = turn(None, urls, Some("short".into())).unwrap_err().to_string();
+        assert!(short.contains("shorter than 16"), "{short}");
+        assert!(toml::from_str::<FileConfig>("[turn]\nurl = \"turn:x\"\n").is_err());
     }
 }

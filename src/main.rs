@@ -103,6 +103,12 @@ struct ServeArgs {
     /// private interface. Their bearer token, if any, is VEIL_METRICS_TOKEN or metrics_token.
     #[arg(long, env = "VEIL_METRICS_HTTP")]
     metrics_http: Option<SocketAddr>,
+    /// A TURN server browsers may relay through when they cannot reach the node directly
+    /// (`turn:host:3478?transport=udp`, `turns:host:443?transport=tcp`; repeat the flag or
+    /// separate with commas). Each participant gets credentials of its own, minted from
+    /// coturn's static-auth-secret in VEIL_TURN_SECRET or the file's [turn] secret.
+    #[arg(long, env = "VEIL_TURN_URLS", value_delimiter = ',')]
+    turn_url: Vec<String>,
     /// The media thread measures nothing: the SFU's series are absent from /metrics. For
     /// measuring what measuring costs (docs/metrics.md); signaling's series stay.
     #[arg(long, env = "VEIL_NO_MEDIA_METRICS")]
@@ -236,6 +242,7 @@ pub(crate) fn resolve(
         tls_cert: file.tls_cert,
         tls_key: file.tls_key,
         webhooks: file.webhooks,
+        turn: file.turn,
     };
     config.validate()?;
     Ok(config)
@@ -291,8 +298,13 @@ fn main() -> anyhow::Result<()> {
                 args.oidc_client_id,
                 std::env::var("VEIL_OIDC_CLIENT_SECRET").ok(),
             )?;
+            let turn = config::turn(
+                config.turn.take(),
+                args.turn_url,
+                std::env::var("VEIL_TURN_SECRET").ok(),
+            )?;
             let media_metrics = !args.no_media_metrics;
-            tokio::runtime::Runtime::new()?.block_on(serve(config, sign_in, media_metrics))
+            tokio::runtime::Runtime::new()?.block_on(serve(config, sign_in, turn, media_metrics))
         }
         Command::Token(args) => token_command(args),
         Command::Audit(command) => audit_cmd::run(command),
@@ -344,6 +356,7 @@ fn grants_of(args: &TokenArgs) -> Grants {
 async fn serve(
     config: Config,
     sign_in: Option<OidcSettings>,
+    turn: Option<veil_signaling::turn::TurnConfig>,
     media_metrics: bool,
 ) -> anyhow::Result<()> {
     let secret = secret::load_or_create(&config.data_dir)?;
@@ -368,6 +381,7 @@ async fn serve(
         revocations_file: Some(config.data_dir.join("revocations.json")),
         max_participants: config.max_participants,
         webhooks: config.webhooks.clone(),
+        turn,
         ..SignalingConfig::default()
     };
     signaling.validate()?;

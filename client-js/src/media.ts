@@ -33,7 +33,7 @@
 // its transceiver is created (before the first offer) and every receiver when its track arrives;
 // `e2ee/transforms.ts` attaches an `RTCRtpScriptTransform` (one worker, SFrame) to each.
 
-import type { ClientMessage, Source } from './signaling';
+import type { ClientMessage, IceServer, Source } from './signaling';
 
 /**
  * Where per-sender and per-receiver encoded transforms attach (E2EE). Called exactly once per
@@ -216,8 +216,8 @@ export class MediaSession {
   private levelsChosen = false;
   /** Our first offer went out: a change of `serverLevels` needs a new one. */
   private offered = false;
-  private openGate: (publish: Source[]) => void = () => {};
-  private readonly joinedGate = new Promise<Source[]>((resolve) => {
+  private openGate: (joined: { publish: Source[]; relays: IceServer[] }) => void = () => {};
+  private readonly joinedGate = new Promise<{ publish: Source[]; relays: IceServer[] }>((resolve) => {
     this.openGate = resolve;
   });
 
@@ -292,15 +292,18 @@ export class MediaSession {
       this.chooseAudioLevels();
       let offer = await this.pc.createOffer();
       await this.pc.setLocalDescription(offer);
-      const allowed = await this.joinedGate;
+      const { publish: allowed, relays } = await this.joinedGate;
       // The room's policy took a source away: that m-line sends nothing, or the SFU would
       // refuse the whole offer.
       const barred = [...this.senders].filter(([source]) => !allowed.includes(grantOf(source)));
       // The room may have opted in to server-side speaker detection meanwhile.
       const levelsChanged = this.chooseAudioLevels();
-      if (barred.length > 0 || levelsChanged) {
+      // The node names TURN relays: gather again with them (an ICE restart of the offer not
+      // yet sent), so that a network that blocks the SFU still reaches it through a relay.
+      const relayed = relays.length > 0 && this.useRelays(relays);
+      if (barred.length > 0 || levelsChanged || relayed) {
         for (const [, tx] of barred) tx.direction = 'inactive';
-        offer = await this.pc.createOffer();
+        offer = await this.pc.createOffer({ iceRestart: relayed });
         await this.pc.setLocalDescription(offer);
       }
       await this.offerAndApplyAnswer(offer);
@@ -403,9 +406,23 @@ export class MediaSession {
     });
   }
 
-  /** The server accepted the join with what we may `publish`: the prepared offer may go out. */
-  joined(publish: Source[]): void {
-    this.openGate(publish);
+  /**
+   * The server accepted the join with what we may `publish`, and the TURN `relays` we may use:
+   * the prepared offer may go out.
+   */
+  joined(publish: Source[], relays: IceServer[] = []): void {
+    this.openGate({ publish, relays });
+  }
+
+  /** Adds the TURN `relays` to the connection's ICE servers; false if the browser refused them. */
+  private useRelays(relays: IceServer[]): boolean {
+    try {
+      this.pc.setConfiguration({ ...this.pc.getConfiguration(), iceServers: relays });
+      return true;
+    } catch (err) {
+      console.warn('veil: the TURN servers were refused', err);
+      return false;
+    }
   }
 
   /** The server's `answer` to our offer. */

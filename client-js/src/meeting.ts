@@ -36,6 +36,7 @@ import { decideReport, FailureTally, QualityPeriod, REPORT_INTERVAL_MS } from '.
 import { initialRoom, reduce, unmutedByUs, type RoomState } from './room';
 import {
   MIN_PROTOCOL_VERSION,
+  relayServers,
   Signaling,
   signalingUrl,
   type ClientMessage,
@@ -348,7 +349,7 @@ export class Meeting {
     this.view.joined(participantId);
     this.publishState();
     this.media?.setServerLevels(joined.policy.server_speaker_detection === true);
-    this.media?.joined(joined.grants.publish);
+    this.media?.joined(joined.grants.publish, relayServers(joined.ice_servers));
     if (this.e2ee.enabled) this.startMls(joined);
     this.securityTimer = window.setInterval(() => this.updateSecurity(), SECURITY_TICK_MS);
     this.reportTimer = window.setInterval(() => this.sendQualityReport(), REPORT_INTERVAL_MS);

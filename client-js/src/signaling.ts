@@ -126,6 +126,29 @@ export type ClientMessage =
   | { type: 'mls_commit'; epoch: number; commit: string; welcome?: string }
   | { type: 'mls_application'; epoch: number; message: string };
 
+/** A TURN relay the server names, as `RTCPeerConnection` takes it. */
+export interface IceServer {
+  urls: string[];
+  username: string;
+  credential: string;
+}
+
+/**
+ * The relays of a `joined` message that can be what they claim: `turn:` or `turns:` URLs with
+ * string credentials. Anything else the server sends there is dropped, never handed to the
+ * peer connection (which would throw, or try a `stun:` or other URL the node did not mean).
+ */
+export function relayServers(value: unknown): IceServer[] {
+  if (!Array.isArray(value)) return [];
+  return value.flatMap((entry: unknown) => {
+    if (typeof entry !== 'object' || entry === null) return [];
+    const { urls, username, credential } = entry as Record<string, unknown>;
+    if (!Array.isArray(urls) || typeof username !== 'string' || typeof credential !== 'string') return [];
+    const relays = urls.filter((u): u is string => typeof u === 'string' && /^turns?:[^\s]+$/.test(u));
+    return relays.length > 0 ? [{ urls: relays, username, credential }] : [];
+  });
+}
+
 /** Server to browser (`ServerMessage`). */
 export type ServerMessage =
   | {
@@ -137,6 +160,8 @@ export type ServerMessage =
       policy: RoomPolicy;
       participants: ParticipantInfo[];
       e2ee: E2eeSetup;
+      // TURN relays with this participant's own short-lived credentials (absent: none).
+      ice_servers?: IceServer[];
     }
   | { type: 'lobby'; room: string }
   | { type: 'lobby_updated'; waiting: LobbyEntry[] }

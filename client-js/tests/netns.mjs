@@ -59,6 +59,10 @@ export async function blockedNamespace({ blockUdp = true, blockTcp = false, allo
       hostAddr,
       nsAddr,
       chromium: wrapper,
+      /** Lets TCP to the host's `port` through again (a web or TURN port chosen later). */
+      async allowTcp(port) {
+        await inNs('nft', 'insert', 'rule', 'inet', 'veil', 'out', 'ip', 'daddr', hostAddr, 'tcp', 'dport', String(port), 'accept');
+      },
       /** Packets the namespace's rules dropped so far. */
       async dropped() {
         const { stdout } = await inNs('nft', 'list', 'table', 'inet', 'veil');

@@ -328,3 +328,28 @@ describe('chat model', () => {
     );
   });
 });
+
+describe('TURN relays from the server', () => {
+  const good = { urls: ['turn:relay.example.org:3478?transport=tcp'], username: '1700086400:p_abc', credential: 'm0Mu' };
+
+  it('keeps turn: and turns: relays with string credentials', () => {
+    const turns = { ...good, urls: ['turns:relay.example.org:443?transport=tcp'] };
+    assert.deepEqual(signaling.relayServers([good, turns]), [good, turns]);
+    assert.deepEqual(signaling.relayServers(undefined), []);
+  });
+
+  it('drops whatever a hostile server puts there instead', () => {
+    const odd = [
+      'turn:relay.example.org',
+      null,
+      { ...good, urls: 'turn:relay.example.org' },
+      { ...good, username: 7 },
+      { ...good, credential: undefined },
+      { ...good, urls: ['stun:stun.example.org', 'https://evil.example', 'turn:a b', 42] },
+    ];
+    assert.deepEqual(signaling.relayServers(odd), []);
+    const mixed = { ...good, urls: ['stun:stun.example.org', ...good.urls] };
+    assert.deepEqual(signaling.relayServers([mixed]), [good]);
+    assert.deepEqual(signaling.relayServers({ urls: good.urls }), []);
+  });
+});

@@ -146,6 +146,15 @@ impl ConnectionQuality {
     }
 }
 
+/// A relay for `RTCPeerConnection`'s `iceServers`: its URLs (`turn:` and `turns:`) and the
+/// credentials it accepts until they expire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    pub username: String,
+    pub credential: String,
+}
+
 /// Server to browser (or bot).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -162,6 +171,10 @@ pub enum ServerMessage {
         participants: Vec<ParticipantInfo>,
         /// How this participant takes part in the room's MLS group.
         e2ee: E2eeSetup,
+        /// TURN relays the browser may use when it cannot reach the SFU directly, each with
+        /// short-lived credentials of this participant's own. Empty when the node names none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ice_servers: Vec<IceServer>,
     },
     /// Somebody joined after us.
     ParticipantJoined { participant: ParticipantInfo },

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use veil_proto::room::RoomPolicy;
 
+use crate::turn::{TurnConfig, TurnConfigError};
 use crate::webhooks::{self, WebhookConfigError, WebhookEndpoint};
 
 /// Largest WebSocket message the socket layer itself will buffer. Messages between
@@ -42,6 +43,8 @@ pub struct SignalingConfig {
     /// The first retry of a failed webhook waits this long, each further one twice as long
     /// (default 1 s: retries after 1, 2, 4, 8 and 16 s).
     pub webhook_retry_base: Duration,
+    /// TURN relays handed to each participant with credentials of its own ([`crate::turn`]).
+    pub turn: Option<TurnConfig>,
 }
 
 impl Default for SignalingConfig {
@@ -54,6 +57,7 @@ impl Default for SignalingConfig {
             max_participants: 100,
             webhooks: Vec::new(),
             webhook_retry_base: webhooks::DEFAULT_RETRY_BASE,
+            turn: None,
         }
     }
 }
@@ -72,6 +76,8 @@ pub enum ConfigError {
     MaxParticipants(u32),
     #[error(transparent)]
     Webhook(#[from] WebhookConfigError),
+    #[error(transparent)]
+    Turn(#[from] TurnConfigError),
     #[error("webhook_retry_base is {0:?}; it must be between 1 ms and 1 min (the default is 1 s)")]
     WebhookRetryBase(Duration),
 }
@@ -90,6 +96,9 @@ impl SignalingConfig {
         }
         for endpoint in &self.webhooks {
             endpoint.validate()?;
+        }
+        if let Some(turn) = &self.turn {
+            turn.validate()?;
         }
         let base = self.webhook_retry_base;
         if !(Duration::from_millis(1)..=Duration::from_secs(60)).contains(&base) {

@@ -48,6 +48,7 @@ pub mod audit;
 pub mod config;
 pub mod revocations;
 pub mod token;
+pub mod turn;
 
 mod actions;
 mod inbound;

@@ -386,6 +386,7 @@ impl Connection {
             grants: claims.grants,
             token_id: claims.jti,
             token_exp: claims.exp,
+            ice_servers: self.ice_servers(&participant),
         };
         let entered = self.state.rooms().enter(admission, token::now_unix(), self.state.delivery());
         match entered {
@@ -608,6 +609,13 @@ impl Connection {
             }
         }
         flush
+    }
+
+    /// The node's TURN relays with credentials of `participant`'s own, if it names any.
+    fn ice_servers(&self, participant: &ParticipantId) -> Vec<veil_proto::signal::IceServer> {
+        let turn = self.state.config().turn.as_ref();
+        turn.map(|t| vec![t.credentials(token::now_unix(), &participant.to_string())])
+            .unwrap_or_default()
     }
 
     /// Records a join refused for what it presented.

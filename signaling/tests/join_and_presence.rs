@@ -166,3 +166,45 @@ async fn offers_reach_the_media_plane_and_answers_come_back() {
         .await;
     ada.ping_pong().await;
 }
+
+/// A node that names TURN relays hands each participant credentials of its own, which coturn
+/// would accept (HMAC-SHA1 over `expiry:participant` under the shared secret) until they
+/// expire; a node without TURN sends none.
+#[tokio::test]
+async fn joined_carries_turn_credentials_of_the_participant_own() {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    use veil_signaling::SignalingConfig;
+    use veil_signaling::turn::{TurnConfig, password};
+
+    let secret = "a-secret-shared-with-coturn";
+    let turn = TurnConfig {
+        urls: vec!["turn:turn.example.org:3478?transport=tcp".into()],
+        secret: secret.into(),
+        ttl: Duration::from_secs(600),
+    };
+    let server =
+        Server::with_config(SignalingConfig { turn: Some(turn), ..Default::default() }).await;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let (_ada, ada) = server.joined("standup", Some("ada")).await;
+    let (_bob, bob) = server.joined("standup", Some("bob")).await;
+    let mut usernames = Vec::new();
+    for joined in [&ada, &bob] {
+        let servers = joined["ice_servers"].as_array().expect("ice_servers");
+        assert_eq!(servers.len(), 1, "{joined}");
+        let relay = &servers[0];
+        assert_eq!(relay["urls"], json!(["turn:turn.example.org:3478?transport=tcp"]));
+        let username = relay["username"].as_str().unwrap();
+        let (expiry, who) = username.split_once(':').unwrap();
+        assert_eq!(who, joined["participant_id"].as_str().unwrap(), "named by the opaque id only");
+        let expiry: u64 = expiry.parse().unwrap();
+        assert!((now + 600..=now + 602).contains(&expiry), "expires in the ttl: {expiry} vs {now}");
+        assert_eq!(relay["credential"], password(secret.as_bytes(), username));
+        assert_ne!(relay["credential"], password(b"another-secret-entirely", username));
+        usernames.push(username.to_owned());
+    }
+    assert_ne!(usernames[0], usernames[1]);
+
+    let plain = Server::start().await;
+    let (_cy, joined) = plain.joined("standup", Some("cy")).await;
+    assert!(joined.get("ice_servers").is_none(), "{joined}");
+}

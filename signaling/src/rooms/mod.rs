@@ -29,7 +29,7 @@ use rand::Rng;
 use tokio::sync::oneshot;
 use veil_proto::media::{MediaGrants, SessionId};
 use veil_proto::room::{Grants, RoomPolicy, ScreenSharePolicy, Source};
-use veil_proto::signal::{ErrorCode, LobbyEntry, ParticipantInfo, ServerMessage};
+use veil_proto::signal::{ErrorCode, IceServer, LobbyEntry, ParticipantInfo, ServerMessage};
 use veil_proto::{ParticipantId, RoomName};
 
 use crate::inbound::Refusal;
@@ -58,6 +58,8 @@ pub(crate) struct Admission {
     pub token_id: Option<String>,
     /// When the token expires (Unix seconds): a revocation of its id lasts that long.
     pub token_exp: u64,
+    /// The TURN relays this participant may use, with its own credentials.
+    pub ice_servers: Vec<IceServer>,
 }
 
 /// What a join did.
@@ -289,6 +291,7 @@ impl Room {
             policy: self.policy.clone(),
             participants: self.members.iter().map(|m| m.info.clone()).collect(),
             e2ee,
+            ice_servers: a.ice_servers,
         }));
         self.broadcast(
             &encode(ServerMessage::ParticipantJoined { participant: info.clone() }),

@@ -54,6 +54,7 @@ fn admission(identity: Identity, session: u64, grants: Grants) -> (Admission, Pr
         grants,
         token_id: Some(format!("t_{session}")),
         token_exp: 10_000,
+        ice_servers: Vec::new(),
     };
     (a, Probe { rx, kick })
 }
