@@ -249,6 +249,9 @@ impl std::fmt::Debug for AppState {
 /// The signaling service's HTTP routes (see the module docs).
 pub fn app(state: AppState) -> Router {
     let files = ServeDir::new(state.config().assets_dir.join("assets"));
+    let login = state.sign_in().map(oidc::SignIn::login_origin);
+    let policy = HeaderValue::from_str(&content_security_policy(login.as_deref()))
+        .expect("an origin is a valid header value");
     Router::new()
         .route("/", get(assets::index))
         .route("/r/{room}", get(assets::room_page))
@@ -274,15 +277,42 @@ pub fn app(state: AppState) -> Router {
         // A page that holds the camera and the call's keys runs Veil's own scripts and wasm
         // only, talks only to its own origin, and is never framed (clickjacking a "share
         // screen" click).
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ))
+        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, policy))
 }
 
 /// Veil's pages load their scripts, styles, worker and wasm from `/assets`; the wasm needs
-/// `'wasm-unsafe-eval'` to compile. `connect-src 'self'` covers the page's WebSocket.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' \
-     'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; img-src 'self' data:; \
-     style-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
-     frame-ancestors 'none'";
+/// `'wasm-unsafe-eval'` to compile. `connect-src 'self'` covers the page's WebSocket. Forms
+/// post to Veil itself, and, with sign-in, end up at the provider's login page at
+/// `login_origin` (browsers hold a form's redirects to `form-action` too).
+pub fn content_security_policy(login_origin: Option<&str>) -> String {
+    let form_action = match login_origin {
+        Some(origin) => format!("'self' {origin}"),
+        None => "'self'".to_string(),
+    };
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; \
+         connect-src 'self'; img-src 'self' data:; style-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action {form_action}; frame-ancestors 'none'"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_security_policy;
+
+    /// Sign-in widens where forms may go by the provider's origin, and nothing else.
+    #[test]
+    fn the_provider_login_page_is_the_only_form_target_besides_veil() {
+        let plain = content_security_policy(None);
+        assert!(plain.contains("form-action 'self';"), "{plain}");
+        let with_sign_in = content_security_policy(Some("https://idp.example.org"));
+        assert!(with_sign_in.contains("form-action 'self' https://idp.example.org;"));
+        assert_eq!(with_sign_in.replace(" https://idp.example.org", ""), plain);
+        for policy in [plain, with_sign_in] {
+            assert!(
+                policy.contains("frame-ancestors 'none'")
+                    && policy.contains("script-src 'self' 'wasm-unsafe-eval';")
+            );
+        }
+    }
+}

@@ -260,6 +260,13 @@ impl std::fmt::Debug for SignIn {
 }
 
 impl SignIn {
+    /// The origin of the provider's login page, where the start page's sign-in form ends up
+    /// (through a redirect from `/auth/login`): the Content-Security-Policy's `form-action`
+    /// must allow it.
+    pub fn login_origin(&self) -> String {
+        self.metadata.authorization_endpoint().url().origin().ascii_serialization()
+    }
+
     /// Validates `settings`, asks the provider for its discovery document and keys, and sets up
     /// sign-in with the callback at `public_base/auth/callback`.
     pub async fn discover(
