@@ -6,67 +6,14 @@
 // Media flows both ways, and the rules dropped what the browsers first tried.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join as joinPath } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { eventually, join, launchBrowser, startServer, waitForMediaFrom, waitForTiles } from './harness.mjs';
+import { freePort, startCoturn } from './coturn.mjs';
+import { join, launchBrowser, startServer, waitForMediaFrom, waitForTiles } from './harness.mjs';
 import { blockedNamespace } from './netns.mjs';
 
 const NAMES = ['Ada Lovelace', 'Grace Hopper'];
-
-/** A TCP port nothing listens on at `host` now. */
-function freePort(host) {
-  return new Promise((resolve, reject) => {
-    const probe = createServer().once('error', reject);
-    probe.listen(0, host, () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-/**
- * A real coturn on `host:port` that takes the TURN REST API's credentials minted from `secret`
- * (what Veil's `[turn]` shares with it) and relays from `host`. Resolves once it listens;
- * `log()` is what it printed, `stop()` ends it.
- */
-async function startCoturn(host, port, secret) {
-  const args = [
-    '-n', '--no-cli', '--no-tls', '--no-dtls', '--simple-log',
-    `--listening-ip=${host}`, `--relay-ip=${host}`, `--listening-port=${port}`,
-    '--use-auth-secret', `--static-auth-secret=${secret}`, '--realm=veil.test',
-    '--min-port=49152', '--max-port=49407', '--fingerprint',
-  ];
-  const dir = await mkdtemp(joinPath(tmpdir(), 'veil-coturn-'));
-  args.push(`--pidfile=${joinPath(dir, 'turnserver.pid')}`, `--userdb=${joinPath(dir, 'turndb')}`, '--log-file=stdout');
-  const child = spawn('turnserver', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines = [];
-  const collect = (chunk) => lines.push(...chunk.toString().split('\n').filter(Boolean));
-  child.stdout.on('data', collect);
-  child.stderr.on('data', collect);
-  let exited = null;
-  child.once('exit', (code) => (exited = code));
-  await eventually(`coturn listening on ${host}:${port}`, async () => {
-    if (exited !== null) throw new Error(`turnserver exited (${exited})`);
-    return new Promise((resolve, reject) => {
-      const probe = connect(port, host, () => probe.end(() => resolve(true))).once('error', reject);
-    });
-  });
-  return {
-    log: () => lines.join('\n'),
-    async stop() {
-      const gone = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await gone;
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 /** Two browsers join `room` and receive each other's media; resolves to the join time (ms). */
 async function meet(browser, server, room) {
