@@ -10,8 +10,8 @@
 
 import { randomBytes } from 'node:crypto';
 
-import { freePort, startCoturn } from '../tests/coturn.mjs';
-import { launchBrowser, startServer } from '../tests/harness.mjs';
+import { startCoturn } from '../tests/coturn.mjs';
+import { freePort, launchBrowser, startServer } from '../tests/harness.mjs';
 import { blockedNamespace } from '../tests/netns.mjs';
 import { median, oneRun } from './joining.mjs';
 

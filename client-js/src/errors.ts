@@ -125,3 +125,24 @@ export function describeFatal(reason: FatalReason): FatalText {
       return { title: 'Something went wrong', advice: 'Reload the page and join again.', retry: true };
   }
 }
+
+/**
+ * How long to wait before joining again by itself after a meeting ended for `reason`, on the
+ * `attempt`-th try in a row (0 first); null when the person must decide. Only a lost server or
+ * network is retried: a restarted or upgraded node, a node that died and whose rooms moved, a
+ * network that dropped for longer than the media connection waits. Each wait is longer, up to
+ * about half a minute in all; a successful join starts the count again.
+ */
+export function rejoinDelay(reason: FatalReason, attempt: number): number | null {
+  if (!REJOIN_BY_ITSELF.has(reason) || attempt >= REJOIN_DELAYS_MS.length) return null;
+  return REJOIN_DELAYS_MS[attempt] ?? null;
+}
+
+const REJOIN_BY_ITSELF: ReadonlySet<FatalReason> = new Set<FatalReason>([
+  'connection_lost',
+  'unreachable',
+  'media_failed',
+  'media_timeout',
+  'join_timeout',
+]);
+const REJOIN_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000, 8000, 8000];

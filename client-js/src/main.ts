@@ -11,7 +11,7 @@ import './style.css';
 
 import { ChatLog, DEFAULT_RETENTION_SECS } from './chat';
 import { LocalMedia, type MediaPreferences } from './devices';
-import { describeFatal } from './errors';
+import { describeFatal, rejoinDelay } from './errors';
 import { decodeTokenClaims, parseJoinLink, type JoinLink } from './link';
 import { prestartWorker } from './e2ee/transforms';
 import { loadE2ee, warmUp } from './e2ee/wasm';
@@ -37,6 +37,10 @@ const SELF_PLACEHOLDER = 'self';
 
 /** The meeting in progress, if any (for pagehide). */
 let current: Meeting | null = null;
+/** Joins tried in a row since the last one that succeeded (for `rejoinDelay`). */
+let rejoinAttempts = 0;
+/** A pending rejoin by itself, cancelled when the person leaves instead. */
+let rejoinTimer: number | undefined;
 
 function remembered<T>(key: string): T | null {
   try {
@@ -305,6 +309,7 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
       renderChat();
     },
     joined: (id) => {
+      rejoinAttempts = 0;
       view.rekey(selfId, id);
       selfId = id;
       view.setStatus(null);
@@ -369,7 +374,9 @@ function startMeeting(link: JoinLink, name: string, local: LocalMedia): void {
     fatal: (reason, message) => {
       const prefs = local.preferences;
       finish();
-      showFatal(link, name, prefs, reason, message);
+      const delay = rejoinDelay(reason, rejoinAttempts);
+      if (delay === null) showFatal(link, name, prefs, reason, message);
+      else showReconnecting(link, name, prefs, delay);
     },
     activeSpeaker: (named) => {
       const present = speakerCandidates();
@@ -407,6 +414,31 @@ function showLobby(link: JoinLink, leave: () => void): void {
   );
 }
 
+/**
+ * The server or the network went away: say so, and join again by itself after `delay` ms (a
+ * restarted node, or the live node a dead one's room moved to, takes the same link). Leaving
+ * cancels it.
+ */
+function showReconnecting(link: JoinLink, name: string, prefs: MediaPreferences, delay: number): void {
+  rejoinAttempts += 1;
+  const leave = (): void => {
+    window.clearTimeout(rejoinTimer);
+    rejoinAttempts = 0;
+    showLeft(link, name, prefs);
+  };
+  showScreen(
+    noticeScreen({
+      kind: 'reconnecting',
+      icon: 'hourglass',
+      title: 'Reconnecting…',
+      body: `The connection to ${link.room} was lost. Joining again by itself (attempt ${rejoinAttempts}).`,
+      actions: [{ label: 'Leave', run: leave }],
+    }),
+  );
+  window.clearTimeout(rejoinTimer);
+  rejoinTimer = window.setTimeout(() => rejoin(link, name, prefs), delay);
+}
+
 /** Rejoin skips the pre-join screen and reuses the choices made there. */
 function rejoin(link: JoinLink, name: string, prefs: MediaPreferences): void {
   const local = new LocalMedia(prefs);
@@ -434,6 +466,8 @@ function showFatal(
   message: string,
 ): void {
   const text = describeFatal(reason);
+  // A Rejoin clicked here gets the full run of automatic retries again.
+  rejoinAttempts = 0;
   showScreen(
     noticeScreen({
       kind: 'error',

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 
-import { freePort, startCoturn } from './coturn.mjs';
-import { join, launchBrowser, startServer, waitForMediaFrom, waitForTiles } from './harness.mjs';
+import { startCoturn } from './coturn.mjs';
+import { freePort, join, launchBrowser, startServer, waitForMediaFrom, waitForTiles } from './harness.mjs';
 import { blockedNamespace } from './netns.mjs';
 
 const NAMES = ['Ada Lovelace', 'Grace Hopper'];

@@ -4,22 +4,11 @@
 
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 
 import { eventually } from './harness.mjs';
-
-/** A TCP port nothing listens on at `host` now. */
-export function freePort(host) {
-  return new Promise((resolve, reject) => {
-    const probe = createServer().once('error', reject);
-    probe.listen(0, host, () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * A real coturn on `host:port` that takes the TURN REST API's credentials minted from `secret`

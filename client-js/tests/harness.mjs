@@ -9,6 +9,7 @@
 import { spawn, execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join as joinPath, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -64,6 +65,17 @@ export async function bundleModule(options) {
 /** The client module at `entry` (relative to client-js/), bundled and imported into node. */
 export function loadModule(entry) {
   return bundleModule({ entryPoints: [joinPath(CLIENT_DIR, entry)] });
+}
+
+/** A TCP port nothing listens on at `host` now. */
+export function freePort(host = '127.0.0.1') {
+  return new Promise((resolve, reject) => {
+    const probe = createServer().once('error', reject);
+    probe.listen(0, host, () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
 }
 
 /**

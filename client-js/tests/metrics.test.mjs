@@ -11,14 +11,13 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
 import { randomHex, reportQuality, startBotMeeting } from './bots.mjs';
-import { CLIENT_DIR, eventually, startServer } from './harness.mjs';
+import { CLIENT_DIR, eventually, freePort, startServer } from './harness.mjs';
 
 const PROMETHEUS = process.env.PROMETHEUS ?? '/usr/bin/prometheus';
 const PROMTOOL = process.env.PROMTOOL ?? '/usr/bin/promtool';
@@ -32,14 +31,6 @@ const metricsToken = randomHex();
 /** The signaling-only participant's room and identity (the bots' are load-PID-N and load-N). */
 const ROOM = 'metrics-privacy-check';
 const IDENTITY = 'ada-metrics-check';
-
-async function freePort() {
-  const srv = createServer();
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** A scrape of the node's /metrics (the token unless `token: null`): `{ status, text }`. */
 async function scrape(server, token = metricsToken) {

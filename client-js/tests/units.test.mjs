@@ -12,6 +12,7 @@ const signaling = await loadModule('src/signaling.ts');
 const room = await loadModule('src/room.ts');
 const media = await loadModule('src/media.ts');
 const chat = await loadModule('src/chat.ts');
+const errors = await loadModule('src/errors.ts');
 const call = await loadModule('src/ui/call.ts').catch(() => null); // needs a DOM only when used
 
 function jwt(claims) {
@@ -351,5 +352,27 @@ describe('TURN relays from the server', () => {
     const mixed = { ...good, urls: ['stun:stun.example.org', ...good.urls] };
     assert.deepEqual(signaling.relayServers([mixed]), [good]);
     assert.deepEqual(signaling.relayServers({ urls: good.urls }), []);
+  });
+});
+
+describe('joining again by itself', () => {
+  it('retries a lost server or network with growing waits, then leaves it to the person', () => {
+    const waits = [];
+    for (let attempt = 0; ; attempt++) {
+      const wait = errors.rejoinDelay('connection_lost', attempt);
+      if (wait === null) break;
+      waits.push(wait);
+    }
+    assert.ok(waits.length >= 5, `${waits}`);
+    for (let i = 1; i < waits.length; i++) assert.ok(waits[i] >= waits[i - 1], `${waits}`);
+    const total = waits.reduce((a, b) => a + b, 0);
+    assert.ok(total >= 15_000 && total <= 60_000, `gives up after ${total} ms`);
+    for (const reason of ['unreachable', 'media_failed', 'media_timeout']) assert.equal(errors.rejoinDelay(reason, 0), waits[0]);
+  });
+
+  it('never retries what joining again cannot cure', () => {
+    for (const reason of ['token_expired', 'invalid_token', 'wrong_room', 'revoked', 'removed', 'meeting_ended', 'replaced', 'room_full', 'room_locked', 'e2ee_failed']) {
+      assert.equal(errors.rejoinDelay(reason, 0), null, reason);
+    }
   });
 });
