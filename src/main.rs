@@ -5,6 +5,7 @@
 mod admin_api;
 mod admin_cmd;
 mod audit_cmd;
+mod check;
 mod config;
 mod secret;
 mod tls;
@@ -40,6 +41,9 @@ enum Command {
     Serve(ServeArgs),
     /// Print a join link for a room (the link is the last line of output).
     Token(TokenArgs),
+    /// Diagnose a deployment from the settings `veil serve` would run with: configuration,
+    /// public address, certificate, ports and TURN; exits 1 if anything fails.
+    Check(check::CheckArgs),
     /// Check or read the audit log in the data directory.
     #[command(subcommand)]
     Audit(audit_cmd::AuditCommand),
@@ -281,34 +285,50 @@ fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => {
-            let mut config = resolve(&args.common, args.udp, args.assets)?;
-            config.metrics_http = args.metrics_http.or(config.metrics_http);
-            config.tcp = args.tcp.or(config.tcp);
-            config.tls_cert = args.tls_cert.or(config.tls_cert);
-            config.tls_key = args.tls_key.or(config.tls_key);
-            // Like the client secret below, the token is never on a command line.
-            if let Ok(token) = std::env::var("VEIL_METRICS_TOKEN") {
-                config.metrics_token = Some(token);
-            }
-            config.validate()?;
-            // The client secret comes from the environment or the file, never a command line.
-            let sign_in = config::sign_in(
-                config.oidc.take(),
-                args.oidc_issuer,
-                args.oidc_client_id,
-                std::env::var("VEIL_OIDC_CLIENT_SECRET").ok(),
-            )?;
-            let turn = config::turn(
-                config.turn.take(),
-                args.turn_url,
-                std::env::var("VEIL_TURN_SECRET").ok(),
-            )?;
-            let media_metrics = !args.no_media_metrics;
+            let ServeSettings { config, sign_in, turn, media_metrics } = args.settings()?;
             tokio::runtime::Runtime::new()?.block_on(serve(config, sign_in, turn, media_metrics))
         }
+        Command::Check(args) => std::process::exit(check::run(args)),
         Command::Token(args) => token_command(args),
         Command::Audit(command) => audit_cmd::run(command),
         Command::Admin(command) => admin_cmd::run(command),
+    }
+}
+
+/// What `veil serve` runs with: its flags, the environment and the file merged and checked.
+/// `veil check` diagnoses the same.
+pub(crate) struct ServeSettings {
+    pub(crate) config: Config,
+    pub(crate) sign_in: Option<OidcSettings>,
+    pub(crate) turn: Option<veil_signaling::turn::TurnConfig>,
+    pub(crate) media_metrics: bool,
+}
+
+impl ServeArgs {
+    fn settings(self) -> anyhow::Result<ServeSettings> {
+        let mut config = resolve(&self.common, self.udp, self.assets)?;
+        config.metrics_http = self.metrics_http.or(config.metrics_http);
+        config.tcp = self.tcp.or(config.tcp);
+        config.tls_cert = self.tls_cert.or(config.tls_cert);
+        config.tls_key = self.tls_key.or(config.tls_key);
+        // Like the client secret below, the token is never on a command line.
+        if let Ok(token) = std::env::var("VEIL_METRICS_TOKEN") {
+            config.metrics_token = Some(token);
+        }
+        config.validate()?;
+        // The client secret comes from the environment or the file, never a command line.
+        let sign_in = config::sign_in(
+            config.oidc.take(),
+            self.oidc_issuer,
+            self.oidc_client_id,
+            std::env::var("VEIL_OIDC_CLIENT_SECRET").ok(),
+        )?;
+        let turn = config::turn(
+            config.turn.take(),
+            self.turn_url,
+            std::env::var("VEIL_TURN_SECRET").ok(),
+        )?;
+        Ok(ServeSettings { config, sign_in, turn, media_metrics: !self.no_media_metrics })
     }
 }
 
