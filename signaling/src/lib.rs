@@ -45,6 +45,7 @@
 mod admin;
 pub mod assets;
 pub mod audit;
+pub mod cluster;
 pub mod config;
 pub mod revocations;
 pub mod token;
@@ -90,6 +91,8 @@ pub struct AppState {
     /// The node's series ([`AppState::with_metrics`]); a registry of its own by default.
     metrics: Arc<Metrics>,
     metrics_access: Arc<MetricsAccess>,
+    /// Where rooms live when several nodes share them ([`AppState::with_directory`]).
+    directory: Option<Arc<dyn cluster::RoomDirectory>>,
 }
 
 /// The keys signaling holds.
@@ -146,6 +149,7 @@ impl AppState {
             audit: Arc::new(audit::AuditLog::disabled()),
             metrics: Arc::new(Metrics::standalone()),
             metrics_access: Arc::new(MetricsAccess::default()),
+            directory: None,
         })
     }
 
@@ -185,6 +189,22 @@ impl AppState {
     /// The audit log (one that records nothing unless [`with_audit`](Self::with_audit) gave one).
     pub fn audit(&self) -> &audit::AuditLog {
         &self.audit
+    }
+
+    /// Shares rooms with other nodes: a join for a room that lives on another node is relayed
+    /// there ([`cluster`]).
+    pub fn with_directory(mut self, directory: Arc<dyn cluster::RoomDirectory>) -> Self {
+        self.directory = Some(directory);
+        self
+    }
+
+    pub(crate) fn directory(&self) -> Option<Arc<dyn cluster::RoomDirectory>> {
+        self.directory.clone()
+    }
+
+    /// The rooms with at least one participant or someone waiting, on this node.
+    pub fn room_names(&self) -> Vec<veil_proto::RoomName> {
+        self.inner.rooms.room_names()
     }
 
     /// Offers sign-in through an OpenID provider on `/auth` ([`oidc`]).

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
@@ -30,6 +31,7 @@ use veil_proto::{ParticipantId, RoomName};
 use crate::AppState;
 use crate::actions;
 use crate::audit::{AuditEvent, AuthFailure, LeaveReason};
+use crate::cluster::{self, Home, RoomDirectory};
 use crate::config::{JOIN_TIMEOUT, SOCKET_MESSAGE_LIMIT};
 use crate::inbound::{self, Refusal};
 use crate::outbound::{self, Kick, KickReason, Link, Outgoing, QUEUE_CAPACITY, encode};
@@ -43,19 +45,58 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Quality reports closer together than this are ignored (clients send one every 10 s).
 const MIN_REPORT_INTERVAL: Duration = Duration::from_secs(2);
 
-/// `GET /ws`: upgrades to a WebSocket and runs the connection.
-pub(crate) async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+/// `GET /ws`: upgrades to a WebSocket and runs the connection, or, with several nodes, relays
+/// it to its room's node ([`cluster`]). A connection another node relayed here is served here.
+pub(crate) async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let relayed = headers.contains_key(cluster::RELAYED_HEADER);
     ws.max_message_size(SOCKET_MESSAGE_LIMIT)
         .max_frame_size(SOCKET_MESSAGE_LIMIT)
         .on_failed_upgrade(|e| tracing::debug!(error = %e, "websocket upgrade failed"))
         .on_upgrade(move |socket| {
             let session = state.next_session();
             let span = tracing::info_span!("ws", %session);
-            run(state, socket, session).instrument(span)
+            route(state, socket, session, relayed).instrument(span)
         })
 }
 
-async fn run(state: AppState, socket: WebSocket, session: SessionId) {
+/// With a room directory, reads the first message: a `join` for a room that lives on another
+/// node is relayed there; anything else is served here, starting with that message.
+async fn route(state: AppState, mut socket: WebSocket, session: SessionId, relayed: bool) {
+    let directory = if relayed { None } else { state.directory() };
+    let Some(directory) = directory else {
+        return run(state, socket, None, session).await;
+    };
+    let first = match tokio::time::timeout(JOIN_TIMEOUT, socket.recv()).await {
+        Ok(Some(Ok(first))) => first,
+        _ => return, // closed, failed or silent before saying anything
+    };
+    match home_elsewhere(&*directory, &first).await {
+        Some(ws_url) => cluster::relay(socket, first, &ws_url).await,
+        None => run(state, socket, Some(first), session).await,
+    }
+}
+
+/// The address of the node `first` asks for, when it is a `join` for a room living elsewhere.
+async fn home_elsewhere(directory: &dyn RoomDirectory, first: &Message) -> Option<String> {
+    let Message::Text(text) = first else { return None };
+    let Ok(ClientMessage::Join { room, .. }) = inbound::parse(text.as_str()) else {
+        return None;
+    };
+    match directory.home_of(&room).await {
+        Ok(Home::Here) => None,
+        Ok(Home::There { ws_url }) => Some(ws_url),
+        Err(e) => {
+            tracing::warn!(error = %e, "serving the room on this node");
+            None
+        }
+    }
+}
+
+async fn run(state: AppState, socket: WebSocket, first: Option<Message>, session: SessionId) {
     let (sink, mut stream) = socket.split();
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
     let kick = Arc::new(Kick::default());
@@ -74,7 +115,11 @@ async fn run(state: AppState, socket: WebSocket, session: SessionId) {
         quality: None,
         last_report: None,
     };
-    let end = conn.drive(&mut stream).await;
+    let first = first.map(|message| conn.on_frame(Some(Ok(message))));
+    let end = match first {
+        Some(Err(end)) => end,
+        Some(Ok(())) | None => conn.drive(&mut stream).await,
+    };
     let flush = conn.finish(end);
     conn.state.metrics().forget_quality(conn.quality);
     conn.state.metrics().connection_closed();

@@ -372,6 +372,11 @@ impl Registry {
         self.lock().rooms.len()
     }
 
+    /// The rooms that exist now (someone in them or waiting in their lobby).
+    pub(crate) fn room_names(&self) -> Vec<RoomName> {
+        self.lock().rooms.keys().cloned().collect()
+    }
+
     /// Number of participants across all rooms (not counting lobbies).
     pub(crate) fn participant_count(&self) -> usize {
         self.lock().rooms.values().map(|r| r.members.len()).sum()
