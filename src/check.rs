@@ -1019,32 +1019,9 @@ fn turn_finding(
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
-    use crate::config::{DEFAULT_HTTP, DEFAULT_UDP};
 
-    fn config() -> Config {
-        Config {
-            http: DEFAULT_HTTP.parse().unwrap(),
-            udp: DEFAULT_UDP.parse().unwrap(),
-            tcp: None,
-            public_ips: Vec::new(),
-            public_url: None,
-            data_dir: PathBuf::from("/tmp/x"),
-            assets_dir: PathBuf::from("/tmp/y"),
-            max_message_bytes: 65536,
-            max_participants: 100,
-            audit_retention_days: 365,
-            oidc: None,
-            webhooks: Vec::new(),
-            turn: None,
-            metrics_http: None,
-            metrics_token: None,
-            tls_cert: None,
-            tls_key: None,
-        }
-    }
+    use crate::config::test_config as config;
 
     #[test]
     fn a_private_public_ip_warns_only_when_links_leave_this_machine() {

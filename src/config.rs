@@ -9,6 +9,8 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use veil_signaling::oidc::{self, OidcSettings};
 use veil_signaling::turn::TurnConfig;
+
+use crate::fleet::FleetSettings;
 use veil_signaling::webhooks::WebhookEndpoint;
 
 /// Settings as a TOML file spells them. Every field is optional.
@@ -43,6 +45,12 @@ pub struct FileConfig {
     pub webhooks: Vec<WebhookEndpoint>,
     /// TURN relays for networks that block direct media ([`TurnFile`]).
     pub turn: Option<TurnFile>,
+    /// Several nodes sharing rooms: the Redis they share (`redis://host:6379/0`).
+    pub redis_url: Option<String>,
+    /// This node's name in the fleet (letters, digits, `.`, `_`, `-`).
+    pub node_id: Option<String>,
+    /// Where the other nodes reach this node's signaling (default: `http://` + the HTTP address).
+    pub node_url: Option<String>,
 }
 
 /// The file's `[turn]` table: the relays browsers may use and coturn's shared secret, from
@@ -57,6 +65,37 @@ pub struct TurnFile {
     pub secret: Option<String>,
     /// How long credentials last, in seconds (default a day).
     pub ttl_secs: Option<u64>,
+}
+
+/// The fleet settings: none without a Redis URL; with one, a node id is required, and the
+/// node's own URL defaults to its HTTP address (which must then be one others can reach).
+pub fn fleet(
+    redis_url: Option<String>,
+    node_id: Option<String>,
+    node_url: Option<String>,
+    http: SocketAddr,
+) -> anyhow::Result<Option<FleetSettings>> {
+    let Some(redis_url) = redis_url else {
+        if node_id.is_some() || node_url.is_some() {
+            bail!("node_id and node_url belong to a fleet: set redis_url (or --redis-url) too");
+        }
+        return Ok(None);
+    };
+    let Some(node_id) = node_id else {
+        bail!("with redis_url, name this node: node_id (or --node-id), e.g. \"node-a\"");
+    };
+    let node_url = match node_url {
+        Some(url) => url,
+        None if http.ip().is_unspecified() => bail!(
+            "the HTTP address {http} is not one other nodes can reach: set node_url (or \
+             --node-url) to this node's internal address, e.g. http://10.0.0.2:7880"
+        ),
+        None => format!("http://{http}"),
+    };
+    if !(node_url.starts_with("http://") || node_url.starts_with("https://")) {
+        bail!("node_url {node_url:?} must start with http:// or https://");
+    }
+    Ok(Some(FleetSettings { redis_url, node_id, node_url }))
 }
 
 /// The TURN settings from the file, with URLs from `--turn-url` and the secret from
@@ -166,6 +205,10 @@ pub struct Config {
     pub webhooks: Vec<WebhookEndpoint>,
     /// The file's `[turn]`, which `veil serve` merges with its flags ([`turn`]).
     pub turn: Option<TurnFile>,
+    /// The fleet this node belongs to, as the file and flags say ([`fleet`]).
+    pub redis_url: Option<String>,
+    pub node_id: Option<String>,
+    pub node_url: Option<String>,
 }
 
 pub const DEFAULT_HTTP: &str = "127.0.0.1:7880";
@@ -325,31 +368,38 @@ pub fn default_assets_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("client-js/dist")
 }
 
+/// Settings on their defaults, with made-up directories: what tests start from.
+#[cfg(test)]
+pub(crate) fn test_config() -> Config {
+    Config {
+        http: DEFAULT_HTTP.parse().unwrap(),
+        udp: DEFAULT_UDP.parse().unwrap(),
+        tcp: None,
+        public_ips: Vec::new(),
+        public_url: None,
+        data_dir: PathBuf::from("/tmp/x"),
+        assets_dir: PathBuf::from("/tmp/y"),
+        max_message_bytes: 65536,
+        max_participants: 100,
+        audit_retention_days: 365,
+        oidc: None,
+        webhooks: Vec::new(),
+        turn: None,
+        redis_url: None,
+        node_id: None,
+        node_url: None,
+        metrics_http: None,
+        metrics_token: None,
+        tls_cert: None,
+        tls_key: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn config() -> Config {
-        Config {
-            http: DEFAULT_HTTP.parse().unwrap(),
-            udp: DEFAULT_UDP.parse().unwrap(),
-            tcp: None,
-            public_ips: Vec::new(),
-            public_url: None,
-            data_dir: PathBuf::from("/tmp/x"),
-            assets_dir: PathBuf::from("/tmp/y"),
-            max_message_bytes: 65536,
-            max_participants: 100,
-            audit_retention_days: 365,
-            oidc: None,
-            webhooks: Vec::new(),
-            turn: None,
-            metrics_http: None,
-            metrics_token: None,
-            tls_cert: None,
-            tls_key: None,
-        }
-    }
+    use super::test_config as config;
 
     #[test]
     fn tls_needs_both_files_and_makes_links_https() {
@@ -535,5 +585,26 @@ mod tests {
         let short = turn(None, urls, Some("short".into())).unwrap_err().to_string();
         assert!(short.contains("shorter than 16"), "{short}");
         assert!(toml::from_str::<FileConfig>("[turn]\nurl = \"turn:x\"\n").is_err());
+    }
+
+    #[test]
+    fn a_fleet_needs_a_node_id_and_an_address_other_nodes_reach() {
+        let http: SocketAddr = "10.0.0.2:7880".parse().unwrap();
+        assert!(fleet(None, None, None, http).unwrap().is_none());
+        let redis = Some("redis://10.0.0.9:6379/0".to_string());
+        let settings = fleet(redis.clone(), Some("node-a".into()), None, http).unwrap().unwrap();
+        assert_eq!(settings.node_url, "http://10.0.0.2:7880");
+        let err = fleet(redis.clone(), None, None, http).unwrap_err().to_string();
+        assert!(err.contains("node_id"), "{err}");
+        let wildcard: SocketAddr = "0.0.0.0:7880".parse().unwrap();
+        let err =
+            fleet(redis.clone(), Some("node-a".into()), None, wildcard).unwrap_err().to_string();
+        assert!(err.contains("node_url"), "{err}");
+        let explicit = Some("http://10.0.0.2:7880".to_string());
+        assert!(fleet(redis.clone(), Some("node-a".into()), explicit, wildcard).unwrap().is_some());
+        let err = fleet(redis, Some("a".into()), Some("10.0.0.2:7880".into()), http).unwrap_err();
+        assert!(err.to_string().contains("http://"), "{err}");
+        let err = fleet(None, Some("node-a".into()), None, http).unwrap_err().to_string();
+        assert!(err.contains("redis_url"), "{err}");
     }
 }

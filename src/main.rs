@@ -7,6 +7,7 @@ mod admin_cmd;
 mod audit_cmd;
 mod check;
 mod config;
+mod fleet;
 mod secret;
 mod tls;
 
@@ -113,6 +114,16 @@ struct ServeArgs {
     /// coturn's static-auth-secret in VEIL_TURN_SECRET or the file's [turn] secret.
     #[arg(long, env = "VEIL_TURN_URLS", value_delimiter = ',')]
     turn_url: Vec<String>,
+    /// Share rooms with other nodes through this Redis (`redis://10.0.0.9:6379/0`): each room
+    /// lives on one node, and a participant reaching any node is relayed to it.
+    #[arg(long, env = "VEIL_REDIS_URL")]
+    redis_url: Option<String>,
+    /// This node's name among them (letters, digits, '.', '_', '-').
+    #[arg(long, env = "VEIL_NODE_ID")]
+    node_id: Option<String>,
+    /// Where the other nodes reach this node's signaling (default: http:// + the HTTP address).
+    #[arg(long, env = "VEIL_NODE_URL")]
+    node_url: Option<String>,
     /// The media thread measures nothing: the SFU's series are absent from /metrics. For
     /// measuring what measuring costs (docs/metrics.md); signaling's series stay.
     #[arg(long, env = "VEIL_NO_MEDIA_METRICS")]
@@ -247,6 +258,9 @@ pub(crate) fn resolve(
         tls_key: file.tls_key,
         webhooks: file.webhooks,
         turn: file.turn,
+        redis_url: file.redis_url,
+        node_id: file.node_id,
+        node_url: file.node_url,
     };
     config.validate()?;
     Ok(config)
@@ -285,8 +299,8 @@ fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => {
-            let ServeSettings { config, sign_in, turn, media_metrics } = args.settings()?;
-            tokio::runtime::Runtime::new()?.block_on(serve(config, sign_in, turn, media_metrics))
+            let settings = args.settings()?;
+            tokio::runtime::Runtime::new()?.block_on(serve(settings))
         }
         Command::Check(args) => std::process::exit(check::run(args)),
         Command::Token(args) => token_command(args),
@@ -301,6 +315,7 @@ pub(crate) struct ServeSettings {
     pub(crate) config: Config,
     pub(crate) sign_in: Option<OidcSettings>,
     pub(crate) turn: Option<veil_signaling::turn::TurnConfig>,
+    pub(crate) fleet: Option<fleet::FleetSettings>,
     pub(crate) media_metrics: bool,
 }
 
@@ -328,7 +343,14 @@ impl ServeArgs {
             self.turn_url,
             std::env::var("VEIL_TURN_SECRET").ok(),
         )?;
-        Ok(ServeSettings { config, sign_in, turn, media_metrics: !self.no_media_metrics })
+        let fleet = config::fleet(
+            self.redis_url.or(config.redis_url.take()),
+            self.node_id.or(config.node_id.take()),
+            self.node_url.or(config.node_url.take()),
+            config.http,
+        )?;
+        let media_metrics = !self.no_media_metrics;
+        Ok(ServeSettings { config, sign_in, turn, fleet, media_metrics })
     }
 }
 
@@ -373,12 +395,8 @@ fn grants_of(args: &TokenArgs) -> Grants {
     grants
 }
 
-async fn serve(
-    config: Config,
-    sign_in: Option<OidcSettings>,
-    turn: Option<veil_signaling::turn::TurnConfig>,
-    media_metrics: bool,
-) -> anyhow::Result<()> {
+async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
+    let ServeSettings { config, sign_in, turn, fleet, media_metrics } = settings;
     let secret = secret::load_or_create(&config.data_dir)?;
     let admin_key = secret::load_or_create_named(&config.data_dir, secret::ADMIN_KEY)?;
     // The audit log, verified before anything is served (audit_cmd::open_for_serve).
@@ -444,6 +462,7 @@ async fn serve(
     // The MLS delivery service's key: fresh per process, since groups live only as long as
     // their rooms, which a restart ends anyway.
     let delivery = veil_ds::Verifier::generate().context("cannot create the MLS delivery key")?;
+    let state_secret_hex = secret.to_hex();
     let secrets = Secrets { api: secret, admin: Some(admin_key) };
     let access = MetricsAccess {
         token: config.metrics_token.clone(),
@@ -456,6 +475,18 @@ async fn serve(
     if let Some(sign_in) = sign_in {
         state = state.with_sign_in(sign_in);
     }
+    // Every node of a fleet has the same API secret (its links work on any node); it also
+    // keys the room ids Redis sees.
+    let fleet = match &fleet {
+        Some(settings) => {
+            let fleet = fleet::Fleet::join(settings, state_secret_hex.as_bytes()).await?;
+            state = state.with_directory(fleet.clone());
+            tokio::spawn(fleet.clone().heartbeats(state.clone()));
+            tracing::info!(node = %settings.node_id, "sharing rooms with the fleet in Redis");
+            Some(fleet)
+        }
+        None => None,
+    };
     tokio::spawn(veil_signaling::run_sampler(state.clone()));
     if let Some(addr) = config.metrics_http {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -482,6 +513,9 @@ async fn serve(
             .with_graceful_shutdown(shutdown)
             .await
             .context("the HTTP server failed")?,
+    }
+    if let Some(fleet) = fleet {
+        fleet.leave().await;
     }
     drop(sfu);
     Ok(())

@@ -203,6 +203,43 @@ fn runnable_here(config: &toml::Table, dir: &Path) -> (toml::Table, u16) {
     (config, port)
 }
 
+/// A real redis-server on a free loopback port, keeping nothing on disk; killed on drop.
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start(dir: &Path) -> Self {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", "no", "--dir"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run redis-server (scripts/setup.sh test installs it)");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "redis-server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        RedisServer { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A running `veil serve`: its stdout and stderr, line by line.
 struct Node {
     child: Child,
@@ -331,7 +368,11 @@ fn https_head(port: u16) -> String {
 fn the_example_config_starts_a_node() {
     let dir = scratch("example");
     let example: toml::Table = read("deploy/veil.example.toml").parse().unwrap();
-    let (config, port) = runnable_here(&example, &dir);
+    let (mut config, port) = runnable_here(&example, &dir);
+    // The fleet's Redis: a real one on loopback, reached by this node as the example says.
+    let redis = RedisServer::start(&dir);
+    config.insert("redis_url".into(), redis.url().into());
+    config.insert("node_url".into(), format!("http://127.0.0.1:{port}").into());
     let mut node = Node::start(&config, &dir);
 
     let ready = node.stdout_line();
@@ -340,6 +381,7 @@ fn the_example_config_starts_a_node() {
     let tcp = node.stdout_line();
     assert!(tcp.starts_with("media tcp: 127.0.0.1:"), "{tcp}");
     node.await_log("sign-in through the OpenID provider is on");
+    node.await_log("sharing rooms with the fleet in Redis");
 
     let head = https_head(port);
     assert!(head.starts_with("http/1.1 "), "no HTTP answer over TLS: {head:?}");
