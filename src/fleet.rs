@@ -14,11 +14,13 @@ use anyhow::Context;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use veil_cluster::{
-    ClusterError, NodeId, NodeInfo, NodeLoad, NodeRegistry, Placement, Redis, RoomHasher, Timing,
+    ClusterError, NodeId, NodeInfo, NodeLoad, NodeRegistry, Placement, Redis, RoomHasher,
+    SharedRevocations, Timing,
 };
 use veil_proto::RoomName;
 use veil_signaling::AppState;
 use veil_signaling::cluster::{DirectoryError, Home, RoomDirectory};
+use veil_signaling::revocations::Revocation;
 
 /// How often a node reports to Redis. A node that stops is noticed after three of these, and
 /// its rooms are then placed again on their next join.
@@ -41,6 +43,8 @@ pub struct FleetSettings {
 pub struct Fleet {
     registry: NodeRegistry,
     placement: Placement,
+    revocations: SharedRevocations,
+    seal: Seal,
     node: NodeId,
 }
 
@@ -64,10 +68,12 @@ impl Fleet {
             .with_context(|| format!("cannot reach Redis at {}", redacted(&settings.redis_url)))?;
         let registry =
             NodeRegistry::new(redis.clone(), node.clone(), settings.node_url.clone(), timing);
-        let placement =
-            Placement::new(redis, node.clone(), RoomHasher::new(deployment_secret)?, timing);
+        let hasher = RoomHasher::new(deployment_secret)?;
+        let placement = Placement::new(redis.clone(), node.clone(), hasher, timing);
+        let revocations = SharedRevocations::new(redis);
+        let seal = Seal::new(deployment_secret);
         registry.register(idle()).await.context("cannot register this node in Redis")?;
-        Ok(Arc::new(Fleet { registry, placement, node }))
+        Ok(Arc::new(Fleet { registry, placement, revocations, seal, node }))
     }
 
     /// Reports this node's load and keeps its rooms' claims, every [`HEARTBEAT`], for as long
@@ -77,6 +83,7 @@ impl Fleet {
         let mut tick = tokio::time::interval(HEARTBEAT);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut here: HashSet<RoomName> = HashSet::new();
+        let mut shared: HashSet<Revocation> = HashSet::new();
         let mut egress = EgressRate::default();
         loop {
             tick.tick().await;
@@ -88,6 +95,9 @@ impl Fleet {
             };
             if let Err(e) = self.beat(load, &state, &mut here).await {
                 tracing::warn!(error = %e, "cannot reach the fleet's Redis; rooms stay where they are");
+            }
+            if let Err(e) = self.share_revocations(&state, &mut shared).await {
+                tracing::warn!(error = %e, "cannot share revocations with the fleet");
             }
         }
     }
@@ -116,6 +126,37 @@ impl Fleet {
             self.placement.release(gone.as_str()).await?;
         }
         *here = now;
+        Ok(())
+    }
+
+    /// Publishes the revocations made here that the fleet does not have yet, and learns those
+    /// made elsewhere. `shared` is what is known to be in Redis already.
+    async fn share_revocations(
+        &self,
+        state: &AppState,
+        shared: &mut HashSet<Revocation>,
+    ) -> Result<(), ClusterError> {
+        for revocation in state.revocations() {
+            if !shared.contains(&revocation) {
+                self.revocations.publish(&self.seal.seal(&revocation), revocation.until).await?;
+                shared.insert(revocation);
+            }
+        }
+        let now = veil_signaling::token::now_unix();
+        let learned: Vec<Revocation> = self
+            .revocations
+            .in_force(now)
+            .await?
+            .iter()
+            .filter_map(|sealed| self.seal.open(sealed))
+            .filter(|r| !shared.contains(r))
+            .collect();
+        if !learned.is_empty() {
+            tracing::info!(count = learned.len(), "learned revocations made on other nodes");
+            shared.extend(learned.iter().cloned());
+            state.learn_revocations(learned);
+        }
+        shared.retain(|r| r.until > now);
         Ok(())
     }
 
@@ -154,6 +195,47 @@ impl Fleet {
 impl RoomDirectory for Fleet {
     fn home_of<'a>(&'a self, room: &'a RoomName) -> BoxFuture<'a, Result<Home, DirectoryError>> {
         async move { self.home(room).await.map_err(|e| DirectoryError(e.to_string())) }.boxed()
+    }
+}
+
+/// Seals revocations for Redis: AES-256-GCM under a key derived from the deployment's secret,
+/// a fresh nonce each, so that Redis holds neither room names nor identities, and a record
+/// nobody with the secret made is not believed.
+struct Seal {
+    cipher: aes_gcm::Aes256Gcm,
+}
+
+impl Seal {
+    const NONCE_LEN: usize = 12;
+
+    fn new(deployment_secret: &[u8]) -> Self {
+        use aes_gcm::KeyInit;
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(deployment_secret)
+            .expect("HMAC accepts any key length");
+        mac.update(b"veil fleet revocations v1");
+        let key = mac.finalize().into_bytes();
+        Seal { cipher: aes_gcm::Aes256Gcm::new(&key) }
+    }
+
+    /// Nonce, then the ciphertext of the revocation's JSON.
+    fn seal(&self, revocation: &Revocation) -> Vec<u8> {
+        use aes_gcm::aead::Aead;
+        let nonce: [u8; Self::NONCE_LEN] = rand::random();
+        let plain = serde_json::to_vec(revocation).expect("a revocation serializes");
+        let sealed = self.cipher.encrypt(&nonce.into(), plain.as_slice()).expect("AES-GCM seals");
+        [nonce.as_slice(), &sealed].concat()
+    }
+
+    /// The revocation in `sealed`, or none if it was not sealed under this deployment's key.
+    fn open(&self, sealed: &[u8]) -> Option<Revocation> {
+        use aes_gcm::aead::Aead;
+        if sealed.len() < Self::NONCE_LEN {
+            return None;
+        }
+        let (nonce, ciphertext) = sealed.split_at(Self::NONCE_LEN);
+        let plain = self.cipher.decrypt(nonce.into(), ciphertext).ok()?;
+        serde_json::from_slice(&plain).ok()
     }
 }
 
@@ -227,6 +309,29 @@ mod tests {
         assert_eq!(ws_url(&node("http://10.0.0.2:7880")), "ws://10.0.0.2:7880/ws");
         assert_eq!(ws_url(&node("https://a.internal/")), "wss://a.internal/ws");
         assert_eq!(ws_url(&node("10.0.0.2:7880")), "ws://10.0.0.2:7880/ws");
+    }
+
+    /// What one node seals, another with the same secret opens; Redis sees no name, and a
+    /// record sealed under another deployment's secret, or altered, is not believed.
+    #[test]
+    fn revocations_travel_sealed() {
+        let revocation = Revocation {
+            room: RoomName::new("board-meeting").unwrap(),
+            identity: Some("mallory".into()),
+            token_id: None,
+            until: 1_900_000_000,
+        };
+        let (a, b) = (Seal::new(b"deployment secret"), Seal::new(b"deployment secret"));
+        let sealed = a.seal(&revocation);
+        assert_eq!(b.open(&sealed), Some(revocation.clone()));
+        let text = String::from_utf8_lossy(&sealed);
+        assert!(!text.contains("board-meeting") && !text.contains("mallory"));
+        assert_ne!(a.seal(&revocation), sealed, "a fresh nonce each time");
+        assert_eq!(Seal::new(b"another deployment").open(&sealed), None);
+        let mut altered = sealed.clone();
+        *altered.last_mut().unwrap() ^= 1;
+        assert_eq!(b.open(&altered), None);
+        assert_eq!(b.open(&sealed[..5]), None);
     }
 
     #[test]

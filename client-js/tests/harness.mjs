@@ -566,3 +566,20 @@ export async function launchToneBrowser() {
     },
   };
 }
+
+/** Waits for the fatal error screen with `code`. */
+export async function errorScreen(page, code) {
+  await page.locator(`[data-screen=error][data-error-code=${code}]`).waitFor({ timeout: 15_000 });
+  return (await page.getByTestId('notice-title').textContent()).trim();
+}
+
+/** Opens the people panel of a host's page (if closed). */
+export async function openPeople(page) {
+  if (!(await page.getByTestId('people-panel').isVisible())) await page.getByTestId('people-button').click();
+  await page.getByTestId('people-panel').waitFor();
+}
+
+/** The row of the person named `name` in the people panel. */
+export function personRow(page, name) {
+  return page.locator('[data-testid=person]', { hasText: name });
+}

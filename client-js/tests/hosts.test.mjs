@@ -10,10 +10,13 @@ import WebSocket from 'ws';
 
 import {
   e2eeStatus,
+  errorScreen,
   eventually,
   join,
   launchBrowser,
   openPage,
+  openPeople,
+  personRow,
   remoteMedia,
   startServer,
   waitForMediaFrom,
@@ -72,23 +75,6 @@ async function joinToLobby(browser, link, name) {
   await page.getByRole('button', { name: 'Join', exact: true }).click();
   await page.locator('[data-screen=lobby]').waitFor();
   return page;
-}
-
-/** Waits for the fatal error screen with `code`. */
-async function errorScreen(page, code) {
-  await page.locator(`[data-screen=error][data-error-code=${code}]`).waitFor({ timeout: 15_000 });
-  return (await page.getByTestId('notice-title').textContent()).trim();
-}
-
-/** Opens the people panel of a host's page (if closed). */
-async function openPeople(page) {
-  if (!(await page.getByTestId('people-panel').isVisible())) await page.getByTestId('people-button').click();
-  await page.getByTestId('people-panel').waitFor();
-}
-
-/** The row of the person named `name` in the people panel. */
-function personRow(page, name) {
-  return page.locator('[data-testid=person]', { hasText: name });
 }
 
 describe('hosts and guests', { timeout: 420_000 }, () => {

@@ -10,6 +10,9 @@ pub(crate) const NODE_PREFIX: &str = "veil:node:";
 
 const ROOM_PREFIX: &str = "veil:room:";
 
+/// The sorted set of sealed revocations every node learns, scored by when each ends.
+pub(crate) const REVOCATIONS: &str = "veil:revocations";
+
 pub(crate) fn node(id: &NodeId) -> String {
     format!("{NODE_PREFIX}{id}")
 }

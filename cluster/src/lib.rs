@@ -49,6 +49,7 @@
 //! | `veil:nodes` | set | ids of nodes that have registered | none: pruned by [`NodeRegistry::live_nodes`] |
 //! | `veil:node:<node id>` | hash | `url` (internal signaling URL), `participants`, `rooms`, `egress_pps`, `capacity_pps` | TTL after each heartbeat |
 //! | `veil:room:<room id>` | string | the home's node id | TTL after each [`Placement::refresh`] |
+//! | `veil:revocations` | sorted set | revocations sealed by the nodes (opaque here), scored by when each ends | members dropped when they end ([`SharedRevocations`]) |
 //!
 //! A `<room id>` is HMAC-SHA-256 of the room name, in hex, under a key derived from the
 //! deployment's secret ([`RoomHasher`]). Room names are metadata (DESIGN.md decision 8): Redis
@@ -85,6 +86,7 @@ mod node;
 mod placement;
 mod registry;
 mod room;
+mod shared;
 mod timing;
 
 pub use choose::choose_home;
@@ -94,4 +96,5 @@ pub use node::{NodeId, NodeInfo, NodeLoad};
 pub use placement::Placement;
 pub use registry::NodeRegistry;
 pub use room::{RoomHasher, RoomId};
+pub use shared::SharedRevocations;
 pub use timing::Timing;

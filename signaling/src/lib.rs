@@ -202,6 +202,16 @@ impl AppState {
         self.directory.clone()
     }
 
+    /// The revocations and removals in force on this node, for the other nodes of a fleet.
+    pub fn revocations(&self) -> Vec<revocations::Revocation> {
+        self.inner.rooms.revocations(token::now_unix())
+    }
+
+    /// Revocations and removals another node of the fleet made; they refuse joins here too.
+    pub fn learn_revocations(&self, learned: Vec<revocations::Revocation>) {
+        self.inner.rooms.learn_revocations(learned, token::now_unix());
+    }
+
     /// The rooms with at least one participant or someone waiting, on this node.
     pub fn room_names(&self) -> Vec<veil_proto::RoomName> {
         self.inner.rooms.room_names()

@@ -21,7 +21,7 @@ pub const IDENTITY_REVOCATION_SECS: u64 = 24 * 3600;
 pub const TOKEN_REVOCATION_SECS: u64 = 30 * 24 * 3600;
 
 /// One revocation: an identity or a token id in a room, until a Unix time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Revocation {
     pub room: RoomName,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,6 +77,25 @@ impl Revocations {
         self.save();
     }
 
+    /// The revocations still in force at `now`.
+    pub(crate) fn live(&self, now: u64) -> Vec<Revocation> {
+        self.entries.iter().filter(|r| r.until > now).cloned().collect()
+    }
+
+    /// Adds the revocations another node made, when any is new; writes the list back then.
+    pub(crate) fn learn(&mut self, revocations: impl IntoIterator<Item = Revocation>, now: u64) {
+        let before = self.entries.len();
+        for revocation in revocations {
+            if revocation.until > now && !self.entries.contains(&revocation) {
+                self.entries.push(revocation);
+            }
+        }
+        if self.entries.len() != before {
+            self.entries.retain(|r| r.until > now);
+            self.save();
+        }
+    }
+
     /// Whether a participant with `identity` and `token_id` is refused in `room` at `now`.
     pub(crate) fn refuses(
         &self,
@@ -130,6 +149,26 @@ mod tests {
         assert!(!r.refuses(&room("a"), "bob", Some("t2"), 10));
         assert!(!r.refuses(&room("a"), "bob", None, 10), "no token id matches no token id");
         assert!(!r.refuses(&room("a"), "bob", Some("t1"), 60), "expired");
+    }
+
+    /// What another node revoked refuses here too; what already ended is not taken up, and
+    /// what this node has already is not doubled.
+    #[test]
+    fn revocations_learned_from_other_nodes_refuse_joins_here() {
+        let mut r = Revocations::default();
+        let eve = Revocation {
+            room: room("a"),
+            identity: Some("eve".into()),
+            token_id: None,
+            until: 100,
+        };
+        let ended =
+            Revocation { room: room("a"), identity: Some("old".into()), token_id: None, until: 5 };
+        r.learn([eve.clone(), ended, eve.clone()], 10);
+        assert!(r.refuses(&room("a"), "eve", None, 10));
+        assert!(!r.refuses(&room("a"), "old", None, 10), "ended before it was learned");
+        assert_eq!(r.live(10), vec![eve.clone()]);
+        assert_eq!(r.live(100), vec![], "ends when it says");
     }
 
     #[test]

@@ -372,6 +372,20 @@ impl Registry {
         self.lock().rooms.len()
     }
 
+    /// The revocations in force at `now`, for other nodes to learn.
+    pub(crate) fn revocations(&self, now: u64) -> Vec<crate::revocations::Revocation> {
+        self.lock().revocations.live(now)
+    }
+
+    /// Revocations other nodes made: joins here are refused by them too.
+    pub(crate) fn learn_revocations(
+        &self,
+        revocations: Vec<crate::revocations::Revocation>,
+        now: u64,
+    ) {
+        self.lock().revocations.learn(revocations, now);
+    }
+
     /// The rooms that exist now (someone in them or waiting in their lobby).
     pub(crate) fn room_names(&self) -> Vec<RoomName> {
         self.lock().rooms.keys().cloned().collect()
