@@ -12,7 +12,8 @@ use tokio::sync::Barrier;
 use tokio::task::JoinHandle;
 use tokio::time::sleep;
 use veil_cluster::{
-    ClusterError, NodeId, NodeInfo, NodeLoad, NodeRegistry, Placement, Redis, RoomHasher, Timing,
+    ClusterError, NodeId, NodeInfo, NodeLoad, NodeRegistry, Placement, Redis, RoomHasher,
+    SharedRevocations, Timing,
 };
 
 /// A heartbeat every 100 ms, records living 300 ms, requests bounded by 150 ms.
@@ -83,6 +84,22 @@ fn id(text: &str) -> NodeId {
 /// steer the choice.
 fn candidate(node: &Node, egress_pps: f64) -> NodeInfo {
     NodeInfo { id: node.id().clone(), signaling_url: String::new(), load: load(egress_pps) }
+}
+
+/// What one node publishes, another reads, until it ends; then it is gone from Redis.
+#[tokio::test]
+async fn shared_revocations_are_in_force_until_they_end() {
+    let server = RedisServer::start();
+    let a = SharedRevocations::new(Redis::connect(&server.url(), TIMING).await.unwrap());
+    let b = SharedRevocations::new(Redis::connect(&server.url(), TIMING).await.unwrap());
+    a.publish(b"sealed-1", 1_000).await.unwrap();
+    a.publish(b"sealed-2", 2_000).await.unwrap();
+    a.publish(b"sealed-1", 1_000).await.unwrap();
+    let both: BTreeSet<Vec<u8>> = b.in_force(500).await.unwrap().into_iter().collect();
+    assert_eq!(both, [b"sealed-1".to_vec(), b"sealed-2".to_vec()].into());
+    assert_eq!(b.in_force(1_000).await.unwrap(), vec![b"sealed-2".to_vec()]);
+    assert_eq!(b.in_force(2_000).await.unwrap(), Vec::<Vec<u8>>::new());
+    assert!(everything_stored(&server).iter().all(|line| !line.contains("sealed-1")));
 }
 
 #[tokio::test]
