@@ -169,6 +169,7 @@ impl Room {
             policy: RoomPolicy::new(100),
             participants: self.present.clone(),
             e2ee,
+            ice_servers: Vec::new(),
         };
         for other in &self.present {
             let told = ServerMessage::ParticipantJoined { participant: info.clone() };
