@@ -355,6 +355,7 @@ export class MediaSession {
       try {
         this.pc.restartIce();
         this.chooseAudioLevels();
+        this.restrictReceivingCodecs();
         const offer = await this.pc.createOffer({ iceRestart: true });
         await this.pc.setLocalDescription(offer);
         await this.offerAndApplyAnswer(offer);
@@ -371,6 +372,20 @@ export class MediaSession {
   }
 
   /**
+   * Before an offer of ours: the receiving transceivers the SFU's offers made would list every
+   * codec the browser has, whose payload types Chromium then cannot demultiplex against the
+   * other m-lines of the bundle ("Failed to apply demuxer criteria"), failing the offer. They
+   * receive Opus and VP8 only; say so.
+   */
+  private restrictReceivingCodecs(): void {
+    const sending = [...this.senders.values()];
+    for (const tx of this.pc.getTransceivers().filter((t) => !sending.includes(t))) {
+      const kind = tx.receiver.track.kind === 'audio' ? 'audio' : 'video';
+      restrictCodec(tx, kind, kind === 'audio' ? 'audio/opus' : 'video/VP8');
+    }
+  }
+
+  /**
    * Whether the room's policy lets the server read our audio levels. Set before `joined` it
    * shapes the first offer; a later change offers again, so that the extension is negotiated
    * (or dropped) at once.
@@ -383,13 +398,7 @@ export class MediaSession {
       if (this.closed || this.pc.signalingState !== 'stable' || this.levelsChosen === this.serverLevels) return;
       try {
         this.chooseAudioLevels();
-        // The receiving transceivers the SFU's offers made would list every codec in an offer
-        // of ours, which Chromium then cannot demultiplex against what they receive.
-        const sending = [...this.senders.values()];
-        for (const tx of this.pc.getTransceivers().filter((t) => !sending.includes(t))) {
-          const kind = tx.receiver.track.kind === 'audio' ? 'audio' : 'video';
-          restrictCodec(tx, kind, kind === 'audio' ? 'audio/opus' : 'video/VP8');
-        }
+        this.restrictReceivingCodecs();
         const created = await this.pc.createOffer();
         const offer = { type: created.type, sdp: audioLevelsAtId1(created.sdp ?? '') };
         await this.pc.setLocalDescription(offer);
