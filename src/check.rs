@@ -13,6 +13,7 @@
 //! | `node` | a veil already running there answers `/healthz` |
 //! | `url` | `--url`'s `/healthz` answers, as from outside |
 //! | `turn` | a real allocation on each TURN server, with a participant's credentials |
+//! | `redis` | the fleet's Redis answers, and no other live node holds this node's id |
 //!
 //! The exit status is 1 if any line is `FAIL`. Looking (reading files, binding, probing) is
 //! kept apart from deciding (functions from what was seen to a [`Finding`]) and from printing
@@ -160,8 +161,44 @@ fn gather(args: CheckArgs) -> Vec<Finding> {
                 findings.push(turn_server(turn, url).await);
             }
         }
+        if let Some(fleet) = &settings.fleet {
+            findings.push(fleet_redis(fleet, &crate::fleet::live_nodes(fleet).await));
+        }
     });
     findings
+}
+
+// --- several nodes --------------------------------------------------------------------------
+
+/// Whether the fleet's Redis answers, and what it says of this node's id: free, this node's
+/// (running now, at the same URL), or another node's (two nodes would share one id).
+fn fleet_redis(
+    fleet: &crate::fleet::FleetSettings,
+    seen: &Result<Vec<veil_cluster::NodeInfo>, String>,
+) -> Finding {
+    const CHECK: &str = "redis";
+    let at = crate::fleet::redacted(&fleet.redis_url);
+    let nodes = match seen {
+        Ok(nodes) => nodes,
+        Err(e) => {
+            return Finding::fail(
+                CHECK,
+                format!("{at}: {e}; rooms cannot be shared until it answers"),
+            );
+        }
+    };
+    let ids: Vec<&str> = nodes.iter().map(|n| n.id.as_str()).collect();
+    let listed = if ids.is_empty() { "none".to_string() } else { ids.join(", ") };
+    match nodes.iter().find(|n| n.id.as_str() == fleet.node_id) {
+        Some(same) if same.signaling_url != fleet.node_url => Finding::fail(
+            CHECK,
+            format!(
+                "{at}: node id {:?} is live at {}, not at this node's {}: give each node its own node_id",
+                fleet.node_id, same.signaling_url, fleet.node_url
+            ),
+        ),
+        _ => Finding::ok(CHECK, format!("{at} answers; live nodes: {listed}")),
+    }
 }
 
 // --- configuration, addresses, HTTPS ----------------------------------------------------------
@@ -1122,5 +1159,34 @@ mod tests {
             turn_finding("turn:x", server, turn::Transport::Udp, &Err(TurnError::Refused));
         assert_eq!(finding.level, Level::Fail);
         assert!(finding.detail.contains("static-auth-secret"));
+    }
+
+    #[test]
+    fn the_fleet_check_names_redis_without_its_password_and_a_shared_node_id() {
+        let fleet = crate::fleet::FleetSettings {
+            redis_url: "redis://:hunter2@10.0.0.9:6379/0".into(),
+            node_id: "node-a".into(),
+            node_url: "http://10.0.0.2:7880".into(),
+        };
+        let node = |id: &str, url: &str| veil_cluster::NodeInfo {
+            id: veil_cluster::NodeId::new(id).unwrap(),
+            signaling_url: url.into(),
+            load: veil_cluster::NodeLoad::default(),
+        };
+        let down = fleet_redis(&fleet, &Err("Redis is unreachable".into()));
+        assert_eq!(down.level, Level::Fail);
+        assert!(!down.detail.contains("hunter2"), "{}", down.detail);
+        let fine = fleet_redis(&fleet, &Ok(vec![node("node-b", "http://10.0.0.3:7880")]));
+        assert_eq!(fine.level, Level::Ok);
+        assert!(
+            fine.detail.contains("node-b") && !fine.detail.contains("hunter2"),
+            "{}",
+            fine.detail
+        );
+        let itself = fleet_redis(&fleet, &Ok(vec![node("node-a", "http://10.0.0.2:7880")]));
+        assert_eq!(itself.level, Level::Ok, "this node, running: {}", itself.detail);
+        let twin = fleet_redis(&fleet, &Ok(vec![node("node-a", "http://10.0.0.7:7880")]));
+        assert_eq!(twin.level, Level::Fail);
+        assert!(twin.detail.contains("its own node_id"), "{}", twin.detail);
     }
 }

@@ -239,6 +239,16 @@ impl Seal {
     }
 }
 
+/// The nodes live in the fleet's Redis now, as `veil check` asks without registering; a
+/// message on failure.
+pub async fn live_nodes(settings: &FleetSettings) -> Result<Vec<NodeInfo>, String> {
+    let timing = Timing::from_heartbeat(HEARTBEAT);
+    let node = NodeId::new(settings.node_id.clone()).map_err(|e| e.to_string())?;
+    let redis = Redis::connect(&settings.redis_url, timing).await.map_err(|e| e.to_string())?;
+    let registry = NodeRegistry::new(redis, node, settings.node_url.clone(), timing);
+    registry.live_nodes().await.map_err(|e| e.to_string())
+}
+
 /// A node's signaling WebSocket from its registered URL: `http://h:p` → `ws://h:p/ws`.
 fn ws_url(node: &NodeInfo) -> String {
     let base = node.signaling_url.trim_end_matches('/');
@@ -251,7 +261,7 @@ fn ws_url(node: &NodeInfo) -> String {
 }
 
 /// A Redis URL without its password, for messages.
-fn redacted(url: &str) -> String {
+pub fn redacted(url: &str) -> String {
     match (url.split_once("://"), url.rfind('@')) {
         (Some((scheme, _)), Some(at)) => format!("{scheme}://…{}", &url[at..]),
         _ => url.to_string(),
