@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use futures_util::FutureExt;
@@ -84,13 +84,12 @@ impl Fleet {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut here: HashSet<RoomName> = HashSet::new();
         let mut shared: HashSet<Revocation> = HashSet::new();
-        let mut egress = EgressRate::default();
         loop {
             tick.tick().await;
             let load = NodeLoad {
                 participants: state.participant_count() as u32,
                 rooms: state.room_count() as u32,
-                egress_pps: egress.per_second(datagrams_sent(&state)),
+                egress_pps: state.metrics().packets_out_per_second(),
                 capacity_pps: DEFAULT_CAPACITY_PPS,
             };
             if let Err(e) = self.beat(load, &state, &mut here).await {
@@ -271,38 +270,6 @@ pub fn redacted(url: &str) -> String {
 /// The load of a node with nobody on it.
 fn idle() -> NodeLoad {
     NodeLoad { capacity_pps: DEFAULT_CAPACITY_PPS, ..NodeLoad::default() }
-}
-
-/// The SFU's datagrams sent so far, from the node's registry (0 without media metrics).
-fn datagrams_sent(state: &AppState) -> f64 {
-    state
-        .metrics()
-        .registry()
-        .gather()
-        .iter()
-        .find(|f| f.name() == "veil_datagrams_sent_total")
-        .and_then(|f| f.get_metric().first().map(|m| m.get_counter().get_value()))
-        .unwrap_or(0.0)
-}
-
-/// A counter's rate between two readings.
-#[derive(Default)]
-struct EgressRate {
-    last: Option<(Instant, f64)>,
-}
-
-impl EgressRate {
-    fn per_second(&mut self, total: f64) -> f64 {
-        let now = Instant::now();
-        let rate = match self.last {
-            Some((at, before)) if now > at && total >= before => {
-                (total - before) / (now - at).as_secs_f64()
-            }
-            _ => 0.0,
-        };
-        self.last = Some((now, total));
-        rate
-    }
 }
 
 #[cfg(test)]

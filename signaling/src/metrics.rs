@@ -245,6 +245,13 @@ impl Metrics {
         }
     }
 
+    /// The SFU's egress rate at the latest sample (0 before the first two): what a node of a
+    /// fleet reports as its load.
+    pub fn packets_out_per_second(&self) -> f64 {
+        let history = self.history.lock();
+        history.ok().and_then(|h| h.samples.back().map(|s| s.packets_out_per_second)).unwrap_or(0.0)
+    }
+
     /// The dashboard's data: the history and the worst links now.
     pub(crate) fn dashboard(&self) -> Dashboard {
         let samples =
