@@ -290,7 +290,7 @@ export class MediaSession {
   start(): Promise<void> {
     return this.enqueue(async () => {
       this.chooseAudioLevels();
-      let offer = await this.pc.createOffer();
+      let offer = await this.createOwnOffer();
       await this.pc.setLocalDescription(offer);
       const { publish: allowed, relays } = await this.joinedGate;
       // The room's policy took a source away: that m-line sends nothing, or the SFU would
@@ -303,7 +303,7 @@ export class MediaSession {
       const relayed = relays.length > 0 && this.useRelays(relays);
       if (barred.length > 0 || levelsChanged || relayed) {
         for (const [, tx] of barred) tx.direction = 'inactive';
-        offer = await this.pc.createOffer({ iceRestart: relayed });
+        offer = await this.createOwnOffer({ iceRestart: relayed });
         await this.pc.setLocalDescription(offer);
       }
       await this.offerAndApplyAnswer(offer);
@@ -355,8 +355,7 @@ export class MediaSession {
       try {
         this.pc.restartIce();
         this.chooseAudioLevels();
-        this.restrictReceivingCodecs();
-        const offer = await this.pc.createOffer({ iceRestart: true });
+        const offer = await this.createOwnOffer({ iceRestart: true });
         await this.pc.setLocalDescription(offer);
         await this.offerAndApplyAnswer(offer);
       } catch (err) {
@@ -372,17 +371,18 @@ export class MediaSession {
   }
 
   /**
-   * Before an offer of ours: the receiving transceivers the SFU's offers made would list every
+   * Every offer of ours. The receiving transceivers the SFU's offers made would list every
    * codec the browser has, whose payload types Chromium then cannot demultiplex against the
-   * other m-lines of the bundle ("Failed to apply demuxer criteria"), failing the offer. They
-   * receive Opus and VP8 only; say so.
+   * other m-lines of the bundle ("Failed to apply demuxer criteria"), failing the offer: they
+   * receive Opus and VP8 only, and say so first.
    */
-  private restrictReceivingCodecs(): void {
+  private createOwnOffer(options?: RTCOfferOptions): Promise<RTCSessionDescriptionInit> {
     const sending = [...this.senders.values()];
     for (const tx of this.pc.getTransceivers().filter((t) => !sending.includes(t))) {
       const kind = tx.receiver.track.kind === 'audio' ? 'audio' : 'video';
       restrictCodec(tx, kind, kind === 'audio' ? 'audio/opus' : 'video/VP8');
     }
+    return this.pc.createOffer(options);
   }
 
   /**
@@ -398,8 +398,7 @@ export class MediaSession {
       if (this.closed || this.pc.signalingState !== 'stable' || this.levelsChosen === this.serverLevels) return;
       try {
         this.chooseAudioLevels();
-        this.restrictReceivingCodecs();
-        const created = await this.pc.createOffer();
+        const created = await this.createOwnOffer();
         const offer = { type: created.type, sdp: audioLevelsAtId1(created.sdp ?? '') };
         await this.pc.setLocalDescription(offer);
         await this.offerAndApplyAnswer(offer);
